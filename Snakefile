@@ -1,0 +1,23 @@
+# cscniche: tumour scRNA-seq -> QC -> clustering -> (cell identity, stemness, crosstalk, biomarkers) -> report.
+# This file is the table of contents; each stage is one rule file under workflow/rules/.
+from snakemake.utils import min_version
+
+min_version("9.0")
+
+
+configfile: "config/config.yaml"
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/simulate.smk"
+include: "workflow/rules/ingest.smk"
+include: "workflow/rules/qc.smk"
+include: "workflow/rules/cluster.smk"
+include: "workflow/rules/export.smk"
+include: "workflow/rules/report.smk"
+
+
+rule all:
+    input:
+        all_outputs(),
+    default_target: True

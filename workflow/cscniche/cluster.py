@@ -1,0 +1,124 @@
+"""Clustering: merge samples, normalise by value scale, HVG, PCA, Harmony, neighbours, UMAP, Leiden, markers."""
+
+from __future__ import annotations
+
+import anndata as ad
+import numpy as np
+import pandas as pd
+import scanpy as sc
+import scipy.sparse as sp
+
+from .io import InputError
+
+
+def merge_samples(samples: list[ad.AnnData], *, min_cells_per_gene: int = 3) -> ad.AnnData:
+    """Concatenate QC-passed samples (shared genes) and keep each sample's ingest/QC records.
+
+    Raises
+    ------
+    InputError
+        When samples disagree on value scale, share no genes, or no cell is left.
+    """
+    samples = [a for a in samples if a.n_obs > 0]
+    if not samples:
+        raise InputError("no cells left in any sample after QC")
+    scales = {a.uns["ingest"]["value_scale"] for a in samples}
+    if len(scales) > 1:
+        detail = {a.uns["ingest"]["sample"]: a.uns["ingest"]["value_scale"] for a in samples}
+        raise InputError(f"samples have different value scales {detail}; convert them to one scale")
+    var = samples[0].var
+    merged = ad.concat(samples, join="inner", merge="first")
+    if merged.n_vars == 0:
+        raise InputError("samples share no gene names (check gene ids: symbols vs Ensembl)")
+    merged.var = var.loc[merged.var_names].copy()
+    merged.uns["ingest"] = {a.uns["ingest"]["sample"]: a.uns["ingest"] for a in samples}
+    merged.uns["qc"] = {a.uns["ingest"]["sample"]: a.uns["qc"] for a in samples}
+    merged.uns["value_scale"] = scales.pop()
+    if min_cells_per_gene > 0:
+        detected = np.asarray((merged.X > 0).sum(axis=0)).ravel()
+        merged = merged[:, detected >= min_cells_per_gene].copy()
+    return merged
+
+
+def normalise(adata: ad.AnnData) -> None:
+    """Log-normalise according to ``uns['value_scale']``, in place; counts go to ``layers['counts']``.
+
+    counts: per-cell total 1e4 then log1p; tpm: log1p(TPM / 10) (no renormalisation); log: unchanged.
+    """
+    scale = adata.uns["value_scale"]
+    adata.X = sp.csr_matrix(adata.X, dtype=np.float32)
+    if scale == "counts":
+        adata.layers["counts"] = adata.X.copy()
+        sc.pp.normalize_total(adata, target_sum=1e4)
+        sc.pp.log1p(adata)
+    elif scale == "tpm":
+        adata.X = adata.X / 10.0
+        adata.X = sp.csr_matrix(adata.X)
+        sc.pp.log1p(adata)
+    adata.uns["normalisation"] = {"counts": "normalize_total(1e4) + log1p", "tpm": "log1p(TPM/10)",
+                                  "log": "none (already log)"}[scale]
+
+
+def _batches(adata: ad.AnnData, params: dict) -> int:
+    key = params["batch_key"]
+    if key not in adata.obs:
+        raise InputError(f"cluster.batch_key {key!r} is not an obs column; available: {list(adata.obs)}")
+    return int(adata.obs[key].nunique())
+
+
+def integrate(adata: ad.AnnData, params: dict, *, seed: int) -> str:
+    """Harmony on the PCA (harmonypy called directly) when configured; returns the representation to use."""
+    mode = params["integration"]
+    n_batches = _batches(adata, params)
+    if mode == "none" or (mode == "auto" and n_batches < 2):
+        adata.uns["integration"] = {"method": "none", "batches": n_batches}
+        return "X_pca"
+    import harmonypy
+
+    ho = harmonypy.run_harmony(adata.obsm["X_pca"], adata.obs, [params["batch_key"]],
+                               random_state=seed, verbose=False, ncores=1)
+    z = np.asarray(ho.Z_corr)
+    adata.obsm["X_pca_harmony"] = (z.T if z.shape[0] != adata.n_obs else z).astype(np.float32)
+    adata.uns["integration"] = {"method": "harmony", "batch_key": params["batch_key"], "batches": n_batches}
+    return "X_pca_harmony"
+
+
+def cluster(adata: ad.AnnData, params: dict, *, seed: int = 0) -> ad.AnnData:
+    """Normalise, select HVGs, PCA, integrate, neighbours, UMAP and Leiden, in place.
+
+    Returns
+    -------
+    ``adata`` with ``var['highly_variable']``, ``obsm['X_pca']`` (and ``X_pca_harmony``),
+    ``obsm['X_umap']``, ``obs['leiden_r<res>']`` for each resolution and ``obs['leiden']``
+    (the configured resolution); ``uns['cluster']['params']`` records the settings.
+    """
+    normalise(adata)
+    n_hvg = min(params["n_hvg"], adata.n_vars)
+    sc.pp.highly_variable_genes(adata, n_top_genes=n_hvg, flavor="seurat")
+    n_pcs = max(2, min(params["n_pcs"], adata.n_obs - 1, int(adata.var["highly_variable"].sum()) - 1))
+    sc.pp.pca(adata, n_comps=n_pcs, mask_var="highly_variable", svd_solver="arpack", random_state=seed)
+    rep = integrate(adata, params, seed=seed)
+    n_neighbors = min(params["n_neighbors"], adata.n_obs - 1)
+    sc.pp.neighbors(adata, n_neighbors=n_neighbors, use_rep=rep, random_state=seed)
+    sc.tl.umap(adata, random_state=seed)
+    for res in params["resolutions"]:
+        key = f"leiden_r{res:g}"
+        sc.tl.leiden(adata, resolution=res, key_added=key, flavor="leidenalg", random_state=seed)
+    adata.obs["leiden"] = adata.obs[f"leiden_r{params['resolution']:g}"]
+    adata.uns["cluster"] = {"params": dict(params), "n_pcs": n_pcs, "representation": rep, "seed": seed}
+    return adata
+
+
+def markers(adata: ad.AnnData, *, groupby: str = "leiden", n_genes: int = 50) -> pd.DataFrame:
+    """Wilcoxon markers per cluster (one vs rest) as a tidy table, best first within each cluster."""
+    if adata.obs[groupby].nunique() < 2:
+        return pd.DataFrame(columns=["cluster", "rank", "gene", "score", "log2fc", "pval", "pval_adj",
+                                     "pct_in", "pct_out"])
+    sc.tl.rank_genes_groups(adata, groupby, method="wilcoxon", pts=True, key_added="markers")
+    df = sc.get.rank_genes_groups_df(adata, group=None, key="markers")
+    df = df.rename(columns={"group": "cluster", "names": "gene", "scores": "score", "logfoldchanges": "log2fc",
+                            "pvals": "pval", "pvals_adj": "pval_adj", "pct_nz_group": "pct_in",
+                            "pct_nz_reference": "pct_out"})
+    df["rank"] = df.groupby("cluster", observed=True).cumcount() + 1
+    df = df[df["rank"] <= n_genes]
+    return df[["cluster", "rank", "gene", "score", "log2fc", "pval", "pval_adj", "pct_in", "pct_out"]]

@@ -1,0 +1,156 @@
+"""Configuration and sample-sheet validation (JSON schema), defaults and per-dataset settings."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import pandas as pd
+import yaml
+
+SCHEMA_DIR = Path(__file__).resolve().parents[1] / "schemas"
+RESULTS = "results"
+SAMPLE_COLUMNS = ("sample", "patient", "path", "format")
+RESERVED_COLUMNS = (*SAMPLE_COLUMNS, "cell_pattern", "annotation", "orientation")
+
+
+class ConfigError(ValueError):
+    """A configuration or sample sheet does not match its schema."""
+
+
+def load_schema(name: str) -> dict:
+    """Load ``workflow/schemas/<name>.schema.yaml``."""
+    with open(SCHEMA_DIR / f"{name}.schema.yaml") as fh:
+        return yaml.safe_load(fh)
+
+
+def _where(error: jsonschema.ValidationError) -> str:
+    return ".".join(str(p) for p in error.absolute_path) or "(top level)"
+
+
+def _describe(error: jsonschema.ValidationError) -> str:
+    if error.validator == "oneOf" and isinstance(error.instance, dict):
+        return "give exactly one of `samples` (a sample sheet path) or `simulate` (simulation parameters)"
+    if error.validator == "additionalProperties":
+        allowed = sorted(error.schema.get("properties", {}))
+        return f"{error.message}; expected one of {allowed}"
+    expected = error.schema.get("description")
+    return f"{error.message}" + (f" (expected: {expected.strip()})" if expected else "")
+
+
+def validate(instance: Any, schema: dict, what: str) -> None:
+    """Validate ``instance`` and raise :class:`ConfigError` naming each bad field and what was expected."""
+    validator = jsonschema.Draft202012Validator(schema)
+    errors = sorted(validator.iter_errors(instance), key=lambda e: list(e.absolute_path))
+    if errors:
+        lines = [f"{what}: field `{_where(e)}`: {_describe(e)}" for e in errors]
+        raise ConfigError("invalid configuration\n  " + "\n  ".join(lines))
+
+
+def _fill_defaults(instance: dict, schema: dict, root: dict) -> dict:
+    """Return ``instance`` with the schema's defaults filled in, recursively through objects."""
+    if "$ref" in schema:
+        ref = schema["$ref"].split("/")[-1]
+        schema = root["$defs"][ref]
+    out = copy.deepcopy(instance)
+    for key, sub in schema.get("properties", {}).items():
+        resolved = root["$defs"][sub["$ref"].split("/")[-1]] if "$ref" in sub else sub
+        if key not in out and "default" in resolved:
+            out[key] = copy.deepcopy(resolved["default"])
+        if key in out and isinstance(out[key], dict) and resolved.get("type") == "object":
+            out[key] = _fill_defaults(out[key], resolved, root)
+    return out
+
+
+def _merge(base: dict, override: dict) -> dict:
+    out = copy.deepcopy(base)
+    for key, value in override.items():
+        out[key] = _merge(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+    return out
+
+
+def validate_config(config: dict) -> dict:
+    """Validate a raw config and return it with every dataset's effective settings resolved.
+
+    Returns
+    -------
+    A new dict: ``seed``, and ``datasets[name]`` each with complete ``qc``, ``cluster``,
+    ``author_labels`` and (for simulated datasets) ``simulate`` sections.
+    """
+    schema = load_schema("config")
+    validate(config, schema, "config")
+    defs = schema["$defs"]
+    out = {"seed": config.get("seed", 0), "datasets": {}}
+    for name, ds in config["datasets"].items():
+        eff = {k: v for k, v in ds.items() if k not in ("qc", "cluster")}
+        for section in ("qc", "cluster"):
+            merged = _merge(config.get(section, {}), ds.get(section, {}))
+            eff[section] = _fill_defaults(merged, defs[section], schema)
+        eff = _fill_defaults(eff, defs["dataset"], schema)
+        if "simulate" in eff:
+            eff["simulate"] = _fill_defaults(eff["simulate"], defs["simulate"], schema)
+        cl = eff["cluster"]
+        if cl["resolution"] not in cl["resolutions"]:
+            cl["resolutions"] = sorted({*cl["resolutions"], cl["resolution"]})
+        out["datasets"][name] = eff
+    return out
+
+
+def load_config_file(path: str | Path) -> dict:
+    """Read and validate a YAML config file."""
+    with open(path) as fh:
+        return validate_config(yaml.safe_load(fh) or {})
+
+
+def simulated_samples(name: str, params: dict) -> pd.DataFrame:
+    """Sample sheet of a simulated dataset: ``P<i>_S<j>`` samples written by the simulate rule."""
+    rows = [
+        {
+            "sample": f"P{p}_S{s}",
+            "patient": f"P{p}",
+            "path": f"{RESULTS}/{name}/raw/P{p}_S{s}.h5ad",
+            "format": "h5ad",
+        }
+        for p in range(1, params["n_patients"] + 1)
+        for s in range(1, params["samples_per_patient"] + 1)
+    ]
+    return pd.DataFrame(rows)
+
+
+def read_sample_sheet(path: str | Path, *, check_paths: bool = True) -> pd.DataFrame:
+    """Read and validate a sample sheet (TSV), one row per sample.
+
+    Raises
+    ------
+    ConfigError
+        Naming the sheet, the row and the field when a value is missing or malformed, a sample is
+        duplicated, or an input path does not exist.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"sample sheet {path}: file not found")
+    sheet = pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False, comment="#")
+    missing = [c for c in SAMPLE_COLUMNS if c not in sheet.columns]
+    if missing:
+        raise ConfigError(f"sample sheet {path}: missing column(s) {missing}; required: {list(SAMPLE_COLUMNS)}")
+    if sheet.empty:
+        raise ConfigError(f"sample sheet {path}: no samples")
+    schema = load_schema("samples")
+    for i, row in enumerate(sheet.to_dict("records"), start=2):
+        row = {k: v for k, v in row.items() if v != "" or k in SAMPLE_COLUMNS}
+        validate(row, schema, f"sample sheet {path} line {i}")
+        if check_paths and row["format"] != "packaged" and not Path(row["path"]).exists():
+            raise ConfigError(f"sample sheet {path} line {i}: field `path`: {row['path']} does not exist")
+    dup = sheet["sample"][sheet["sample"].duplicated()].tolist()
+    if dup:
+        raise ConfigError(f"sample sheet {path}: field `sample`: duplicated sample name(s) {dup}")
+    return sheet
+
+
+def dataset_samples(name: str, dataset: dict) -> pd.DataFrame:
+    """The validated sample sheet of a dataset (simulated or read from its ``samples`` file)."""
+    if "simulate" in dataset:
+        return simulated_samples(name, dataset["simulate"])
+    return read_sample_sheet(dataset["samples"])

@@ -1,0 +1,209 @@
+"""Ingest: read one sample into AnnData.
+
+Readers for 10x h5 / 10x mtx / h5ad / dense tables / packaged datasets; detect the value scale and the gene-id
+type, attach sample metadata and author labels.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import anndata as ad
+import numpy as np
+import pandas as pd
+import scanpy as sc
+import scipy.sparse as sp
+
+from .io import InputError, read_h5ad_checked
+
+VALUE_SCALES = ("counts", "tpm", "log")
+ENSEMBL = re.compile(r"^ENS[A-Z]*G\d{6,}(\.\d+)?$")
+BARCODE = re.compile(r"^[ACGTN]{8,}([-_.]\w+)?$")
+COMMON_GENES = {"ACTB", "GAPDH", "B2M", "MALAT1", "TMSB4X", "FTL", "FTH1", "EEF1A1", "TPT1", "UBC", "PTPRC",
+                "CD74", "HLA-DRA", "VIM", "MYL6", "ACTG1", "TMSB10", "PPIA", "UBB", "SRGN", "A2M", "AAAS"}
+TABLE_CHUNK_ROWS = 2000
+
+
+def _read_10x_h5(path: Path) -> ad.AnnData:
+    return sc.read_10x_h5(path)
+
+
+def _read_10x_mtx(path: Path) -> ad.AnnData:
+    return sc.read_10x_mtx(path, var_names="gene_symbols", make_unique=False)
+
+
+def _looks_like_genes(labels: pd.Index) -> float:
+    """Fraction of labels that look like gene identifiers (not barcodes or cell names)."""
+    labels = pd.Index(labels.astype(str))
+    gene = labels.str.match(ENSEMBL.pattern) | labels.isin(COMMON_GENES) | labels.str.match(r"^(MT-|RP[LS]\d)")
+    barcode = labels.str.match(BARCODE.pattern)
+    return float(gene.mean() - barcode.mean())
+
+
+def _read_table(path: Path, orientation: str = "auto") -> ad.AnnData:
+    """Read a dense (optionally gzipped) tsv/csv expression table in chunks into a sparse AnnData."""
+    sep = "," if ".csv" in path.suffixes else "\t"
+    try:
+        reader = pd.read_csv(path, sep=sep, index_col=0, chunksize=TABLE_CHUNK_ROWS)
+        rows, blocks = [], []
+        for chunk in reader:
+            values = chunk.apply(pd.to_numeric, errors="coerce")
+            bad = values.isna() & chunk.notna()
+            if bad.to_numpy().any():
+                r, c = np.argwhere(bad.to_numpy())[0]
+                raise InputError(f"{path}: non-numeric value {chunk.iat[r, c]!r} at row {chunk.index[r]!r}, "
+                                 f"column {chunk.columns[c]!r}")
+            rows.append(chunk.index.astype(str))
+            blocks.append(sp.csr_matrix(values.fillna(0).to_numpy(np.float32)))
+    except (pd.errors.ParserError, UnicodeDecodeError, EOFError, OSError) as err:
+        raise InputError(f"{path}: not a readable expression table ({err})") from err
+    if not blocks:
+        raise InputError(f"{path}: empty expression table")
+    row_names = pd.Index(np.concatenate(rows))
+    col_names = pd.Index(chunk.columns.astype(str))
+    matrix = sp.vstack(blocks, format="csr")
+    if orientation in ("", "auto"):
+        orientation = "genes_x_cells" if _looks_like_genes(row_names) >= _looks_like_genes(col_names) \
+            else "cells_x_genes"
+    if orientation == "genes_x_cells":
+        return ad.AnnData(matrix.T.tocsr(), obs=pd.DataFrame(index=col_names), var=pd.DataFrame(index=row_names))
+    return ad.AnnData(matrix, obs=pd.DataFrame(index=row_names), var=pd.DataFrame(index=col_names))
+
+
+def _read_packaged(name: str) -> ad.AnnData:
+    """Datasets shipped inside installed packages (available offline)."""
+    if name == "infercnvpy:oligodendroglioma":
+        import infercnvpy as cnv
+
+        return cnv.datasets.oligodendroglioma()
+    raise InputError(f"unknown packaged dataset {name!r}; known: ['infercnvpy:oligodendroglioma']")
+
+
+READERS = {"10x_h5": _read_10x_h5, "10x_mtx": _read_10x_mtx, "h5ad": read_h5ad_checked, "table": _read_table}
+
+
+def read_matrix(path: str | Path, fmt: str, *, orientation: str = "auto") -> ad.AnnData:
+    """Read an expression matrix in one of the supported formats (cells x genes AnnData)."""
+    if fmt == "packaged":
+        return _read_packaged(str(path))
+    path = Path(path)
+    if not path.exists():
+        raise InputError(f"{path}: file not found")
+    if fmt not in READERS:
+        raise InputError(f"{path}: unknown format {fmt!r}; expected one of {[*READERS, 'packaged']}")
+    if fmt == "table":
+        return _read_table(path, orientation)
+    try:
+        return READERS[fmt](path)
+    except InputError:
+        raise
+    except Exception as err:
+        raise InputError(f"{path}: cannot be read as {fmt} ({type(err).__name__}: {err})") from err
+
+
+def detect_value_scale(X: sp.spmatrix | np.ndarray) -> str:
+    """Classify values as raw ``counts`` (integers), ``log`` (max <= 30) or ``tpm`` (non-integer, linear)."""
+    data = X.data if sp.issparse(X) else np.asarray(X).ravel()
+    if data.size == 0:
+        return "counts"
+    sample = data[:: max(1, data.size // 200_000)]
+    if np.any(sample < 0):
+        return "log"  # scaled or centred values: treat as already transformed
+    if np.allclose(sample, np.round(sample)):
+        return "counts"
+    return "log" if sample.max() <= 30 else "tpm"
+
+
+def detect_gene_ids(var_names: pd.Index) -> str:
+    """``ensembl`` when most ids are Ensembl gene ids, else ``symbol``."""
+    return "ensembl" if pd.Index(var_names.astype(str)).str.match(ENSEMBL.pattern).mean() > 0.5 else "symbol"
+
+
+def read_annotation(path: str | Path, cell_ids: pd.Index) -> pd.DataFrame:
+    """Read a cell annotation table (first column cell id; header optional: detected by the first row)."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"{path}: annotation file not found")
+    sep = "," if ".csv" in path.suffixes else "\t"
+    raw = pd.read_csv(path, sep=sep, header=None, dtype=str, keep_default_na=False)
+    if raw.shape[1] < 2:
+        raise InputError(f"{path}: annotation table needs a cell-id column and at least one label column")
+    has_header = raw.iat[0, 0] not in set(cell_ids)
+    if has_header:
+        table = raw.iloc[1:].set_axis(["cell_id", *raw.iloc[0, 1:]], axis=1)
+    else:
+        names = ["label"] + [f"label_{i}" for i in range(2, raw.shape[1])]
+        table = raw.set_axis(["cell_id", *names], axis=1)
+    table = table.set_index("cell_id")
+    if table.index.duplicated().any():
+        raise InputError(f"{path}: duplicated cell ids {table.index[table.index.duplicated()][:3].tolist()}")
+    return table
+
+
+def ingest_sample(row: dict, *, author_labels: dict[str, str] | None = None) -> ad.AnnData:
+    """Read one sample-sheet row into an AnnData ready for QC.
+
+    Parameters
+    ----------
+    row
+        Sample sheet row: ``sample, patient, path, format`` and optional ``cell_pattern``,
+        ``annotation``, ``orientation`` and free metadata columns.
+    author_labels
+        ``{input column: name}``; each kept as ``obs['author_<name>']``.
+
+    Returns
+    -------
+    AnnData with ``obs``: ``sample``, ``patient``, metadata and ``author_*`` columns;
+    ``uns['ingest']``: ``value_scale``, ``gene_ids``, the source and what was changed.
+    """
+    from .config import RESERVED_COLUMNS
+
+    path, fmt = row["path"], row["format"]
+    adata = read_matrix(path, fmt, orientation=row.get("orientation") or "auto")
+    adata.obs_names = adata.obs_names.astype(str)
+    adata.var_names = adata.var_names.astype(str)
+    if row.get("cell_pattern"):
+        adata = adata[adata.obs_names.str.match(row["cell_pattern"])].copy()
+        if adata.n_obs == 0:
+            raise InputError(f"{path}: no cell id matches cell_pattern {row['cell_pattern']!r} "
+                             f"(sample {row['sample']})")
+    if adata.n_obs == 0 or adata.n_vars == 0:
+        raise InputError(f"{path}: empty matrix ({adata.n_obs} cells x {adata.n_vars} genes)")
+    if adata.obs_names.duplicated().any():
+        dups = adata.obs_names[adata.obs_names.duplicated()][:3].tolist()
+        raise InputError(f"{path}: duplicated cell barcodes, e.g. {dups}")
+    notes = []
+    if adata.var_names.duplicated().any():
+        n_dup = int(adata.var_names.duplicated().sum())
+        adata.var_names_make_unique()
+        notes.append(f"{n_dup} duplicated gene names made unique (suffix -1, -2, ...)")
+    if not sp.issparse(adata.X):
+        adata.X = sp.csr_matrix(adata.X)
+    adata.X = sp.csr_matrix(adata.X, dtype=np.float32)
+    if row.get("annotation"):
+        table = read_annotation(row["annotation"], adata.obs_names)
+        missing = ~adata.obs_names.isin(table.index)
+        if missing.all():
+            raise InputError(f"{row['annotation']}: no cell id matches the cells of {path}")
+        adata.obs = adata.obs.join(table, how="left")
+    labels = author_labels or {}
+    absent = [c for c in labels if c not in adata.obs]
+    if absent:
+        raise InputError(f"{path}: author label column(s) {absent} not found; available: {list(adata.obs)}")
+    obs = pd.DataFrame(index=adata.obs_names)
+    obs["sample"], obs["patient"] = row["sample"], row["patient"]
+    for key, value in row.items():
+        if key not in RESERVED_COLUMNS and value != "":
+            obs[key] = value
+    for column, name in labels.items():
+        obs[f"author_{name}"] = adata.obs[column].astype(str).replace("nan", "").to_numpy()
+    adata.obs = obs
+    keep_var = [c for c in ("chromosome", "start", "end") if c in adata.var]
+    adata.var = adata.var[keep_var].copy()
+    adata.uns = {"ingest": {
+        "sample": row["sample"], "path": str(path), "format": fmt,
+        "value_scale": detect_value_scale(adata.X), "gene_ids": detect_gene_ids(adata.var_names),
+        "n_cells": int(adata.n_obs), "n_genes": int(adata.n_vars), "notes": notes,
+    }}
+    return adata

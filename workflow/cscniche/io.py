@@ -1,0 +1,68 @@
+"""Shared input/output helpers: atomic writes and deterministic tables."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pandas as pd
+
+if TYPE_CHECKING:
+    import anndata as ad
+
+
+class InputError(ValueError):
+    """Bad input data: the message names the file and the problem."""
+
+
+@contextmanager
+def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary path beside ``path`` and rename it to ``path`` only on success.
+
+    A failure never leaves a half-written file under the final name.
+    """
+    final = Path(path)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent)
+    os.close(fd)
+    tmp_path = Path(tmp)
+    try:
+        yield tmp_path
+        os.replace(tmp_path, final)
+    finally:
+        if tmp_path.exists():
+            tmp_path.unlink()
+
+
+def write_atomic(path: str | os.PathLike, writer: Callable[[Path], None]) -> None:
+    """Call ``writer(tmp_path)`` and move the result to ``path`` atomically."""
+    with atomic_path(path) as tmp:
+        writer(tmp)
+
+
+def write_table(df: pd.DataFrame, path: str | os.PathLike, *, index: bool = False) -> None:
+    """Write a tab-separated table atomically; ``.gz`` paths are gzipped byte-reproducibly."""
+    compression = {"method": "gzip", "mtime": 0} if str(path).endswith(".gz") else None
+    write_atomic(path, lambda tmp: df.to_csv(tmp, sep="\t", index=index, compression=compression))
+
+
+def write_h5ad(adata: ad.AnnData, path: str | os.PathLike) -> None:
+    """Write an AnnData atomically (gzip-compressed h5ad)."""
+    write_atomic(path, lambda tmp: adata.write_h5ad(tmp, compression="gzip"))
+
+
+def read_h5ad_checked(path: str | os.PathLike) -> ad.AnnData:
+    """Read an h5ad file, turning any low-level failure into an :class:`InputError` naming the file."""
+    import anndata as ad
+
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"{path}: file not found")
+    try:
+        return ad.read_h5ad(path)
+    except Exception as err:  # h5py/anndata raise many types for corrupt files
+        raise InputError(f"{path}: not a readable h5ad file ({type(err).__name__}: {err})") from err

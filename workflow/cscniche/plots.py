@@ -1,0 +1,76 @@
+"""Figures drawn from saved tables (never recomputing the analysis)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from .io import write_atomic  # noqa: E402
+
+PALETTE = plt.get_cmap("tab20").colors + plt.get_cmap("tab20b").colors
+
+
+def _save(fig: plt.Figure, path: str | Path) -> None:
+    fmt = Path(path).suffix.lstrip(".") or "png"
+    write_atomic(path, lambda tmp: fig.savefig(tmp, format=fmt, dpi=110, bbox_inches="tight",
+                                               metadata={"Software": None} if fmt == "png" else None))
+    plt.close(fig)
+
+
+def qc_figure(cells: pd.DataFrame, summary: pd.Series, path: str | Path) -> None:
+    """Histograms of genes, counts and mitochondrial % per cell with the thresholds used.
+
+    Parameters
+    ----------
+    cells
+        A sample's per-cell QC table (``qc/<sample>.cells.tsv.gz``).
+    summary
+        The sample's row of the QC summary (thresholds).
+    """
+    panels = [("n_genes", "genes per cell", True, ["threshold_min_genes", "threshold_max_genes"]),
+              ("total_counts", "counts per cell", True, ["threshold_min_counts"]),
+              ("pct_counts_mt", "mitochondrial %", False, ["threshold_max_pct_mt"])]
+    fig, axes = plt.subplots(1, 3, figsize=(12, 3.2))
+    passed = cells["qc_pass"].astype(str).str.lower().eq("true")
+    for ax, (col, label, logx, thr_cols) in zip(axes, panels, strict=True):
+        values = cells[col].astype(float).to_numpy()
+        if logx:
+            values = np.log10(values + 1)
+        bins = np.histogram_bin_edges(values, bins=50)
+        ax.hist(values[passed], bins=bins, color="#4c72b0", label="kept")
+        ax.hist(values[~passed], bins=bins, color="#dd8452", alpha=0.8, label="removed")
+        for t in thr_cols:
+            v = float(summary.get(t, np.nan))
+            if np.isfinite(v) and v > 0:
+                ax.axvline(np.log10(v + 1) if logx else v, color="k", ls="--", lw=1)
+        ax.set_xlabel(f"log10 {label}" if logx else label)
+        ax.set_ylabel("cells")
+    axes[0].legend(frameon=False)
+    fig.suptitle(f"{summary['sample']}: {int(summary['cells_after'])} of {int(summary['cells_before'])} cells kept")
+    _save(fig, path)
+
+
+def umap_figure(cells: pd.DataFrame, color: str, path: str | Path, *, title: str | None = None) -> None:
+    """UMAP scatter of ``cells.tsv.gz`` coloured by a categorical column."""
+    fig, ax = plt.subplots(figsize=(6.5, 5))
+    labels = cells[color].fillna("").astype(str)
+    order = sorted(labels.unique(), key=lambda v: (not v.isdigit(), int(v) if v.isdigit() else 0, v))
+    size = max(2.0, min(20.0, 6000 / max(len(cells), 1)))
+    for i, lab in enumerate(order):
+        sel = labels.eq(lab).to_numpy()
+        ax.scatter(cells["umap_1"][sel], cells["umap_2"][sel], s=size, color=PALETTE[i % len(PALETTE)],
+                   label=lab or "(none)", linewidths=0, rasterized=True)
+    ax.set_xlabel("UMAP 1")
+    ax.set_ylabel("UMAP 2")
+    ax.set_xticks([])
+    ax.set_yticks([])
+    ax.set_title(title or color)
+    ax.legend(bbox_to_anchor=(1.02, 1), loc="upper left", frameon=False, markerscale=max(1, 8 / size),
+              fontsize=8, ncols=1 if len(order) <= 20 else 2)
+    _save(fig, path)

@@ -1,0 +1,172 @@
+"""Per-sample quality control: QC metrics, adaptive MAD thresholds, hard bounds and scrublet doublets."""
+
+from __future__ import annotations
+
+import anndata as ad
+import numpy as np
+import pandas as pd
+import scanpy as sc
+
+from .io import InputError
+
+QC_METRICS = ["n_genes", "total_counts", "pct_counts_mt", "pct_counts_ribo", "pct_counts_hb"]
+FILTERS = ["low_counts", "low_genes", "high_genes", "high_mt", "doublet"]
+MIN_CELLS_SCRUBLET = 100
+
+
+class SampleTooSmallError(InputError):
+    """A sample has too few cells left after QC."""
+
+
+def qc_metrics(adata: ad.AnnData) -> None:
+    """Add per-cell QC metrics to ``adata.obs`` in place.
+
+    Sets ``n_genes``, ``total_counts``, ``pct_counts_mt`` (``MT-`` genes), ``pct_counts_ribo``
+    (``RPL``/``RPS``) and ``pct_counts_hb`` (``HB[AB]``, not ``HBP``).
+    """
+    names = adata.var_names.str.upper()
+    adata.var["mt"] = names.str.startswith("MT-")
+    adata.var["ribo"] = names.str.match(r"^RP[SL]\d")
+    adata.var["hb"] = names.str.match(r"^HB[AB]")
+    sc.pp.calculate_qc_metrics(adata, qc_vars=["mt", "ribo", "hb"], percent_top=None, log1p=False, inplace=True)
+    adata.obs.rename(columns={"n_genes_by_counts": "n_genes"}, inplace=True)
+    adata.obs.drop(columns=[f"total_counts_{q}" for q in ("mt", "ribo", "hb")], inplace=True)
+    adata.var.drop(columns=["mt", "ribo", "hb"], inplace=True)
+    adata.var.drop(columns=[c for c in adata.var if c.endswith("_by_counts") or c in
+                            ("mean_counts", "pct_dropout_by_counts", "total_counts")], inplace=True)
+
+
+def mad_bounds(values: np.ndarray, k: float) -> tuple[float, float]:
+    """``median ± k * MAD`` (MAD scaled to the standard deviation of a normal distribution)."""
+    med = float(np.median(values))
+    mad = float(np.median(np.abs(values - med))) * 1.4826
+    return med - k * mad, med + k * mad
+
+
+def thresholds(obs: pd.DataFrame, params: dict, value_scale: str) -> dict[str, float]:
+    """Thresholds from the data (MAD on log counts / log genes / mito %) combined with hard bounds."""
+    k = params["mad_k"]
+    lo_genes, hi_genes = np.expm1(mad_bounds(np.log1p(obs["n_genes"].to_numpy()), k))
+    out = {
+        "min_genes": max(float(lo_genes), float(params["min_genes"])),
+        "max_genes": float(params["max_genes"]) if params["max_genes"] is not None else float("inf"),
+        "min_counts": 0.0,
+        "max_pct_mt": float("inf"),
+    }
+    if value_scale == "counts":
+        out["min_counts"] = float(np.expm1(mad_bounds(np.log1p(obs["total_counts"].to_numpy()), k)[0]))
+    mt = obs["pct_counts_mt"].to_numpy()
+    if np.any(mt > 0):
+        out["max_pct_mt"] = mad_bounds(mt, k)[1]
+    if params["max_pct_mt"] is not None:
+        out["max_pct_mt"] = min(out["max_pct_mt"], float(params["max_pct_mt"]))
+    del hi_genes  # upper gene outliers are left to scrublet and the optional hard bound
+    return out
+
+
+def run_scrublet(
+    adata: ad.AnnData, *, seed: int, threshold: str | float = "otsu"
+) -> tuple[np.ndarray, np.ndarray, str]:
+    """Scrublet doublet scores (scanpy's implementation, count data) and calls.
+
+    ``threshold``: ``"otsu"`` (Otsu's threshold on the simulated-doublet scores, robust where
+    scrublet's own histogram minimum lands above the doublet mode), ``"scrublet"`` (scrublet's
+    automatic threshold) or a number.
+    """
+    if adata.n_obs < MIN_CELLS_SCRUBLET:
+        return np.full(adata.n_obs, np.nan), np.zeros(adata.n_obs, bool), f"skipped (< {MIN_CELLS_SCRUBLET} cells)"
+    tmp = ad.AnnData(adata.X.copy(), obs=pd.DataFrame(index=adata.obs_names), var=pd.DataFrame(index=adata.var_names))
+    sc.pp.scrublet(tmp, random_state=seed, verbose=False)
+    scores = tmp.obs["doublet_score"].to_numpy()
+    if threshold == "otsu":
+        from skimage.filters import threshold_otsu
+
+        cut = float(threshold_otsu(tmp.uns["scrublet"]["doublet_scores_sim"]))
+    elif threshold == "scrublet":
+        cut = float(tmp.uns["scrublet"]["threshold"])
+    else:
+        cut = float(threshold)
+    return scores, scores > cut, f"scrublet, {threshold} threshold {cut:.3f}"
+
+
+def run_qc(adata: ad.AnnData, params: dict, *, seed: int = 0) -> ad.AnnData:
+    """Flag and filter low-quality cells and doublets in one sample.
+
+    Parameters
+    ----------
+    adata
+        One ingested sample (``uns['ingest']['value_scale']`` set).
+    params
+        The ``qc`` config section.
+    seed
+        Random seed for scrublet.
+
+    Returns
+    -------
+    The input with ``obs``: QC metrics, one boolean column per filter (``fail_<filter>``),
+    ``doublet_score``, ``qc_pass``; ``uns['qc']``: thresholds, counts and the doublet method.
+    Use :func:`passing_cells` to keep the cells that pass.
+    """
+    value_scale = adata.uns["ingest"]["value_scale"]
+    qc_metrics(adata)
+    thr = thresholds(adata.obs, params, value_scale)
+    obs = adata.obs
+    obs["fail_low_counts"] = obs["total_counts"] < thr["min_counts"]
+    obs["fail_low_genes"] = obs["n_genes"] < thr["min_genes"]
+    obs["fail_high_genes"] = obs["n_genes"] > thr["max_genes"]
+    obs["fail_high_mt"] = obs["pct_counts_mt"] > thr["max_pct_mt"]
+    quality_ok = ~obs[[f"fail_{f}" for f in FILTERS[:-1]]].any(axis=1).to_numpy()
+    obs["doublet_score"] = np.nan
+    obs["fail_doublet"] = False
+    method = "not run (config)"
+    if params["doublets"] and value_scale != "counts":
+        method = f"not run (values are {value_scale}, scrublet needs counts)"
+    elif params["doublets"]:
+        scores, calls, method = run_scrublet(adata[quality_ok], seed=seed, threshold=params["doublet_threshold"])
+        obs.loc[quality_ok, "doublet_score"] = scores
+        obs.loc[quality_ok, "fail_doublet"] = calls
+    obs["qc_pass"] = ~obs[[f"fail_{f}" for f in FILTERS]].any(axis=1)
+    adata.uns["qc"] = {"thresholds": thr, "doublet_method": method, "params": dict(params),
+                       "n_before": int(adata.n_obs), "n_after": int(obs["qc_pass"].sum())}
+    return adata
+
+
+def summary(adata: ad.AnnData) -> pd.DataFrame:
+    """One-row table: cells before/after, the count each filter removed, thresholds and status."""
+    obs, info = adata.obs, adata.uns["qc"]
+    row = {"sample": adata.uns["ingest"]["sample"], "patient": obs["patient"].iloc[0] if len(obs) else "",
+           "value_scale": adata.uns["ingest"]["value_scale"], "cells_before": info["n_before"],
+           "cells_after": info["n_after"]}
+    row |= {f"removed_{f}": int(obs[f"fail_{f}"].sum()) for f in FILTERS}
+    row |= {f"threshold_{k}": v for k, v in info["thresholds"].items()}
+    row |= {"median_genes": float(obs["n_genes"].median()), "median_counts": float(obs["total_counts"].median()),
+            "median_pct_mt": float(obs["pct_counts_mt"].median()), "doublet_method": info["doublet_method"],
+            "status": info.get("status", "kept")}
+    return pd.DataFrame([row])
+
+
+def passing_cells(adata: ad.AnnData, params: dict) -> ad.AnnData:
+    """The cells that pass QC; enforces ``min_cells_per_sample`` (stop, or drop the sample).
+
+    Raises
+    ------
+    SampleTooSmallError
+        When too few cells pass and ``drop_small_samples`` is false.
+    """
+    kept = adata[adata.obs["qc_pass"].to_numpy()].copy()
+    sample = adata.uns["ingest"]["sample"]
+    if kept.n_obs < params["min_cells_per_sample"]:
+        msg = (f"sample {sample}: {kept.n_obs} cells left after QC (of {adata.n_obs}); "
+               f"qc.min_cells_per_sample is {params['min_cells_per_sample']}")
+        if not params["drop_small_samples"]:
+            raise SampleTooSmallError(msg + "; lower it or set qc.drop_small_samples: true to drop the sample")
+        adata.uns["qc"]["status"] = "dropped: " + msg
+        kept = kept[:0].copy()
+    kept.uns["qc"] = adata.uns["qc"]
+    return kept
+
+
+def cell_table(adata: ad.AnnData) -> pd.DataFrame:
+    """Per-cell QC table (every cell, passing or not)."""
+    cols = ["sample", "patient", *QC_METRICS, "doublet_score", *[f"fail_{f}" for f in FILTERS], "qc_pass"]
+    return adata.obs[cols].rename_axis("cell_id").reset_index()

@@ -1,0 +1,108 @@
+"""One self-contained HTML report per dataset, built from saved tables and figures."""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+from importlib import metadata
+from pathlib import Path
+
+import pandas as pd
+
+from .io import write_atomic
+
+PACKAGES = ["cscniche", "scanpy", "anndata", "numpy", "pandas", "scipy", "harmonypy", "leidenalg", "igraph",
+            "umap-learn", "pynndescent", "scikit-learn", "scikit-image", "infercnvpy", "gseapy", "snakemake"]
+
+STYLE = """
+body{font-family:system-ui,sans-serif;max-width:1200px;margin:2em auto;padding:0 1em;color:#222}
+h1{border-bottom:2px solid #4c72b0}h2{margin-top:2em;border-bottom:1px solid #ccc}
+table{border-collapse:collapse;font-size:13px;margin:.5em 0}th,td{border:1px solid #ddd;padding:3px 7px}
+th{background:#f0f3f8;cursor:pointer;user-select:none}tr:nth-child(even){background:#fafafa}
+img{max-width:100%;margin:.5em 0}.note{color:#555}nav a{margin-right:1em}
+.scroll{max-height:420px;overflow:auto;display:inline-block}
+"""
+SORT_JS = """
+document.querySelectorAll('table.sortable th').forEach(function(th){th.addEventListener('click',function(){
+ var t=th.closest('table'),b=t.tBodies[0],i=Array.prototype.indexOf.call(th.parentNode.children,th);
+ var asc=th.dataset.asc!=='1';th.dataset.asc=asc?'1':'0';
+ var rows=Array.prototype.slice.call(b.rows);rows.sort(function(x,y){
+  var a=x.cells[i].textContent,c=y.cells[i].textContent,na=parseFloat(a),nc=parseFloat(c);
+  var r=(!isNaN(na)&&!isNaN(nc))?na-nc:a.localeCompare(c);return asc?r:-r;});
+ rows.forEach(function(r){b.appendChild(r);});});});
+"""
+
+
+def versions() -> dict[str, str]:
+    """Installed versions of the packages the workflow uses."""
+    out = {}
+    for name in PACKAGES:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            out[name] = "not installed"
+    return out
+
+
+def table_html(df: pd.DataFrame, *, float_digits: int = 3) -> str:
+    """A sortable HTML table (click a header to sort)."""
+    body = df.to_html(index=False, classes="sortable", border=0, float_format=lambda v: f"{v:.{float_digits}g}",
+                      na_rep="")
+    return f'<div class="scroll">{body}</div>'
+
+
+def image_html(path: str | Path, alt: str) -> str:
+    """An ``<img>`` with the PNG embedded as base64 (the report stays one file)."""
+    data = base64.b64encode(Path(path).read_bytes()).decode()
+    return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{data}">'
+
+
+def build_report(
+    dataset: str,
+    *,
+    cells: pd.DataFrame,
+    qc_summary: pd.DataFrame,
+    markers: pd.DataFrame,
+    qc_figures: list[str],
+    umap_figures: list[str],
+    settings: dict,
+    path: str | Path,
+) -> None:
+    """Write the dataset's report: overview, QC, clustering and markers, methods and versions."""
+    n_clusters = cells["leiden"].nunique()
+    per_sample = cells.groupby(["patient", "sample"]).size().rename("cells").reset_index()
+    sizes = cells["leiden"].astype(str).value_counts().rename_axis("cluster").rename("cells").reset_index()
+    top = (markers[markers["rank"] <= 5].groupby("cluster", sort=False)["gene"].apply(", ".join)
+           .rename("top markers").reset_index()) if len(markers) else pd.DataFrame(columns=["cluster"])
+    sizes = sizes.merge(top.astype({"cluster": str}), on="cluster", how="left")
+    dropped = qc_summary[qc_summary["status"].astype(str).str.startswith("dropped")]
+    parts = [
+        f"<h1>cscniche report: {html.escape(dataset)}</h1>",
+        '<nav><a href="#overview">Overview</a><a href="#qc">QC</a><a href="#clustering">Clustering</a>'
+        '<a href="#markers">Markers</a><a href="#methods">Methods</a></nav>',
+        '<h2 id="overview">Overview</h2>',
+        f"<p>{html.escape(settings.get('description', ''))}</p>",
+        f"<p>{len(cells):,} cells kept after QC (of {int(qc_summary['cells_before'].sum()):,}) in "
+        f"{cells['sample'].nunique()} samples from {cells['patient'].nunique()} patients; "
+        f"{n_clusters} Leiden clusters. Value scale: {', '.join(sorted(set(qc_summary['value_scale'])))}.</p>",
+        table_html(per_sample),
+    ]
+    if len(dropped):
+        parts.append(f"<p class='note'>Dropped samples: {html.escape('; '.join(dropped['status']))}</p>")
+    parts += ['<h2 id="qc">Quality control</h2>',
+              "<p class='note'>Thresholds: median ± k·MAD of log genes, log counts (count data) and "
+              "mitochondrial %, combined with the hard bounds in the config; doublets by scrublet.</p>",
+              table_html(qc_summary)]
+    parts += [image_html(f, f"QC {Path(f).stem}") for f in qc_figures]
+    parts += ['<h2 id="clustering">Clustering</h2>']
+    parts += [image_html(f, f"UMAP {Path(f).stem}") for f in umap_figures]
+    parts += ['<h2 id="markers">Cluster markers</h2>', "<p class='note'>Wilcoxon, each cluster vs the rest; "
+              "full table in <code>cluster/markers.tsv</code>.</p>", table_html(sizes),
+              table_html(markers[markers["rank"] <= 10])]
+    parts += ['<h2 id="methods">Methods and versions</h2>',
+              table_html(pd.DataFrame(list(versions().items()), columns=["package", "version"])),
+              "<h3>Settings used</h3>", f"<pre>{html.escape(json.dumps(settings, indent=2, default=str))}</pre>"]
+    doc = (f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>cscniche: {html.escape(dataset)}"
+           f"</title><style>{STYLE}</style></head><body>{''.join(parts)}<script>{SORT_JS}</script></body></html>")
+    write_atomic(path, lambda tmp: tmp.write_text(doc, encoding="utf-8"))

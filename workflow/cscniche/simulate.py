@@ -1,0 +1,264 @@
+"""Simulated tumour with planted truth.
+
+Malignant cells with patient-specific CNVs, a stem-like (CSC) subpopulation, TME cell types, planted CSC<->TME
+ligand-receptor pairs, low-quality cells and heterotypic doublets. Integer negative-binomial UMI counts,
+generated in chunks (never dense in full).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import anndata as ad
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+# Canonical markers per TME type (up in that type only).
+TME_MARKERS: dict[str, list[str]] = {
+    "T": ["CD3E", "CD3D", "CD3G", "CD2", "TRAC", "IL7R", "CD8A", "CD8B", "PDCD1"],
+    "NK": ["NKG7", "GNLY", "KLRD1", "KLRF1", "PRF1", "GZMB", "NCAM1"],
+    "B": ["MS4A1", "CD79A", "CD79B", "CD19", "BANK1", "IGHM"],
+    "macrophage": ["CD68", "CD14", "LYZ", "CSF1R", "C1QA", "CD163", "MRC1", "AIF1", "TYROBP", "IL6"],
+    "fibroblast": ["COL1A1", "COL1A2", "DCN", "LUM", "FAP", "PDGFRA", "CD248", "CXCL12"],
+    "endothelial": ["PECAM1", "VWF", "CDH5", "KDR", "CLDN5", "ESAM", "EMCN", "CD34", "PLVAP"],
+    "MSC": ["THY1", "NT5E", "ENG", "LEPR", "PDGFRB", "RGS5", "TAGLN", "ACTA2"],
+}
+IMMUNE = ("T", "NK", "B", "macrophage")
+MALIGNANT_MARKERS = ["KRT8", "KRT18", "KRT19", "CDH1", "MUC1"]
+# Stem-like program planted in CSCs (up vs the other malignant cells).
+CSC_MARKERS = ["CD44", "PROM1", "ALDH1A1", "SOX2", "POU5F1", "NANOG", "KLF4", "BMI1", "NES", "LGR5",
+               "ITGA6", "ALCAM", "ABCG2", "CD24", "EPCAM", "MYC"]
+# Planted CSC<->TME pairs: (ligand, receptor, source, target); "CSC" is the CSC state of malignant cells.
+PLANTED_LR = [
+    ("VEGFA", "KDR", "CSC", "endothelial"),
+    ("CD274", "PDCD1", "CSC", "T"),
+    ("CXCL12", "CXCR4", "fibroblast", "CSC"),
+    ("IL6", "IL6R", "macrophage", "CSC"),
+]
+CSC_LR_GENES = [lig if src == "CSC" else rec for lig, rec, src, _ in PLANTED_LR]
+CSC_PROGRAM = CSC_MARKERS + CSC_LR_GENES
+
+# GRCh38 positions (GENCODE v27) of planted genes that the infercnvpy gene table lacks.
+EXTRA_GENES = [
+    ("CD44", "chr11", 35138870, 35232402), ("PROM1", "chr4", 15963076, 16084378),
+    ("ALDH1A1", "chr9", 72900662, 73080442), ("BMI1", "chr10", 22321211, 22331484),
+    ("NES", "chr1", 156668763, 156677397), ("ITGA6", "chr2", 172427354, 172506282),
+    ("ABCG2", "chr4", 88090264, 88231322), ("EPCAM", "chr2", 47345158, 47387601),
+    ("CD24", "chr6", 106969831, 106975627), ("VEGFA", "chr6", 43770184, 43786487),
+    ("KDR", "chr4", 55078477, 55125589), ("CD274", "chr9", 5450503, 5470566),
+    ("PDCD1", "chr2", 241849881, 241858908), ("IL6", "chr7", 22725884, 22732002),
+    ("IL6R", "chr1", 154405193, 154469450), ("CD3E", "chr11", 118304545, 118316175),
+    ("CD3D", "chr11", 118338954, 118342744), ("CD2", "chr1", 116754385, 116769228),
+    ("CD8A", "chr2", 86784610, 86808396), ("NKG7", "chr19", 51371606, 51372715),
+    ("GNLY", "chr2", 85685175, 85698854), ("MS4A1", "chr11", 60455752, 60470760),
+    ("CD79A", "chr19", 41877120, 41881372), ("CD19", "chr16", 28931939, 28939346),
+    ("COL1A1", "chr17", 50183289, 50201632), ("COL1A2", "chr7", 94394561, 94431232),
+    ("DCN", "chr12", 91140484, 91183123), ("FAP", "chr2", 162170684, 162245151),
+    ("PDGFRB", "chr5", 150113837, 150155872), ("PECAM1", "chr17", 64319415, 64413776),
+    ("VWF", "chr12", 5948874, 6124770), ("CDH5", "chr16", 66366622, 66404786),
+    ("NT5E", "chr6", 85449584, 85495791), ("KRT8", "chr12", 52897187, 52949954),
+    ("KRT18", "chr12", 52948871, 52952901), ("KRT19", "chr17", 41523617, 41528308),
+    ("CDH1", "chr16", 68737225, 68835548), ("MUC1", "chr1", 155185824, 155192916),
+    ("HBA1", "chr16", 176680, 177522), ("HBA2", "chr16", 172847, 173710),
+    ("TGFB1", "chr19", 41301587, 41353911), ("CD79B", "chr17", 63928740, 63932354),
+    ("IGHM", "chr14", 105851708, 105856218), ("TAGLN", "chr11", 117199321, 117204782),
+    ("RGS5", "chr1", 163111121, 163321791), ("LUM", "chr12", 91102629, 91111831),
+    ("CD163", "chr12", 7470813, 7503893), ("MRC1", "chr10", 17809344, 17911170),
+    ("KLRF1", "chr12", 9827481, 9845007), ("PRF1", "chr10", 70597348, 70602775),
+    ("GZMB", "chr14", 24630954, 24634267), ("CD8B", "chr2", 86815339, 86861924),
+    ("TRAC", "chr14", 22547506, 22552154), ("LEPR", "chr1", 65420652, 65641559),
+    ("CD34", "chr1", 207880972, 207911402), ("CLDN5", "chr22", 19523024, 19527545),
+    ("EMCN", "chr4", 100395341, 100880126), ("ESAM", "chr11", 124752583, 124762290),
+    ("CD3G", "chr11", 118344344, 118355161), ("IL7R", "chr5", 35852695, 35879603),
+    ("BANK1", "chr4", 101411286, 102074812), ("CD248", "chr11", 66314487, 66317044),
+    ("MT-ND1", "chrM", 3307, 4262), ("MT-ND2", "chrM", 4470, 5511), ("MT-CO1", "chrM", 5904, 7445),
+    ("MT-CO2", "chrM", 7586, 8269), ("MT-ATP6", "chrM", 8527, 9207), ("MT-CO3", "chrM", 9207, 9990),
+    ("MT-ND3", "chrM", 10059, 10404), ("MT-ND4", "chrM", 10760, 12137), ("MT-ND5", "chrM", 12337, 14148),
+    ("MT-CYB", "chrM", 14747, 15887),
+]
+MT_FRACTION = 0.04  # mitochondrial share of UMIs in good cells
+CHUNK = 2000
+
+
+@dataclass(frozen=True)
+class SimulatedTumour:
+    """Per-sample AnnData objects (raw counts) and the planted truth."""
+
+    samples: dict[str, ad.AnnData]
+    truth: pd.DataFrame
+    lr_pairs: pd.DataFrame
+    csc_genes: list[str]
+
+
+def gene_universe(n_genes: int | None = None, *, seed: int = 0) -> pd.DataFrame:
+    """Real HGNC symbols with GRCh38 positions: the infercnvpy oligodendroglioma genes plus planted genes.
+
+    Returns a DataFrame indexed by symbol with ``chromosome, start, end``, sorted by position.
+    """
+    import infercnvpy as cnv
+
+    var = cnv.datasets.oligodendroglioma().var[["chromosome", "start", "end"]].copy()
+    extra = pd.DataFrame(EXTRA_GENES, columns=["symbol", "chromosome", "start", "end"]).set_index("symbol")
+    genes = pd.concat([var, extra[~extra.index.isin(var.index)]])
+    planted = set(extra.index) | set(CSC_PROGRAM) | {g for m in TME_MARKERS.values() for g in m}
+    if n_genes is not None and n_genes < len(genes):
+        rng = np.random.default_rng(seed)
+        others = np.array(sorted(set(genes.index) - planted))
+        keep = rng.choice(others, size=max(n_genes - len(planted), 0), replace=False)
+        genes = genes.loc[genes.index.isin(planted) | genes.index.isin(keep)]
+    order = pd.Series(genes["chromosome"].str.replace("chr", "")).map(_chrom_rank)
+    genes = genes.assign(_o=order.values).sort_values(["_o", "start"]).drop(columns="_o")
+    genes.index.name = "gene_symbol"
+    return genes
+
+
+def _chrom_rank(c: str) -> int:
+    return {"X": 23, "Y": 24, "M": 25}.get(c, int(c) if c.isdigit() else 26)
+
+
+def _programs(genes: pd.DataFrame, rng: np.random.Generator, n_patients: int) -> dict:
+    """Log-scale expression profiles (before normalisation) for every cell state."""
+    names = genes.index
+    idx = {g: i for i, g in enumerate(names)}
+    n = len(names)
+    base = rng.normal(0.0, 1.3, n)
+    is_mt = names.str.startswith("MT-")
+    is_ribo = names.str.match(r"^RP[LS]\d")
+    base[is_ribo] += 3.0
+    planted = [g for m in TME_MARKERS.values() for g in m] + MALIGNANT_MARKERS + CSC_PROGRAM
+    low = np.quantile(base, 0.25)
+    for g in planted:
+        base[idx[g]] = low  # planted genes are low by default; programs switch them on
+    profiles: dict[str, np.ndarray] = {}
+    for cell_type, markers in TME_MARKERS.items():
+        lfc = np.zeros(n)
+        bg = rng.choice(n, 150, replace=False)
+        lfc[bg] = rng.normal(0, 0.8, 150)
+        lfc[[idx[g] for g in markers]] = rng.uniform(3.0, 4.0, len(markers))
+        profiles[cell_type] = base + lfc
+    chroms = genes["chromosome"].to_numpy()
+    autosomes = [c for c in pd.unique(chroms) if c not in ("chrX", "chrY", "chrM")]
+    malignant_lfc = np.zeros(n)
+    malignant_lfc[[idx[g] for g in MALIGNANT_MARKERS]] = 3.5
+    cnv_events = []
+    for p in range(1, n_patients + 1):
+        lfc = malignant_lfc.copy()
+        bg = rng.choice(n, 150, replace=False)
+        lfc[bg] += rng.normal(0, 0.8, 150)
+        for chrom in rng.choice(autosomes, 3, replace=False):
+            where = np.flatnonzero(chroms == chrom)
+            length = max(int(len(where) * rng.uniform(0.4, 1.0)), 1)
+            start = int(rng.integers(0, len(where) - length + 1))
+            gain = bool(rng.random() < 0.5)
+            lfc[where[start : start + length]] += np.log(2.0 if gain else 0.5)
+            cnv_events.append((f"P{p}", chrom, int(genes["start"].iloc[where[start]]),
+                               int(genes["end"].iloc[where[start + length - 1]]), "gain" if gain else "loss"))
+        profiles[f"malignant_P{p}"] = base + lfc
+        csc = base + lfc
+        csc[[idx[g] for g in CSC_PROGRAM]] += 3.0
+        diverse = rng.choice(np.flatnonzero(base < np.quantile(base, 0.3)), 400, replace=False)
+        csc[diverse] += 1.0  # higher transcriptional diversity
+        profiles[f"CSC_P{p}"] = csc
+    return {"profiles": profiles, "is_mt": np.asarray(is_mt), "cnv_events": cnv_events}
+
+
+def _normalise(logp: np.ndarray, is_mt: np.ndarray, mt_fraction: float) -> np.ndarray:
+    p = np.exp(logp - logp.max())
+    p[is_mt] = 0.0
+    p *= (1.0 - mt_fraction) / p.sum()
+    p[is_mt] = mt_fraction / is_mt.sum()
+    return p
+
+
+def _cell_plan(params: dict, rng: np.random.Generator) -> pd.DataFrame:
+    """Decide every cell's sample, state, library size and truth labels."""
+    n_pat, n_spp = params["n_patients"], params["samples_per_patient"]
+    samples = [(f"P{p}_S{s}", f"P{p}") for p in range(1, n_pat + 1) for s in range(1, n_spp + 1)]
+    per_sample = np.full(len(samples), params["n_cells"] // len(samples))
+    per_sample[: params["n_cells"] % len(samples)] += 1
+    tme_types = list(TME_MARKERS)
+    rows = []
+    for (sample, patient), n_cells in zip(samples, per_sample, strict=True):
+        tme_props = rng.dirichlet(np.full(len(tme_types), 8.0))
+        n_doublets = int(round(n_cells * params["doublet_fraction"]))
+        n_single = n_cells - n_doublets
+        n_mal = int(round(n_single * params["malignant_fraction"]))
+        types = ["malignant"] * n_mal + list(rng.choice(tme_types, n_single - n_mal, p=tme_props))
+        csc = np.zeros(n_single, bool)
+        csc[rng.choice(n_mal, int(round(n_mal * params["csc_fraction"])), replace=False)] = True
+        low_q = rng.random(n_single) < params["low_quality_fraction"]
+        for t, c, lq in zip(types, csc, low_q, strict=True):
+            state = (f"CSC_{patient}" if c else f"malignant_{patient}") if t == "malignant" else t
+            rows.append((sample, patient, t, state, "", bool(c), False, bool(lq)))
+        singles = np.arange(len(rows) - n_single, len(rows))
+        for _ in range(n_doublets):
+            while True:
+                a, b = rng.choice(singles, 2, replace=False)
+                if rows[a][2] != rows[b][2]:
+                    break
+            rows.append((sample, patient, "doublet", rows[a][3], rows[b][3], False, True, False))
+    plan = pd.DataFrame(rows, columns=["sample", "patient", "cell_type", "state", "state_b", "csc",
+                                       "doublet", "low_quality"])
+    scale = plan["cell_type"].map({"malignant": 1.4, "T": 0.6, "NK": 0.6, "B": 0.6}).fillna(1.0)
+    scale = scale.where(~plan["csc"], 1.7)
+    lib = params["mean_library_size"] * scale * np.exp(rng.normal(-0.06, 0.35, len(plan)))
+    lib = np.where(plan["doublet"], 2 * lib, lib)
+    plan["library"] = np.where(plan["low_quality"], lib * rng.uniform(0.08, 0.25, len(plan)), lib)
+    plan["mt_fraction"] = np.where(plan["low_quality"], rng.uniform(0.3, 0.7, len(plan)), MT_FRACTION)
+    plan["malignant"] = plan["cell_type"].eq("malignant")
+    return plan
+
+
+def simulate_tumour(params: dict, *, seed: int = 0, dispersion: float = 0.3) -> SimulatedTumour:
+    """Simulate a tumour with planted truth.
+
+    Parameters
+    ----------
+    params
+        The ``simulate`` config section (see ``workflow/schemas/config.schema.yaml``).
+    seed
+        Random seed; the same seed gives identical counts.
+    dispersion
+        Negative-binomial dispersion (variance = mu + dispersion * mu^2).
+
+    Returns
+    -------
+    :class:`SimulatedTumour` with one raw-count AnnData per sample (``var``: chromosome/start/end).
+    """
+    rng = np.random.default_rng(seed)
+    genes = gene_universe(params.get("n_genes"), seed=seed)
+    prog = _programs(genes, rng, params["n_patients"])
+    plan = _cell_plan(params, rng)
+    states = sorted(prog["profiles"])
+    state_idx = {s: i for i, s in enumerate(states)}
+    good = np.vstack([_normalise(prog["profiles"][s], prog["is_mt"], MT_FRACTION) for s in states])
+    batch = {s: np.exp(rng.normal(0, 0.1, len(genes))) for s in plan["sample"].unique()}
+    plan["cell_id"] = plan["sample"] + "_c" + plan.groupby("sample").cumcount().map("{:05d}".format)
+    samples: dict[str, ad.AnnData] = {}
+    for sample, cells in plan.groupby("sample", sort=True):
+        blocks = []
+        for start in range(0, len(cells), CHUNK):
+            chunk = cells.iloc[start : start + CHUNK]
+            mu = good[chunk["state"].map(state_idx).to_numpy()]
+            dbl = chunk["doublet"].to_numpy()
+            if dbl.any():
+                mu[dbl] = 0.5 * (mu[dbl] + good[chunk.loc[dbl, "state_b"].map(state_idx).to_numpy()])
+            lq = chunk["low_quality"].to_numpy()
+            for i in np.flatnonzero(lq):
+                mu[i] = _normalise(np.log(mu[i] + 1e-12), prog["is_mt"], chunk["mt_fraction"].iloc[i])
+            mu *= batch[sample][None, :]
+            mu *= (chunk["library"].to_numpy() / mu.sum(1))[:, None]
+            shape = 1.0 / dispersion
+            counts = rng.poisson(rng.gamma(shape, mu * dispersion)).astype(np.float32)
+            blocks.append(sp.csr_matrix(counts))
+        adata = ad.AnnData(sp.vstack(blocks, format="csr"), obs=pd.DataFrame(index=cells["cell_id"].to_numpy()),
+                           var=genes.copy())
+        adata.obs_names.name = "cell_id"
+        samples[str(sample)] = adata
+    truth = plan.assign(
+        cell_type=np.where(plan["doublet"], "doublet", plan["cell_type"]),
+    )[["cell_id", "cell_type", "malignant", "csc", "doublet", "low_quality", "patient", "sample"]]
+    lr = pd.DataFrame(PLANTED_LR, columns=["ligand", "receptor", "source", "target"])
+    return SimulatedTumour(samples=samples, truth=truth.reset_index(drop=True), lr_pairs=lr,
+                           csc_genes=list(CSC_PROGRAM))

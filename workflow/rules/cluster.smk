@@ -1,0 +1,21 @@
+rule cluster:
+    input:
+        lambda w: expand("results/{{dataset}}/qc/{sample}.h5ad", sample=sample_names(w)),
+    output:
+        h5ad="results/{dataset}/cluster/clustered.h5ad",
+        markers="results/{dataset}/cluster/markers.tsv",
+    log:
+        "results/{dataset}/logs/cluster.log",
+    benchmark:
+        "results/{dataset}/benchmarks/cluster.tsv"
+    params:
+        cluster=lambda w: dataset(w)["cluster"],
+        min_cells_per_gene=lambda w: dataset(w)["qc"]["min_cells_per_gene"],
+        seed=SEED,
+    threads: 2
+    resources:
+        mem_mb=lambda w, input: 2000 + 40 * input_mb(input),
+    conda:
+        ENV
+    script:
+        "../scripts/cluster.py"

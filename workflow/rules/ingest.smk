@@ -1,0 +1,18 @@
+rule ingest:
+    input:
+        ingest_input,
+    output:
+        "results/{dataset}/ingest/{sample}.h5ad",
+    log:
+        "results/{dataset}/logs/ingest/{sample}.log",
+    benchmark:
+        "results/{dataset}/benchmarks/ingest/{sample}.tsv"
+    params:
+        row=sample_row,
+        author_labels=lambda w: dataset(w)["author_labels"],
+    resources:
+        mem_mb=lambda w, input: 1500 + 20 * input_mb(input),
+    conda:
+        ENV
+    script:
+        "../scripts/ingest.py"

@@ -1,0 +1,52 @@
+rule qc:
+    input:
+        "results/{dataset}/ingest/{sample}.h5ad",
+    output:
+        h5ad="results/{dataset}/qc/{sample}.h5ad",
+        cells="results/{dataset}/qc/{sample}.cells.tsv.gz",
+        summary="results/{dataset}/qc/{sample}.summary.tsv",
+    log:
+        "results/{dataset}/logs/qc/{sample}.log",
+    benchmark:
+        "results/{dataset}/benchmarks/qc/{sample}.tsv"
+    params:
+        qc=lambda w: dataset(w)["qc"],
+        seed=SEED,
+    resources:
+        mem_mb=lambda w, input: 1500 + 30 * input_mb(input),
+    conda:
+        ENV
+    script:
+        "../scripts/qc.py"
+
+
+rule qc_plot:
+    input:
+        cells="results/{dataset}/qc/{sample}.cells.tsv.gz",
+        summary="results/{dataset}/qc/{sample}.summary.tsv",
+    output:
+        report(
+            "results/{dataset}/qc/{sample}.png",
+            caption="../report/qc.rst",
+            category="QC",
+            subcategory="{dataset}",
+        ),
+    log:
+        "results/{dataset}/logs/qc_plot/{sample}.log",
+    conda:
+        REPORT_ENV
+    script:
+        "../scripts/qc_plot.py"
+
+
+rule qc_summary:
+    input:
+        lambda w: expand("results/{{dataset}}/qc/{sample}.summary.tsv", sample=sample_names(w)),
+    output:
+        "results/{dataset}/qc/summary.tsv",
+    log:
+        "results/{dataset}/logs/qc_summary.log",
+    conda:
+        REPORT_ENV
+    script:
+        "../scripts/qc_summary.py"

@@ -1,0 +1,35 @@
+rule umap_plot:
+    input:
+        "results/{dataset}/cells.tsv.gz",
+    output:
+        report(
+            "results/{dataset}/figures/umap_{key}.png",
+            caption="../report/umap.rst",
+            category="Clustering",
+            subcategory="{dataset}",
+        ),
+    log:
+        "results/{dataset}/logs/umap_plot/{key}.log",
+    conda:
+        REPORT_ENV
+    script:
+        "../scripts/umap_plot.py"
+
+
+rule report:
+    input:
+        cells="results/{dataset}/cells.tsv.gz",
+        qc_summary="results/{dataset}/qc/summary.tsv",
+        markers="results/{dataset}/cluster/markers.tsv",
+        qc_figures=lambda w: expand("results/{{dataset}}/qc/{sample}.png", sample=sample_names(w)),
+        umap_figures=lambda w: expand("results/{{dataset}}/figures/umap_{key}.png", key=umap_keys(w.dataset)),
+    output:
+        "results/{dataset}/report.html",
+    log:
+        "results/{dataset}/logs/report.log",
+    params:
+        settings=lambda w: {"dataset": w.dataset, "seed": SEED, **dataset(w)},
+    conda:
+        REPORT_ENV
+    script:
+        "../scripts/report.py"

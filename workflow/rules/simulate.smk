@@ -1,0 +1,19 @@
+rule simulate:
+    output:
+        raw=directory("results/{dataset}/raw"),
+        truth="results/{dataset}/truth/cells.tsv.gz",
+        lr_pairs="results/{dataset}/truth/lr_pairs.tsv",
+        csc_genes="results/{dataset}/truth/csc_genes.txt",
+    log:
+        "results/{dataset}/logs/simulate.log",
+    benchmark:
+        "results/{dataset}/benchmarks/simulate.tsv"
+    params:
+        simulate=lambda w: dataset(w)["simulate"],
+        seed=SEED,
+    resources:
+        mem_mb=lambda w: 2000 + dataset(w)["simulate"]["n_cells"] // 10,
+    conda:
+        ENV
+    script:
+        "../scripts/simulate.py"

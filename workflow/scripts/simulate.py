@@ -1,0 +1,19 @@
+"""Snakemake entry point: simulate a tumour with planted truth."""
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from cscniche.io import write_atomic, write_h5ad, write_table  # noqa: E402
+from cscniche.logs import logged  # noqa: E402
+from cscniche.simulate import simulate_tumour  # noqa: E402
+
+with logged(snakemake.log[0]) as log:
+    sim = simulate_tumour(snakemake.params.simulate, seed=snakemake.params.seed)
+    raw = Path(snakemake.output.raw)
+    raw.mkdir(parents=True, exist_ok=True)
+    for sample, adata in sim.samples.items():
+        write_h5ad(adata, raw / f"{sample}.h5ad")
+        log.info("%s: %d cells x %d genes", sample, adata.n_obs, adata.n_vars)
+    write_table(sim.truth, snakemake.output.truth)
+    write_table(sim.lr_pairs, snakemake.output.lr_pairs)
+    write_atomic(snakemake.output.csc_genes, lambda tmp: tmp.write_text("\n".join(sim.csc_genes) + "\n"))

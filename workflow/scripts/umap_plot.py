@@ -1,0 +1,13 @@
+"""Snakemake entry point: UMAP coloured by one column of cells.tsv.gz."""
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from cscniche.logs import logged  # noqa: E402
+from cscniche.plots import umap_figure  # noqa: E402
+
+with logged(snakemake.log[0]):
+    cells = pd.read_csv(snakemake.input[0], sep="\t", dtype={snakemake.wildcards.key: str})
+    umap_figure(cells, snakemake.wildcards.key, snakemake.output[0])
