@@ -36,9 +36,20 @@ def _read_10x_mtx(path: Path) -> ad.AnnData:
 def _looks_like_genes(labels: pd.Index) -> float:
     """Fraction of labels that look like gene identifiers (not barcodes or cell names)."""
     labels = pd.Index(labels.astype(str))
+    if len(labels) == 0:
+        return 0.0
     gene = labels.str.match(ENSEMBL.pattern) | labels.isin(COMMON_GENES) | labels.str.match(r"^(MT-|RP[LS]\d)")
     barcode = labels.str.match(BARCODE.pattern)
     return float(gene.mean() - barcode.mean())
+
+
+def _header(path: Path, sep: str) -> list[str]:
+    """Column names as written (pandas would rename duplicates to ``x.1``)."""
+    import gzip
+
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "rt") as fh:
+        return fh.readline().rstrip("\r\n").split(sep)
 
 
 def _read_table(path: Path, orientation: str = "auto") -> ad.AnnData:
@@ -61,7 +72,8 @@ def _read_table(path: Path, orientation: str = "auto") -> ad.AnnData:
     if not blocks:
         raise InputError(f"{path}: empty expression table")
     row_names = pd.Index(np.concatenate(rows))
-    col_names = pd.Index(chunk.columns.astype(str))
+    header = _header(path, sep)
+    col_names = pd.Index(header[-len(chunk.columns):] if len(chunk.columns) else [])
     matrix = sp.vstack(blocks, format="csr")
     if orientation in ("", "auto"):
         orientation = "genes_x_cells" if _looks_like_genes(row_names) >= _looks_like_genes(col_names) \
@@ -163,6 +175,12 @@ def ingest_sample(row: dict, *, author_labels: dict[str, str] | None = None) -> 
     adata = read_matrix(path, fmt, orientation=row.get("orientation") or "auto")
     adata.obs_names = adata.obs_names.astype(str)
     adata.var_names = adata.var_names.astype(str)
+    if row.get("annotation"):
+        table = read_annotation(row["annotation"], adata.obs_names)
+        missing = ~adata.obs_names.isin(table.index)
+        if missing.all():
+            raise InputError(f"{row['annotation']}: no cell id matches the cells of {path}")
+        adata.obs = adata.obs.join(table, how="left")
     if row.get("cell_pattern"):
         adata = adata[adata.obs_names.str.match(row["cell_pattern"])].copy()
         if adata.n_obs == 0:
@@ -181,12 +199,6 @@ def ingest_sample(row: dict, *, author_labels: dict[str, str] | None = None) -> 
     if not sp.issparse(adata.X):
         adata.X = sp.csr_matrix(adata.X)
     adata.X = sp.csr_matrix(adata.X, dtype=np.float32)
-    if row.get("annotation"):
-        table = read_annotation(row["annotation"], adata.obs_names)
-        missing = ~adata.obs_names.isin(table.index)
-        if missing.all():
-            raise InputError(f"{row['annotation']}: no cell id matches the cells of {path}")
-        adata.obs = adata.obs.join(table, how="left")
     labels = author_labels or {}
     absent = [c for c in labels if c not in adata.obs]
     if absent:

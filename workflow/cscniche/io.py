@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gzip
+import io
 import os
 import tempfile
 from collections.abc import Callable, Iterator
@@ -44,10 +46,20 @@ def write_atomic(path: str | os.PathLike, writer: Callable[[Path], None]) -> Non
         writer(tmp)
 
 
+def _write_tsv(df: pd.DataFrame, tmp: Path, *, index: bool, gz: bool) -> None:
+    if not gz:
+        df.to_csv(tmp, sep="\t", index=index)
+        return
+    # no file name and no time stamp in the gzip header: identical tables give identical bytes
+    with open(tmp, "wb") as raw, gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0) as gzf, \
+            io.TextIOWrapper(gzf, encoding="utf-8", newline="") as text:
+        df.to_csv(text, sep="\t", index=index)
+
+
 def write_table(df: pd.DataFrame, path: str | os.PathLike, *, index: bool = False) -> None:
     """Write a tab-separated table atomically; ``.gz`` paths are gzipped byte-reproducibly."""
-    compression = {"method": "gzip", "mtime": 0} if str(path).endswith(".gz") else None
-    write_atomic(path, lambda tmp: df.to_csv(tmp, sep="\t", index=index, compression=compression))
+    gz = str(path).endswith(".gz")
+    write_atomic(path, lambda tmp: _write_tsv(df, tmp, index=index, gz=gz))
 
 
 def write_h5ad(adata: ad.AnnData, path: str | os.PathLike) -> None:

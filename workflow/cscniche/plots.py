@@ -36,7 +36,7 @@ def qc_figure(cells: pd.DataFrame, summary: pd.Series, path: str | Path) -> None
     panels = [("n_genes", "genes per cell", True, ["threshold_min_genes", "threshold_max_genes"]),
               ("total_counts", "counts per cell", True, ["threshold_min_counts"]),
               ("pct_counts_mt", "mitochondrial %", False, ["threshold_max_pct_mt"])]
-    fig, axes = plt.subplots(1, 3, figsize=(12, 3.2))
+    fig, axes = plt.subplots(1, 3, figsize=(12, 3.4), layout="constrained")
     passed = cells["qc_pass"].astype(str).str.lower().eq("true")
     for ax, (col, label, logx, thr_cols) in zip(axes, panels, strict=True):
         values = cells[col].astype(float).to_numpy()
@@ -58,7 +58,7 @@ def qc_figure(cells: pd.DataFrame, summary: pd.Series, path: str | Path) -> None
 
 def umap_figure(cells: pd.DataFrame, color: str, path: str | Path, *, title: str | None = None) -> None:
     """UMAP scatter of ``cells.tsv.gz`` coloured by a categorical column."""
-    fig, ax = plt.subplots(figsize=(6.5, 5))
+    fig, ax = plt.subplots(figsize=(6.5, 5), layout="constrained")
     labels = cells[color].fillna("").astype(str)
     order = sorted(labels.unique(), key=lambda v: (not v.isdigit(), int(v) if v.isdigit() else 0, v))
     size = max(2.0, min(20.0, 6000 / max(len(cells), 1)))

@@ -1,0 +1,81 @@
+import subprocess
+import sys
+
+import pytest
+import yaml
+
+from cscniche.config import ConfigError, read_sample_sheet, validate_config
+
+from conftest import REPO
+
+
+def test_default_config_resolves_every_dataset():
+    cfg = validate_config(yaml.safe_load((REPO / "config/config.yaml").read_text()))
+    assert set(cfg["datasets"]) == {"simulated", "oligodendroglioma"}
+    oligo = cfg["datasets"]["oligodendroglioma"]
+    assert oligo["cluster"]["integration"] == "none"  # dataset override
+    assert oligo["cluster"]["n_hvg"] == 2000  # global value
+    assert oligo["qc"]["min_cells_per_sample"] == 5
+    assert cfg["datasets"]["simulated"]["simulate"]["csc_fraction"] == 0.15  # schema default
+
+
+@pytest.mark.parametrize(
+    ("config", "field", "expected"),
+    [
+        ({"datasets": {"s": {"simulate": {"n_cells": "many"}}}}, "datasets.s.simulate.n_cells", "integer"),
+        ({"datasets": {"s": {"simulate": {}}}, "qc": {"mad_k": -1}}, "qc.mad_k",
+         "less than or equal to the minimum of 0"),
+        ({"datasets": {"s": {"simulate": {}}}, "cluster": {"integration": "bbknn"}}, "cluster.integration",
+         "'auto', 'harmony', 'none'"),
+        ({"datasets": {"s": {"simulate": {}, "sample": "x"}}}, "datasets.s", "'sample' was unexpected"),
+        ({"datasets": {"s": {"samples": "a.tsv", "simulate": {}}}}, "datasets.s", "exactly one of"),
+        ({"datasets": {}}, "datasets", "non-empty"),
+    ],
+)
+def test_bad_config_names_field_and_expectation(config, field, expected):
+    with pytest.raises(ConfigError) as err:
+        validate_config(config)
+    assert f"field `{field}`" in str(err.value)
+    assert expected in str(err.value)
+
+
+def _sheet(tmp_path, text):
+    path = tmp_path / "samples.tsv"
+    path.write_text(text)
+    return path
+
+
+def test_sample_sheet_errors_name_line_and_field(tmp_path):
+    data = tmp_path / "x.h5ad"
+    data.write_text("")
+    with pytest.raises(ConfigError, match=r"missing column\(s\) \['format'\]"):
+        read_sample_sheet(_sheet(tmp_path, f"sample\tpatient\tpath\nA\tP1\t{data}\n"))
+    with pytest.raises(ConfigError, match=r"line 3: field `format`: 'loom' is not one of"):
+        read_sample_sheet(_sheet(tmp_path, f"sample\tpatient\tpath\tformat\nA\tP1\t{data}\th5ad\n"
+                                           f"B\tP1\t{data}\tloom\n"))
+    with pytest.raises(ConfigError, match=r"line 2: field `path`: .*missing.h5ad does not exist"):
+        read_sample_sheet(_sheet(tmp_path, f"sample\tpatient\tpath\tformat\nA\tP1\t{tmp_path}/missing.h5ad\th5ad\n"))
+    with pytest.raises(ConfigError, match=r"field `sample`: duplicated sample name\(s\) \['A'\]"):
+        read_sample_sheet(_sheet(tmp_path, f"sample\tpatient\tpath\tformat\nA\tP1\t{data}\th5ad\n"
+                                           f"A\tP2\t{data}\th5ad\n"))
+    with pytest.raises(ConfigError, match=r"line 2: field `sample`: 'a b' does not match"):
+        read_sample_sheet(_sheet(tmp_path, f"sample\tpatient\tpath\tformat\na b\tP1\t{data}\th5ad\n"))
+
+
+def test_sample_sheet_keeps_free_metadata(tmp_path):
+    data = tmp_path / "x.h5ad"
+    data.write_text("")
+    text = f"sample\tpatient\tpath\tformat\ttreatment\nA\tP1\t{data}\th5ad\tnaive\n"
+    sheet = read_sample_sheet(_sheet(tmp_path, text))
+    assert sheet.loc[0, "treatment"] == "naive"
+
+
+def test_snakemake_stops_before_any_job_on_bad_config(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("datasets:\n  s:\n    simulate:\n      n_patients: 0\n")
+    run = subprocess.run([sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"),
+                          "--directory", str(tmp_path), "--configfile", str(bad), "--cores", "1"],
+                         capture_output=True, text=True)
+    assert run.returncode != 0
+    assert "field `datasets.s.simulate.n_patients`" in run.stderr + run.stdout
+    assert not (tmp_path / "results").exists()

@@ -1,0 +1,117 @@
+"""End-to-end: the demo config through Snakemake, twice; acceptance checks on the simulated tumour."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+from sklearn.metrics import adjusted_rand_score
+
+from conftest import REPO, SHARED
+
+pytestmark = pytest.mark.slow
+
+
+def run_demo(workdir: Path) -> Path:
+    """Run the repository's demo config in ``workdir`` and return its results folder."""
+    config = yaml.safe_load((REPO / "config/config.yaml").read_text())
+    for ds in config["datasets"].values():
+        if "samples" in ds:
+            ds["samples"] = str(REPO / ds["samples"])
+    workdir.mkdir(parents=True, exist_ok=True)
+    (workdir / "config.yaml").write_text(yaml.safe_dump(config))
+    cmd = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"), "--directory", str(workdir),
+           "--configfile", str(workdir / "config.yaml"), "--cores", "2", "--quiet"]
+    run = subprocess.run(cmd, capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr[-3000:]
+    return workdir / "results"
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory) -> Path:
+    return run_demo(tmp_path_factory.mktemp("demo1"))
+
+
+@pytest.fixture(scope="module")
+def demo_again(tmp_path_factory) -> Path:
+    return run_demo(tmp_path_factory.mktemp("demo2"))
+
+
+def _cells(results: Path, name: str) -> pd.DataFrame:
+    return pd.read_csv(results / name / "cells.tsv.gz", sep="\t", dtype={"leiden": str, "sample": str,
+                                                                         "patient": str})
+
+
+def test_output_contract_holds(demo):
+    check = subprocess.run([sys.executable, str(SHARED.parent / "tools/check_contract.py"), str(demo)],
+                           capture_output=True, text=True)
+    assert check.returncode == 0, check.stdout
+    for name in ("simulated", "oligodendroglioma"):
+        assert (demo / name / "qc/summary.tsv").is_file()
+        assert (demo / name / "cluster/markers.tsv").is_file()
+
+
+def test_simulated_clusters_recover_planted_cell_types(demo):
+    cells = _cells(demo, "simulated").set_index("cell_id")
+    truth = pd.read_csv(demo / "simulated/truth/cells.tsv.gz", sep="\t", dtype={"patient": str}).set_index("cell_id")
+    truth = truth.loc[cells.index]
+    singlet = ~truth["doublet"] & ~truth["low_quality"]
+    label = np.where(truth["malignant"], "malignant_" + truth["patient"], truth["cell_type"])
+    ari = adjusted_rand_score(label[singlet], cells.loc[singlet, "leiden"])
+    assert ari >= 0.8, ari
+
+
+def test_simulated_qc_removes_low_quality_and_doublets(demo):
+    qc = pd.concat(pd.read_csv(f, sep="\t") for f in sorted((demo / "simulated/qc").glob("*.cells.tsv.gz")))
+    truth = pd.read_csv(demo / "simulated/truth/cells.tsv.gz", sep="\t").set_index("cell_id")
+    qc = qc.set_index("cell_id").join(truth[["low_quality", "doublet"]])
+    assert len(qc) == len(truth)
+    lq, dbl = qc["low_quality"], qc["doublet"]
+    assert (~qc.loc[lq, "qc_pass"]).mean() >= 0.9
+    assert qc.loc[~lq & ~dbl, "qc_pass"].mean() >= 0.95
+    assert qc.loc[dbl, "fail_doublet"].mean() >= 0.5
+
+
+def test_oligodendroglioma_runs_as_tpm_with_author_labels(demo):
+    summary = pd.read_csv(demo / "oligodendroglioma/qc/summary.tsv", sep="\t", dtype={"sample": str})
+    assert set(summary["value_scale"]) == {"tpm"}
+    assert summary["cells_before"].sum() == 184
+    cells = _cells(demo, "oligodendroglioma")
+    assert cells["patient"].nunique() == 5
+    assert cells["author_cell_type"].str.startswith("malignant").sum() >= 135
+    # the two normal cell types are each one cluster of their own
+    for normal in ("Microglia/Macrophage", "Oligodendrocytes (non-malignant)"):
+        clusters = cells.loc[cells["author_cell_type"] == normal, "leiden"]
+        assert clusters.value_counts(normalize=True).iloc[0] >= 0.9
+
+
+def test_report_is_self_contained_with_all_figures(demo):
+    html = (demo / "simulated/report.html").read_text()
+    n_figures = len(list((demo / "simulated/qc").glob("*.png"))) + len(list((demo / "simulated/figures").glob("*.png")))
+    assert html.count('src="data:image/png;base64,') == n_figures
+    assert 'src="http' not in html and "<link" not in html
+    assert "Cluster markers" in html and "scanpy" in html
+
+
+def test_same_seed_gives_identical_tables(demo, demo_again):
+    for name in ("simulated", "oligodendroglioma"):
+        for rel in ("cells.tsv.gz", "qc/summary.tsv", "cluster/markers.tsv"):
+            a = pd.read_csv(demo / name / rel, sep="\t")
+            b = pd.read_csv(demo_again / name / rel, sep="\t")
+            pd.testing.assert_frame_equal(a, b, check_exact=True)
+        assert (demo / name / "cells.tsv.gz").read_bytes() == (demo_again / name / "cells.tsv.gz").read_bytes()
+
+
+def test_snakemake_report_builds(demo):
+    workdir = demo.parent
+    out = workdir / "snakemake_report.html"
+    run = subprocess.run([sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"), "--directory",
+                          str(workdir), "--configfile", str(workdir / "config.yaml"), "--report", str(out)],
+                         capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert out.stat().st_size > 10_000
