@@ -19,6 +19,10 @@ def logged(path: str | Path) -> Iterator[logging.Logger]:
         logging.basicConfig(stream=fh, level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s",
                             force=True)
         logging.captureWarnings(True)
+        for name in ("anndata", "scanpy"):  # their handlers hold the stderr seen at import time
+            for handler in logging.getLogger(name).handlers:
+                if isinstance(handler, logging.StreamHandler):
+                    handler.setStream(fh)
         warnings.simplefilter("default")
         log = logging.getLogger("cscniche")
         try:
