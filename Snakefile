@@ -13,6 +13,8 @@ include: "workflow/rules/simulate.smk"
 include: "workflow/rules/ingest.smk"
 include: "workflow/rules/qc.smk"
 include: "workflow/rules/cluster.smk"
+include: "workflow/rules/annotate.smk"
+include: "workflow/rules/malignant.smk"
 include: "workflow/rules/export.smk"
 include: "workflow/rules/report.smk"
 

@@ -30,3 +30,27 @@ def small_tumour():
     from cscniche.simulate import simulate_tumour
 
     return simulate_tumour(SMALL_SIM, seed=1)
+
+
+def default_settings(**overrides) -> dict:
+    """Effective settings of a dataset from the schema defaults (plus overrides per section)."""
+    from cscniche.config import validate_config
+
+    return validate_config({"datasets": {"d": {"simulate": {}, **overrides}}})["datasets"]["d"]
+
+
+def run_chain(samples: dict, settings: dict, *, seed: int = 0, value_scale: str = "counts"):
+    """The workflow's library chain without Snakemake: QC, merge, cluster, annotate (AnnData out)."""
+    from cscniche import annotate, cluster, qc
+
+    kept = []
+    for name, adata in samples.items():
+        adata = adata.copy()
+        adata.obs["sample"], adata.obs["patient"] = name, name.split("_")[0]
+        adata.uns["ingest"] = {"sample": name, "value_scale": value_scale}
+        qc.run_qc(adata, settings["qc"], seed=seed)
+        kept.append(qc.passing_cells(adata, settings["qc"]))
+    merged = cluster.merge_samples(kept, min_cells_per_gene=settings["qc"]["min_cells_per_gene"])
+    cluster.cluster(merged, settings["cluster"], seed=seed)
+    sets = annotate.load_marker_sets(settings["annotate"]["markers"])
+    return annotate.annotate(merged, sets, settings["annotate"])

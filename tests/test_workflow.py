@@ -115,3 +115,27 @@ def test_snakemake_report_builds(demo):
                          capture_output=True, text=True)
     assert run.returncode == 0, run.stderr[-2000:]
     assert out.stat().st_size > 10_000
+
+
+def test_cell_identity_on_the_demo(demo):
+    from sklearn.metrics import f1_score
+
+    cells = _cells(demo, "simulated").set_index("cell_id")
+    truth = pd.read_csv(demo / "simulated/truth/cells.tsv.gz", sep="\t").set_index("cell_id").loc[cells.index]
+    singlet = ~truth["doublet"]
+    assert adjusted_rand_score(truth.loc[singlet, "malignant"], cells.loc[singlet, "malignant"]) >= 0.9
+    tme = {"T": "T cell", "NK": "NK cell", "B": "B cell", "macrophage": "macrophage/monocyte",
+           "fibroblast": "fibroblast/CAF", "endothelial": "endothelial cell", "MSC": "MSC-like"}
+    is_tme = truth["cell_type"].isin(tme)
+    assert (cells.loc[is_tme, "cell_type"] == truth.loc[is_tme, "cell_type"].map(tme)).mean() >= 0.9
+    oligo = _cells(demo, "oligodendroglioma")
+    f1 = f1_score(oligo["author_cell_type"].str.startswith("malignant"), oligo["malignant"] == "malignant")
+    assert f1 >= 0.97
+    for name in ("simulated", "oligodendroglioma"):
+        assert {"cell_type", "cell_type_score", "cell_type_confidence", "malignant", "cnv_score"} <= set(
+            _cells(demo, name).columns)
+        html = (demo / name / "report.html").read_text()
+        assert "Cell identity" in html and "Malignant calls per patient" in html
+    assert len(list((demo / "oligodendroglioma/figures").glob("cnv_heatmap_*.png"))) == 5
+    agreement = pd.read_csv(demo / "oligodendroglioma/identity/agreement.tsv", sep="\t")
+    assert agreement["cells"].sum() == len(oligo)

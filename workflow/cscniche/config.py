@@ -14,6 +14,8 @@ SCHEMA_DIR = Path(__file__).resolve().parents[1] / "schemas"
 RESULTS = "results"
 SAMPLE_COLUMNS = ("sample", "patient", "path", "format")
 RESERVED_COLUMNS = (*SAMPLE_COLUMNS, "cell_pattern", "annotation", "orientation")
+STAGE_SECTIONS = ("qc", "cluster", "annotate", "malignant")
+REPO = Path(__file__).resolve().parents[2]
 
 
 class ConfigError(ValueError):
@@ -76,26 +78,37 @@ def validate_config(config: dict) -> dict:
 
     Returns
     -------
-    A new dict: ``seed``, and ``datasets[name]`` each with complete ``qc``, ``cluster``,
-    ``author_labels`` and (for simulated datasets) ``simulate`` sections.
+    A new dict: ``seed``, and ``datasets[name]`` each with complete stage sections (``qc``, ``cluster``,
+    ``annotate``, ``malignant``), ``author_labels`` and (for simulated datasets) ``simulate``.
     """
     schema = load_schema("config")
     validate(config, schema, "config")
     defs = schema["$defs"]
     out = {"seed": config.get("seed", 0), "datasets": {}}
     for name, ds in config["datasets"].items():
-        eff = {k: v for k, v in ds.items() if k not in ("qc", "cluster")}
-        for section in ("qc", "cluster"):
+        eff = {k: v for k, v in ds.items() if k not in STAGE_SECTIONS}
+        for section in STAGE_SECTIONS:
             merged = _merge(config.get(section, {}), ds.get(section, {}))
             eff[section] = _fill_defaults(merged, defs[section], schema)
         eff = _fill_defaults(eff, defs["dataset"], schema)
         if "simulate" in eff:
             eff["simulate"] = _fill_defaults(eff["simulate"], defs["simulate"], schema)
+        eff["annotate"]["markers"] = [resolve_path(m) for m in eff["annotate"]["markers"]]
+        if eff["malignant"]["gene_positions"]:
+            eff["malignant"]["gene_positions"] = resolve_path(eff["malignant"]["gene_positions"])
         cl = eff["cluster"]
         if cl["resolution"] not in cl["resolutions"]:
             cl["resolutions"] = sorted({*cl["resolutions"], cl["resolution"]})
         out["datasets"][name] = eff
     return out
+
+
+def resolve_path(path: str) -> str:
+    """A config path as given when it exists (working directory), else relative to the repository."""
+    if Path(path).exists() or Path(path).is_absolute() or "://" in path:
+        return path
+    repo_path = REPO / path
+    return str(repo_path) if repo_path.exists() else path
 
 
 def load_config_file(path: str | Path) -> dict:

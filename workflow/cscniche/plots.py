@@ -57,20 +57,73 @@ def qc_figure(cells: pd.DataFrame, summary: pd.Series, path: str | Path) -> None
 
 
 def umap_figure(cells: pd.DataFrame, color: str, path: str | Path, *, title: str | None = None) -> None:
-    """UMAP scatter of ``cells.tsv.gz`` coloured by a categorical column."""
+    """UMAP scatter of ``cells.tsv.gz`` coloured by a column (float columns get a colour scale)."""
     fig, ax = plt.subplots(figsize=(6.5, 5), layout="constrained")
+    size = max(2.0, min(20.0, 6000 / max(len(cells), 1)))
+    if pd.api.types.is_float_dtype(cells[color]):
+        order = np.argsort(cells[color].fillna(-np.inf).to_numpy())
+        points = ax.scatter(cells["umap_1"].to_numpy()[order], cells["umap_2"].to_numpy()[order], s=size,
+                            c=cells[color].to_numpy()[order], cmap="viridis", linewidths=0, rasterized=True)
+        fig.colorbar(points, ax=ax, shrink=0.6, label=color)
+        _finish_umap(fig, ax, title or color, path)
+        return
     labels = cells[color].fillna("").astype(str)
     order = sorted(labels.unique(), key=lambda v: (not v.isdigit(), int(v) if v.isdigit() else 0, v))
-    size = max(2.0, min(20.0, 6000 / max(len(cells), 1)))
     for i, lab in enumerate(order):
         sel = labels.eq(lab).to_numpy()
         ax.scatter(cells["umap_1"][sel], cells["umap_2"][sel], s=size, color=PALETTE[i % len(PALETTE)],
                    label=lab or "(none)", linewidths=0, rasterized=True)
+    ax.legend(bbox_to_anchor=(1.02, 1), loc="upper left", frameon=False, markerscale=max(1, 8 / size),
+              fontsize=8, ncols=1 if len(order) <= 20 else 2)
+    _finish_umap(fig, ax, title or color, path)
+
+
+def _finish_umap(fig: plt.Figure, ax: plt.Axes, title: str, path: str | Path) -> None:
     ax.set_xlabel("UMAP 1")
     ax.set_ylabel("UMAP 2")
     ax.set_xticks([])
     ax.set_yticks([])
-    ax.set_title(title or color)
-    ax.legend(bbox_to_anchor=(1.02, 1), loc="upper left", frameon=False, markerscale=max(1, 8 / size),
-              fontsize=8, ncols=1 if len(order) <= 20 else 2)
+    ax.set_title(title)
+    _save(fig, path)
+
+
+CALL_COLOURS = {"malignant": "#c44e52", "uncertain": "#cccccc", "non-malignant": "#4c72b0"}
+
+
+def cnv_heatmap(adata, patient: str, path: str | Path) -> None:
+    """Heatmap of one patient's CNV profiles (``obsm['X_cnv']``): windows by chromosome, cells by call.
+
+    ``adata`` may be opened in backed mode; only the patient's rows of ``X_cnv`` are loaded.
+    """
+    import scipy.sparse as sp
+
+    obs = adata.obs
+    cells = np.flatnonzero(obs["patient"].astype(str).to_numpy() == str(patient))
+    fig, (side, ax) = plt.subplots(1, 2, figsize=(12, 5), width_ratios=[1, 40], layout="constrained")
+    if "X_cnv" not in adata.obsm or len(cells) == 0:
+        ax.text(0.5, 0.5, "no CNV profile (malignant.method is not cnv)", ha="center", transform=ax.transAxes)
+        _save(fig, path)
+        return
+    sub = obs.iloc[cells]
+    order = np.lexsort((-sub["cnv_correlation"].to_numpy(), sub["malignant"].astype(str).map(
+        {"malignant": 0, "uncertain": 1, "non-malignant": 2}).to_numpy()))
+    X = adata.obsm["X_cnv"][cells[order]]
+    X = X.toarray() if sp.issparse(X) else np.asarray(X)
+    vmax = max(float(np.quantile(np.abs(X), 0.99)), 1e-3)
+    image = ax.imshow(X, aspect="auto", cmap="RdBu_r", vmin=-vmax, vmax=vmax, interpolation="nearest")
+    bounds = sorted(adata.uns["cnv"]["chr_pos"].items(), key=lambda kv: kv[1])
+    for i, (chrom, start) in enumerate(bounds):
+        end = bounds[i + 1][1] if i + 1 < len(bounds) else X.shape[1]
+        ax.axvline(start - 0.5, color="k", lw=0.4)
+        ax.text((start + end) / 2, -1, chrom.removeprefix("chr"), ha="center", va="bottom", fontsize=7)
+    ax.set_xticks([])
+    ax.set_yticks([])
+    calls = sub["malignant"].astype(str).to_numpy()[order]
+    side.imshow(np.array([[matplotlib.colors.to_rgb(CALL_COLOURS.get(c, "#000")) for c in calls]]).transpose(1, 0, 2),
+                aspect="auto", interpolation="nearest")
+    side.set_xticks([])
+    side.set_yticks([])
+    side.set_ylabel("cells (malignant / uncertain / non-malignant)")
+    fig.colorbar(image, ax=ax, shrink=0.6, label="inferred CNV")
+    fig.suptitle(f"patient {patient}: {len(cells)} cells")
     _save(fig, path)

@@ -58,20 +58,51 @@ def image_html(path: str | Path, alt: str) -> str:
     return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{data}">'
 
 
+def _identity_section(cells: pd.DataFrame, identity: dict[str, pd.DataFrame], figures: list[str],
+                      umaps: dict[str, str]) -> list[str]:
+    parts = ['<h2 id="identity">Cell identity</h2>',
+             "<p class='note'>Cell types from curated marker sets (kNN-smoothed z-scores; "
+             "<code>unassigned</code> when no set wins clearly). Malignant calls from inferred CNV "
+             "(infercnvpy): correlation with the patient's tumour CNV profile above the reference cells' "
+             "99th percentile.</p>"]
+    if "cell_type" in cells:
+        counts = pd.crosstab(cells["patient"].astype(str), cells["cell_type"].astype(str))
+        parts += ["<h3>Cell types per patient</h3>", table_html(counts.reset_index())]
+    parts += ["<h3>Clusters</h3>", table_html(identity["clusters"])]
+    parts += [image_html(umaps[k], k) for k in ("cell_type", "malignant", "cnv_score") if k in umaps]
+    agreement = identity["agreement"]
+    for column, part in agreement.groupby("author_column"):
+        wide = part.pivot_table(index="author_label", columns="cell_type", values="cells", fill_value=0)
+        parts += [f"<h3>Agreement with the authors' labels ({html.escape(column)})</h3>",
+                  table_html(wide.reset_index())]
+    parts += ["<h3>Malignant calls per patient</h3>", table_html(identity["malignant"])]
+    parts += [image_html(f, f"CNV {Path(f).stem}") for f in figures]
+    return parts
+
+
 def build_report(
     dataset: str,
     *,
     cells: pd.DataFrame,
     qc_summary: pd.DataFrame,
     markers: pd.DataFrame,
-    qc_figures: list[str],
-    umap_figures: list[str],
+    identity: dict[str, pd.DataFrame],
+    figures: dict[str, list[str]],
     settings: dict,
     path: str | Path,
 ) -> None:
-    """Write the dataset's report: overview, QC, clustering and markers, methods and versions."""
+    """Write the dataset's report: overview, QC, clustering, markers, cell identity, methods and versions.
+
+    ``figures`` maps ``qc``, ``umap`` and ``cnv`` to PNG paths; ``identity`` holds the ``clusters``,
+    ``agreement`` and ``malignant`` tables of the identity stages.
+    """
+    umaps = {Path(f).stem.removeprefix("umap_"): f for f in figures["umap"]}
+    cluster_umaps = [f for k, f in umaps.items() if k not in ("cell_type", "malignant", "cnv_score")]
     n_clusters = cells["leiden"].nunique()
     per_sample = cells.groupby(["patient", "sample"]).size().rename("cells").reset_index()
+    if "malignant" in cells:
+        calls = pd.crosstab([cells["patient"], cells["sample"]], cells["malignant"].fillna("").astype(str))
+        per_sample = per_sample.merge(calls.reset_index(), on=["patient", "sample"], how="left")
     sizes = cells["leiden"].astype(str).value_counts().rename_axis("cluster").rename("cells").reset_index()
     top = (markers[markers["rank"] <= 5].groupby("cluster", sort=False)["gene"].apply(", ".join)
            .rename("top markers").reset_index()) if len(markers) else pd.DataFrame(columns=["cluster"])
@@ -80,7 +111,7 @@ def build_report(
     parts = [
         f"<h1>cscniche report: {html.escape(dataset)}</h1>",
         '<nav><a href="#overview">Overview</a><a href="#qc">QC</a><a href="#clustering">Clustering</a>'
-        '<a href="#markers">Markers</a><a href="#methods">Methods</a></nav>',
+        '<a href="#markers">Markers</a><a href="#identity">Cell identity</a><a href="#methods">Methods</a></nav>',
         '<h2 id="overview">Overview</h2>',
         f"<p>{html.escape(settings.get('description', ''))}</p>",
         f"<p>{len(cells):,} cells kept after QC (of {int(qc_summary['cells_before'].sum()):,}) in "
@@ -94,12 +125,13 @@ def build_report(
               "<p class='note'>Thresholds: median ± k·MAD of log genes, log counts (count data) and "
               "mitochondrial %, combined with the hard bounds in the config; doublets by scrublet.</p>",
               table_html(qc_summary)]
-    parts += [image_html(f, f"QC {Path(f).stem}") for f in qc_figures]
+    parts += [image_html(f, f"QC {Path(f).stem}") for f in figures["qc"]]
     parts += ['<h2 id="clustering">Clustering</h2>']
-    parts += [image_html(f, f"UMAP {Path(f).stem}") for f in umap_figures]
+    parts += [image_html(f, f"UMAP {Path(f).stem}") for f in cluster_umaps]
     parts += ['<h2 id="markers">Cluster markers</h2>', "<p class='note'>Wilcoxon, each cluster vs the rest; "
               "full table in <code>cluster/markers.tsv</code>.</p>", table_html(sizes),
               table_html(markers[markers["rank"] <= 10])]
+    parts += _identity_section(cells, identity, figures["cnv"], umaps)
     parts += ['<h2 id="methods">Methods and versions</h2>',
               table_html(pd.DataFrame(list(versions().items()), columns=["package", "version"])),
               "<h3>Settings used</h3>", f"<pre>{html.escape(json.dumps(settings, indent=2, default=str))}</pre>"]

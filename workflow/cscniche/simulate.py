@@ -22,7 +22,8 @@ TME_MARKERS: dict[str, list[str]] = {
     "macrophage": ["CD68", "CD14", "LYZ", "CSF1R", "C1QA", "CD163", "MRC1", "AIF1", "TYROBP", "IL6"],
     "fibroblast": ["COL1A1", "COL1A2", "DCN", "LUM", "FAP", "PDGFRA", "CD248", "CXCL12"],
     "endothelial": ["PECAM1", "VWF", "CDH5", "KDR", "CLDN5", "ESAM", "EMCN", "CD34", "PLVAP"],
-    "MSC": ["THY1", "NT5E", "ENG", "LEPR", "PDGFRB", "RGS5", "TAGLN", "ACTA2"],
+    # ISCT MSC criteria (CD73/NT5E, CD90/THY1, CD105/ENG; Dominici 2006) plus LEPR, NGFR, VCAM1
+    "MSC": ["THY1", "NT5E", "ENG", "LEPR", "NGFR", "VCAM1", "PDGFRB"],
 }
 IMMUNE = ("T", "NK", "B", "macrophage")
 MALIGNANT_MARKERS = ["KRT8", "KRT18", "KRT19", "CDH1", "MUC1"]
@@ -72,10 +73,21 @@ EXTRA_GENES = [
     ("EMCN", "chr4", 100395341, 100880126), ("ESAM", "chr11", 124752583, 124762290),
     ("CD3G", "chr11", 118344344, 118355161), ("IL7R", "chr5", 35852695, 35879603),
     ("BANK1", "chr4", 101411286, 102074812), ("CD248", "chr11", 66314487, 66317044),
-    ("MT-ND1", "chrM", 3307, 4262), ("MT-ND2", "chrM", 4470, 5511), ("MT-CO1", "chrM", 5904, 7445),
-    ("MT-CO2", "chrM", 7586, 8269), ("MT-ATP6", "chrM", 8527, 9207), ("MT-CO3", "chrM", 9207, 9990),
-    ("MT-ND3", "chrM", 10059, 10404), ("MT-ND4", "chrM", 10760, 12137), ("MT-ND5", "chrM", 12337, 14148),
-    ("MT-CYB", "chrM", 14747, 15887),
+    ("LCK", "chr1", 32251239, 32286165), ("VCAM1", "chr1", 100719742, 100739045),
+    ("CD1C", "chr1", 158289786, 158293630), ("CD247", "chr1", 167430640, 167518610),
+    ("COL3A1", "chr2", 188974320, 189012746), ("CTLA4", "chr2", 203867786, 203873960),
+    ("CPA3", "chr3", 148865256, 148897196), ("KIT", "chr4", 54657918, 54740715),
+    ("GZMK", "chr5", 55024253, 55034570), ("MZB1", "chr5", 139387480, 139390081),
+    ("GJA1", "chr6", 121435692, 121449727), ("CLDN4", "chr7", 73799542, 73832693),
+    ("CLEC9A", "chr12", 10030677, 10066027), ("KRT7", "chr12", 52232520, 52252186),
+    ("FLT1", "chr13", 28300344, 28495145), ("TPSAB1", "chr16", 1240696, 1242554),
+    ("CLDN7", "chr17", 7259903, 7263983), ("NGFR", "chr17", 49495293, 49515017),
+    ("AQP4", "chr18", 26852038, 26865818), ("LILRA4", "chr19", 54333185, 54339150),
+    ("SOX10", "chr22", 37970686, 37987422), ("FOXP3", "chrX", 49250436, 49264826),
+    ("JCHAIN", "chr4", 70655541, 70681817), ("MT-ND1", "chrM", 3307, 4262), ("MT-ND2", "chrM", 4470, 5511),
+    ("MT-CO1", "chrM", 5904, 7445), ("MT-CO2", "chrM", 7586, 8269), ("MT-ATP6", "chrM", 8527, 9207),
+    ("MT-CO3", "chrM", 9207, 9990), ("MT-ND3", "chrM", 10059, 10404), ("MT-ND4", "chrM", 10760, 12137),
+    ("MT-ND5", "chrM", 12337, 14148), ("MT-CYB", "chrM", 14747, 15887),
 ]
 MT_FRACTION = 0.04  # mitochondrial share of UMIs in good cells
 CHUNK = 2000
@@ -89,6 +101,7 @@ class SimulatedTumour:
     truth: pd.DataFrame
     lr_pairs: pd.DataFrame
     csc_genes: list[str]
+    cnv_events: pd.DataFrame
 
 
 def gene_universe(n_genes: int | None = None, *, seed: int = 0) -> pd.DataFrame:
@@ -260,5 +273,6 @@ def simulate_tumour(params: dict, *, seed: int = 0, dispersion: float = 0.3) -> 
         cell_type=np.where(plan["doublet"], "doublet", plan["cell_type"]),
     )[["cell_id", "cell_type", "malignant", "csc", "doublet", "low_quality", "patient", "sample"]]
     lr = pd.DataFrame(PLANTED_LR, columns=["ligand", "receptor", "source", "target"])
+    events = pd.DataFrame(prog["cnv_events"], columns=["patient", "chromosome", "start", "end", "type"])
     return SimulatedTumour(samples=samples, truth=truth.reset_index(drop=True), lr_pairs=lr,
-                           csc_genes=list(CSC_PROGRAM))
+                           csc_genes=list(CSC_PROGRAM), cnv_events=events)

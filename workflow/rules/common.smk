@@ -23,6 +23,7 @@ wildcard_constraints:
     dataset="|".join(DATASETS),
     sample="[A-Za-z0-9][A-Za-z0-9_.-]*",
     key="[A-Za-z0-9_]+",
+    patient="[^/]+",
 
 
 def dataset(wildcards):
@@ -49,7 +50,11 @@ def ingest_input(wildcards):
 
 def umap_keys(name):
     labels = SETTINGS["datasets"][name]["author_labels"].values()
-    return ["leiden", "sample", "patient", *[f"author_{v}" for v in labels]]
+    return ["leiden", "sample", "patient", "cell_type", "malignant", "cnv_score", *[f"author_{v}" for v in labels]]
+
+
+def patients(name):
+    return sorted(SAMPLES[name]["patient"].astype(str).unique())
 
 
 def input_mb(input, floor=1):

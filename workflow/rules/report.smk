@@ -23,6 +23,10 @@ rule report:
         markers="results/{dataset}/cluster/markers.tsv",
         qc_figures=lambda w: expand("results/{{dataset}}/qc/{sample}.png", sample=sample_names(w)),
         umap_figures=lambda w: expand("results/{{dataset}}/figures/umap_{key}.png", key=umap_keys(w.dataset)),
+        clusters="results/{dataset}/identity/clusters.tsv",
+        agreement="results/{dataset}/identity/agreement.tsv",
+        malignant="results/{dataset}/identity/malignant_summary.tsv",
+        cnv_figures=lambda w: expand("results/{{dataset}}/figures/cnv_heatmap_{patient}.png", patient=patients(w.dataset)),
     output:
         "results/{dataset}/report.html",
     log:

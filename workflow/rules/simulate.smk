@@ -4,6 +4,7 @@ rule simulate:
         truth="results/{dataset}/truth/cells.tsv.gz",
         lr_pairs="results/{dataset}/truth/lr_pairs.tsv",
         csc_genes="results/{dataset}/truth/csc_genes.txt",
+        cnv_events="results/{dataset}/truth/cnv_events.tsv",
     log:
         "results/{dataset}/logs/simulate.log",
     benchmark:

@@ -8,14 +8,21 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from cscniche.logs import logged  # noqa: E402
 from cscniche.report import build_report  # noqa: E402
 
+
+def table(path, **kw):
+    return pd.read_csv(path, sep="\t", **kw)
+
+
 with logged(snakemake.log[0]):
+    inp = snakemake.input
     build_report(
         snakemake.wildcards.dataset,
-        cells=pd.read_csv(snakemake.input.cells, sep="\t", dtype={"leiden": str}),
-        qc_summary=pd.read_csv(snakemake.input.qc_summary, sep="\t"),
-        markers=pd.read_csv(snakemake.input.markers, sep="\t", dtype={"cluster": str}),
-        qc_figures=list(snakemake.input.qc_figures),
-        umap_figures=list(snakemake.input.umap_figures),
+        cells=table(inp.cells, dtype={"leiden": str}),
+        qc_summary=table(inp.qc_summary),
+        markers=table(inp.markers, dtype={"cluster": str}),
+        identity={"clusters": table(inp.clusters, dtype={"cluster": str}), "agreement": table(inp.agreement),
+                  "malignant": table(inp.malignant)},
+        figures={"qc": list(inp.qc_figures), "umap": list(inp.umap_figures), "cnv": list(inp.cnv_figures)},
         settings=snakemake.params.settings,
         path=snakemake.output[0],
     )

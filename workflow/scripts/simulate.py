@@ -16,4 +16,5 @@ with logged(snakemake.log[0]) as log:
         log.info("%s: %d cells x %d genes", sample, adata.n_obs, adata.n_vars)
     write_table(sim.truth, snakemake.output.truth)
     write_table(sim.lr_pairs, snakemake.output.lr_pairs)
+    write_table(sim.cnv_events, snakemake.output.cnv_events)
     write_atomic(snakemake.output.csc_genes, lambda tmp: tmp.write_text("\n".join(sim.csc_genes) + "\n"))

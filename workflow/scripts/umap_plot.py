@@ -9,5 +9,7 @@ from cscniche.logs import logged  # noqa: E402
 from cscniche.plots import umap_figure  # noqa: E402
 
 with logged(snakemake.log[0]):
-    cells = pd.read_csv(snakemake.input[0], sep="\t", dtype={snakemake.wildcards.key: str})
-    umap_figure(cells, snakemake.wildcards.key, snakemake.output[0])
+    key = snakemake.wildcards.key
+    categorical = key in ("leiden", "sample", "patient") or key.startswith(("leiden_", "author_"))
+    cells = pd.read_csv(snakemake.input[0], sep="\t", dtype={key: str} if categorical else None)
+    umap_figure(cells, key, snakemake.output[0])

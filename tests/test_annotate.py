@@ -1,0 +1,57 @@
+import pytest
+
+from cscniche.annotate import UNASSIGNED, agreement, cluster_summary, load_marker_sets
+from cscniche.io import InputError
+
+from conftest import REPO, default_settings, run_chain
+
+# simulated truth -> label of config/markers/tme.yaml
+TRUTH_TO_LABEL = {"T": "T cell", "NK": "NK cell", "B": "B cell", "macrophage": "macrophage/monocyte",
+                  "fibroblast": "fibroblast/CAF", "endothelial": "endothelial cell", "MSC": "MSC-like"}
+
+
+@pytest.fixture(scope="module")
+def annotated(small_tumour):
+    return run_chain(small_tumour.samples, default_settings())
+
+
+def test_curated_marker_sets_cite_sources():
+    sets = load_marker_sets([REPO / "config/markers/tme.yaml", REPO / "config/markers/brain.yaml"])
+    names = {s.name for s in sets}
+    assert {"T cell", "NK cell", "B cell", "plasma cell", "macrophage/monocyte", "dendritic cell", "mast cell",
+            "fibroblast/CAF", "endothelial cell", "pericyte/smooth muscle", "MSC-like", "epithelial",
+            "oligodendrocyte", "astrocyte"} <= names
+    assert all(s.source for s in sets)
+    assert {s.name for s in sets if s.parent == "T cell"} >= {"CD8 T cell", "CD4 T cell", "regulatory T cell"}
+
+
+def test_bad_marker_file_is_named(tmp_path):
+    bad = tmp_path / "markers.yaml"
+    bad.write_text("cell_types:\n  X cell:\n    compartment: immune\n    markers: [CD3E, CD3D]\n")
+    with pytest.raises(InputError, match=r"markers.yaml: cell type 'X cell': needs a `source`"):
+        load_marker_sets([bad])
+    bad.write_text("cell_types:\n  X cell:\n    compartment: liquid\n    markers: [CD3E]\n    source: me\n")
+    with pytest.raises(InputError, match=r"`compartment` must be one of"):
+        load_marker_sets([bad])
+
+
+def test_planted_tme_types_are_recovered(annotated, small_tumour):
+    truth = small_tumour.truth.set_index("cell_id").loc[annotated.obs_names]
+    tme = truth["cell_type"].isin(TRUTH_TO_LABEL).to_numpy()
+    expected = truth.loc[tme, "cell_type"].map(TRUTH_TO_LABEL)
+    accuracy = (annotated.obs.loc[tme, "cell_type"].astype(str) == expected).mean()
+    assert accuracy >= 0.9, accuracy
+    malignant = truth["malignant"].to_numpy()
+    assert annotated.obs.loc[malignant, "cell_type"].astype(str).isin(["epithelial", UNASSIGNED]).mean() >= 0.9
+
+
+def test_cluster_summary_and_agreement(annotated, small_tumour):
+    summary = cluster_summary(annotated.obs)
+    assert summary["n_cells"].sum() == annotated.n_obs
+    assert (summary["purity"] > 0.8).mean() >= 0.8
+    obs = annotated.obs.assign(author_truth=small_tumour.truth.set_index("cell_id").loc[annotated.obs_names,
+                                                                                          "cell_type"].to_numpy())
+    table = agreement(obs, "author_truth")
+    assert table["cells"].sum() == annotated.n_obs
+    b_cells = table[(table["author_label"] == "B") & (table["cell_type"] == "B cell")]["cells"].iloc[0]
+    assert b_cells >= 0.9 * (obs["author_truth"] == "B").sum()

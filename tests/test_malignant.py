@@ -1,0 +1,106 @@
+import gzip
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.metrics import adjusted_rand_score, f1_score
+
+from cscniche import malignant
+from cscniche.ingest import ingest_sample
+from cscniche.io import InputError
+from cscniche.simulate import simulate_tumour
+
+from conftest import SHARED, default_settings, run_chain
+
+GENE_ORDER = SHARED / "gene_positions" / "hg38_gencode_v27.txt"
+BRAIN = {"annotate": {"markers": ["config/markers/tme.yaml", "config/markers/brain.yaml"]},
+         "malignant": {"reference_cell_types": ["microglia", "macrophage/monocyte", "oligodendrocyte"]},
+         "qc": {"min_cells_per_sample": 5}, "cluster": {"integration": "none", "n_neighbors": 10}}
+
+
+def call(adata, settings, positions=None):
+    params = settings["malignant"]
+    malignant.place_genes(adata, positions, min_fraction=params["min_fraction_placed"])
+    reference = malignant.choose_reference(adata.obs, params)
+    malignant.infer_cnv(adata, reference, params)
+    return malignant.call_malignant(adata, reference, params)
+
+
+def test_gene_order_table_with_crlf_and_stray_tab(shared_data):
+    table = malignant.read_gene_positions(GENE_ORDER)
+    assert len(table) == 56609
+    assert table.loc["TNFRSF18", "chromosome"] == "chr1"
+    assert table["chromosome"].str.startswith("chr").all() and table["end"].dtype.kind == "i"
+
+
+def test_gtf_reader(tmp_path):
+    gtf = tmp_path / "genes.gtf.gz"
+    with gzip.open(gtf, "wt") as fh:
+        fh.write("#!genome-build GRCh38\n")
+        fh.write('1\tHAVANA\tgene\t11869\t14409\t.\t+\t.\tgene_id "ENSG00000223972"; gene_name "DDX11L1";\n')
+        fh.write('1\tHAVANA\ttranscript\t11869\t14409\t.\t+\t.\tgene_id "ENSG00000223972"; gene_name "DDX11L1";\n')
+        fh.write('X\tHAVANA\tgene\t100\t200\t.\t-\t.\tgene_id "ENSG1"; gene_name "ABC";\n')
+    table = malignant.read_gene_positions(gtf)
+    assert list(table.index) == ["DDX11L1", "ABC"]
+    assert table.loc["ABC", "chromosome"] == "chrX" and table.loc["DDX11L1", "start"] == 11869
+
+
+def _oligodendroglioma():
+    adata = ingest_sample({"sample": "all", "patient": "x", "path": "infercnvpy:oligodendroglioma",
+                           "format": "packaged"}, author_labels={"cell_type": "cell_type"})
+    return {f"{p}_all": adata[adata.obs_names.str.startswith(f"{p}_")].copy()
+            for p in ["93", "97", "MGH36", "MGH53", "MGH54"]}
+
+
+@pytest.mark.parametrize("positions", ["dataset", "gene_order_table"])
+def test_oligodendroglioma_malignant_f1(positions, shared_data):
+    settings = default_settings(**BRAIN)
+    adata = run_chain(_oligodendroglioma(), settings, value_scale="tpm")
+    table = malignant.read_gene_positions(GENE_ORDER) if positions == "gene_order_table" else None
+    if table is not None:
+        adata.var = adata.var.drop(columns=["chromosome", "start", "end"])
+    summary = call(adata, settings, table)
+    truth = adata.obs["author_cell_type"].str.startswith("malignant")
+    assert len(truth) >= 180 and truth.sum() >= 140  # 184 cells, 142 malignant before QC
+    f1 = f1_score(truth, adata.obs["malignant"] == "malignant")
+    assert f1 >= 0.97, (f1, summary)
+    assert not summary.set_index("patient").loc["MGH54", "tumour_detected"]
+
+
+def test_simulated_malignant_calls_and_clones(small_tumour):
+    settings = default_settings()
+    adata = run_chain(small_tumour.samples, settings)
+    call(adata, settings)
+    truth = small_tumour.truth.set_index("cell_id").loc[adata.obs_names]
+    singlet = ~truth["doublet"].to_numpy()
+    ari = adjusted_rand_score(truth["malignant"][singlet], adata.obs["malignant"][singlet])
+    assert ari >= 0.9, ari
+    profiles = malignant.cnv_profiles(adata)
+    mean = profiles[profiles["call"] == "malignant"].groupby(["patient", "chromosome"])["mean_cnv"].mean()
+    for event in small_tumour.cnv_events.itertuples():
+        assert np.sign(mean[(event.patient, event.chromosome)]) == (1 if event.type == "gain" else -1), event
+
+
+def test_normal_tissue_has_almost_no_malignant_calls():
+    params = {"n_cells": 1500, "n_patients": 2, "samples_per_patient": 1, "n_genes": 3000,
+              "malignant_fraction": 0.0, "csc_fraction": 0.15, "low_quality_fraction": 0.05,
+              "doublet_fraction": 0.05, "mean_library_size": 5000}
+    normal = simulate_tumour(params, seed=3)
+    assert not normal.truth["malignant"].any()
+    settings = default_settings()
+    adata = run_chain(normal.samples, settings)
+    summary = call(adata, settings)
+    assert (adata.obs["malignant"] == "malignant").mean() <= 0.05, summary
+    assert not summary["tumour_detected"].any()
+
+
+def test_unusable_reference_and_unplaced_genes_give_clear_errors(small_tumour):
+    settings = default_settings()
+    obs = pd.DataFrame({"cell_type": ["epithelial"] * 20, "cell_compartment": ["epithelial"] * 20,
+                        "cell_type_confidence": [1.0] * 20})
+    with pytest.raises(InputError, match=r"only 0 reference \(normal\) cells .* malignant.method: author"):
+        malignant.choose_reference(obs, settings["malignant"])
+    adata = small_tumour.samples["P1_S1"].copy()
+    adata.var_names = [f"ENSG{i:011d}" for i in range(adata.n_vars)]
+    with pytest.raises(InputError, match=r"only 0.0% of genes have a position .* ENSG"):
+        malignant.place_genes(adata, malignant.read_gene_positions(GENE_ORDER), min_fraction=0.5)

@@ -1,0 +1,248 @@
+"""Malignant-cell calling.
+
+CNV inference (infercnvpy) against automatically chosen normal reference cells, then per-patient calls
+from CNV correlation with the tumour's CNV profile and CNV signal.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import anndata as ad
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+from scipy.stats import binomtest
+
+from .annotate import UNASSIGNED
+from .io import InputError
+
+CALLS = ("malignant", "non-malignant", "uncertain")
+CHROMOSOMES = [f"chr{c}" for c in [*range(1, 23), "X", "Y"]]
+
+
+def read_gene_positions(path: str | Path) -> pd.DataFrame:
+    """Gene positions from an inferCNV gene-order table (symbol, chr, start, end; no header) or a GTF.
+
+    Returns a DataFrame indexed by gene (symbol, or Ensembl id for the ``gene_id`` column of a GTF is
+    not used: GTF genes are indexed by ``gene_name``) with ``chromosome, start, end``; chromosome names
+    get a ``chr`` prefix.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"{path}: gene position file not found")
+    name = path.name.lower()
+    try:
+        if name.endswith((".gtf", ".gtf.gz")):
+            gtf = pd.read_csv(path, sep="\t", comment="#", header=None, usecols=[0, 2, 3, 4, 8],
+                              names=["chromosome", "feature", "start", "end", "attributes"], dtype={0: str})
+            gtf = gtf[gtf["feature"] == "gene"]
+            gtf["gene"] = gtf["attributes"].str.extract(r'gene_name "([^"]+)"', expand=False)
+            table = gtf.dropna(subset=["gene"])[["gene", "chromosome", "start", "end"]]
+        else:
+            table = pd.read_csv(path, sep="\t", header=None, usecols=[0, 1, 2, 3],
+                                names=["gene", "chromosome", "start", "end"], dtype={0: str, 1: str})
+            table["end"] = pd.to_numeric(table["end"].astype(str).str.strip(), errors="coerce")
+    except (ValueError, pd.errors.ParserError) as err:
+        raise InputError(f"{path}: not a gene-order table or GTF ({err})") from err
+    table = table.dropna()
+    table["chromosome"] = table["chromosome"].astype(str).str.strip()
+    table["chromosome"] = np.where(table["chromosome"].str.startswith("chr"), table["chromosome"],
+                                   "chr" + table["chromosome"])
+    table = table.astype({"start": int, "end": int}).drop_duplicates("gene").set_index("gene")
+    if table.empty:
+        raise InputError(f"{path}: no gene positions read")
+    return table
+
+
+def place_genes(adata: ad.AnnData, positions: pd.DataFrame | None, *, min_fraction: float) -> float:
+    """Set ``var`` chromosome/start/end from ``positions`` (or keep the input's); return the fraction placed.
+
+    Raises
+    ------
+    InputError
+        When fewer than ``min_fraction`` of the genes can be placed (e.g. Ensembl ids vs symbols).
+    """
+    if positions is not None:
+        found = positions.reindex(adata.var_names)
+        adata.var["chromosome"] = found["chromosome"].astype(object).to_numpy()
+        adata.var["start"] = found["start"].to_numpy()
+        adata.var["end"] = found["end"].to_numpy()
+    elif not {"chromosome", "start", "end"} <= set(adata.var):
+        raise InputError("genes have no positions: set malignant.gene_positions to a gene-order table or GTF")
+    placed = adata.var["chromosome"].astype(object).isin(CHROMOSOMES).to_numpy()
+    fraction = float(placed.mean())
+    if fraction < min_fraction:
+        example = ", ".join(adata.var_names[:3])
+        raise InputError(f"only {fraction:.1%} of genes have a position (minimum {min_fraction:.0%}); "
+                         f"gene ids look like {example}: check that the positions use the same ids")
+    return fraction
+
+
+def choose_reference(obs: pd.DataFrame, params: dict) -> np.ndarray:
+    """Reference (normal) cells: an explicit obs column, named cell types, or confident immune/stromal cells.
+
+    With cell types or compartments, a cell is reference only when both its own label and its Leiden
+    cluster's majority label (``cluster_cell_type``) qualify, so stray tumour cells that happen to score
+    as an immune type do not enter the reference.
+
+    Raises
+    ------
+    InputError
+        When fewer than ``min_reference_cells`` are found: without a usable reference, no guess is made.
+    """
+    if params["reference_column"]:
+        col = params["reference_column"]
+        if col not in obs:
+            raise InputError(f"malignant.reference_column {col!r} is not a cell column; available: {list(obs)}")
+        mask = obs[col].astype(str).str.lower().isin(["true", "1", "yes", "reference", "normal"]).to_numpy()
+        how = f"column {col}"
+    else:
+        label = obs["cell_type"].astype(str)
+        cluster_label = obs.get("cluster_cell_type", label).astype(str)
+        if params["reference_cell_types"]:
+            wanted = set(params["reference_cell_types"])
+            mask = (label.isin(wanted) & cluster_label.isin(wanted)).to_numpy()
+            how = f"cell types {params['reference_cell_types']}"
+        else:
+            compartment = dict(zip(label, obs["cell_compartment"], strict=True))
+            in_ref = set(params["reference_compartments"])
+            mask = (obs["cell_compartment"].isin(in_ref) & cluster_label.map(compartment).isin(in_ref)).to_numpy()
+            how = f"compartments {params['reference_compartments']}"
+        mask &= (label != UNASSIGNED).to_numpy()
+        mask &= (obs["cell_type_confidence"] >= params["reference_min_confidence"]).to_numpy()
+    if mask.sum() < params["min_reference_cells"]:
+        raise InputError(f"only {int(mask.sum())} reference (normal) cells from {how}; at least "
+                         f"{params['min_reference_cells']} are needed for CNV inference. Name reference cell "
+                         "types (malignant.reference_cell_types), a reference column, or use "
+                         "malignant.method: author")
+    return mask
+
+
+def infer_cnv(adata: ad.AnnData, reference: np.ndarray, params: dict) -> None:
+    """Run infercnvpy on the log-normalised data against the reference cells (``obsm['X_cnv']``)."""
+    import infercnvpy as cnv
+
+    placed = adata.var["chromosome"].astype(object).isin(CHROMOSOMES).to_numpy()
+    sub = ad.AnnData(adata.X[:, placed], obs=pd.DataFrame({"ref": np.where(reference, "reference", "query")},
+                                                          index=adata.obs_names),
+                     var=adata.var.loc[placed, ["chromosome", "start", "end"]].copy())
+    sub.var["chromosome"] = sub.var["chromosome"].astype(str)
+    cnv.tl.infercnv(sub, reference_key="ref", reference_cat="reference", window_size=params["window_size"],
+                    step=params["step"], exclude_chromosomes=("chrX", "chrY", "chrM"), n_jobs=1,
+                    calculate_gene_values=False)
+    adata.obsm["X_cnv"] = sub.obsm["X_cnv"]
+    adata.uns["cnv"] = sub.uns["cnv"]
+
+
+def _row_corr(M: np.ndarray, profile: np.ndarray) -> np.ndarray:
+    Mc = M - M.mean(axis=1, keepdims=True)
+    pc = profile - profile.mean()
+    denom = np.linalg.norm(Mc, axis=1) * np.linalg.norm(pc)
+    return np.divide(Mc @ pc, denom, out=np.zeros(len(M)), where=denom > 0)
+
+
+def _null_threshold(null: np.ndarray, quantile: float, *, mad_k: float = 5.0) -> float:
+    """Quantile of the reference correlations after trimming outliers (median + k * MAD).
+
+    A few tumour cells or doublets in the reference would otherwise set the threshold.
+    """
+    med = float(np.median(null))
+    mad = 1.4826 * float(np.median(np.abs(null - med)))
+    kept = null[null <= med + mad_k * mad] if mad > 0 else null
+    return float(np.quantile(kept, quantile))
+
+
+def cnv_signal(X_cnv: sp.spmatrix | np.ndarray) -> np.ndarray:
+    """Mean squared CNV value per cell (Tirosh et al. 2016)."""
+    X = sp.csr_matrix(X_cnv)
+    return np.asarray(X.multiply(X).mean(axis=1)).ravel()
+
+
+def call_malignant(adata: ad.AnnData, reference: np.ndarray, params: dict) -> pd.DataFrame:
+    """Per-patient malignant calls from CNV correlation and CNV signal, with data-driven thresholds.
+
+    For each patient the tumour profile is the mean CNV profile of its non-reference cells in the top
+    ``top_fraction`` by CNV signal (mean square, Tirosh et al. 2016); each cell's CNV correlation is its
+    Pearson correlation with that profile. The threshold is the ``reference_quantile`` of the reference
+    cells' correlations (the null, after trimming outliers at median + 5 MAD). A cell above it is
+    ``malignant`` when its signal is above the reference median, else ``uncertain``; below it, ``non-
+    malignant``. A patient has a tumour only when its non-reference cells pass the threshold more often than
+    the reference cells do (one-sided binomial test, ``tumour_pvalue``) and at least ``min_malignant_cells``
+    times; otherwise its passing cells are ``uncertain``.
+
+    Returns
+    -------
+    One row per patient with thresholds, test and counts; sets ``obs``: ``cnv_score``,
+    ``cnv_correlation``, ``malignant``, ``cnv_reference``.
+    """
+    X = sp.csr_matrix(adata.obsm["X_cnv"])
+    signal = cnv_signal(X)
+    corr = np.zeros(adata.n_obs)
+    patients = adata.obs["patient"].astype(str).to_numpy()
+    for p in np.unique(patients):
+        query = np.flatnonzero((patients == p) & ~reference)
+        mine = np.flatnonzero(patients == p)
+        if len(query) == 0:
+            continue
+        top = query[signal[query] >= np.quantile(signal[query], 1 - params["top_fraction"])]
+        profile = np.asarray(X[top].mean(axis=0)).ravel()
+        for start in range(0, len(mine), 5000):  # dense rows a block at a time
+            block = mine[start : start + 5000]
+            corr[block] = _row_corr(X[block].toarray(), profile)
+    corr_thr = _null_threshold(corr[reference], params["reference_quantile"])
+    sig_thr = float(np.median(signal[reference]))
+    high = corr > corr_thr
+    call = np.where(high, np.where(signal > sig_thr, "malignant", "uncertain"), "non-malignant").astype(object)
+    call[reference & high] = "uncertain"
+    null_rate = max(float(high[reference].mean()), 1 - params["reference_quantile"])
+    rows = []
+    for p in np.unique(patients):
+        mine = patients == p
+        query = mine & ~reference
+        n_high = int(high[query].sum())
+        pvalue = float(binomtest(n_high, int(query.sum()), null_rate, alternative="greater").pvalue) \
+            if query.any() else 1.0
+        has_tumour = n_high >= params["min_malignant_cells"] and pvalue < params["tumour_pvalue"]
+        if not has_tumour:
+            call[mine & (call == "malignant")] = "uncertain"
+        rows.append({"patient": p, "cells": int(mine.sum()), "reference_cells": int((mine & reference).sum()),
+                     "correlation_threshold": corr_thr, "signal_threshold": sig_thr,
+                     "cnv_high_cells": n_high, "null_rate": null_rate, "tumour_pvalue": pvalue,
+                     "tumour_detected": bool(has_tumour),
+                     **{c: int(((call == c) & mine).sum()) for c in CALLS}})
+    adata.obs["cnv_score"] = signal.astype(np.float32)
+    adata.obs["cnv_correlation"] = corr.astype(np.float32)
+    adata.obs["malignant"] = pd.Categorical(call, categories=list(CALLS))
+    adata.obs["cnv_reference"] = reference
+    return pd.DataFrame(rows)
+
+
+def cnv_profiles(adata: ad.AnnData) -> pd.DataFrame:
+    """Mean CNV value per patient and call over each genomic window (the clone profile of each tumour)."""
+    info = adata.uns["cnv"]
+    X = sp.csr_matrix(adata.obsm["X_cnv"])
+    chrom = np.empty(X.shape[1], dtype=object)
+    bounds = sorted(info["chr_pos"].items(), key=lambda kv: kv[1])
+    for i, (c, start) in enumerate(bounds):
+        chrom[start : bounds[i + 1][1] if i + 1 < len(bounds) else X.shape[1]] = c
+    frames = []
+    for (patient, call), cells in adata.obs.groupby(["patient", "malignant"], observed=True).indices.items():
+        mean = np.asarray(X[cells].mean(axis=0)).ravel()
+        frames.append(pd.DataFrame({"patient": patient, "call": call, "window": np.arange(X.shape[1]),
+                                    "chromosome": chrom, "mean_cnv": mean, "cells": len(cells)}))
+    return pd.concat(frames, ignore_index=True)
+
+
+def call_from_author_labels(adata: ad.AnnData, column: str, pattern: str) -> pd.DataFrame:
+    """Malignant calls copied from an author label column (cells matching ``pattern`` are malignant)."""
+    if column not in adata.obs:
+        raise InputError(f"malignant.author_column {column!r} is not a cell column; available: {list(adata.obs)}")
+    labels = adata.obs[column].astype(str)
+    is_mal = labels.str.contains(pattern, flags=re.IGNORECASE, regex=True)
+    call = np.where(labels.eq(""), "uncertain", np.where(is_mal, "malignant", "non-malignant"))
+    adata.obs["malignant"] = pd.Categorical(call, categories=list(CALLS))
+    adata.obs["cnv_score"] = np.nan
+    summary = adata.obs.groupby("patient", observed=True)["malignant"].value_counts().unstack(fill_value=0)
+    return summary.reset_index()

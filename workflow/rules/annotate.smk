@@ -1,0 +1,20 @@
+rule annotate:
+    input:
+        h5ad="results/{dataset}/cluster/clustered.h5ad",
+        markers=lambda w: dataset(w)["annotate"]["markers"],
+    output:
+        h5ad="results/{dataset}/identity/annotated.h5ad",
+        clusters="results/{dataset}/identity/clusters.tsv",
+        agreement="results/{dataset}/identity/agreement.tsv",
+    log:
+        "results/{dataset}/logs/annotate.log",
+    benchmark:
+        "results/{dataset}/benchmarks/annotate.tsv"
+    params:
+        annotate=lambda w: dataset(w)["annotate"],
+    resources:
+        mem_mb=lambda w, input: 1500 + 20 * input_mb(input),
+    conda:
+        ENV
+    script:
+        "../scripts/annotate.py"

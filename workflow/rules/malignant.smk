@@ -1,0 +1,38 @@
+rule malignant:
+    input:
+        h5ad="results/{dataset}/identity/annotated.h5ad",
+        positions=lambda w: [p] if (p := dataset(w)["malignant"]["gene_positions"]) else [],
+    output:
+        h5ad="results/{dataset}/identity/identity.h5ad",
+        summary="results/{dataset}/identity/malignant_summary.tsv",
+        profiles="results/{dataset}/identity/cnv_profiles.tsv.gz",
+    log:
+        "results/{dataset}/logs/malignant.log",
+    benchmark:
+        "results/{dataset}/benchmarks/malignant.tsv"
+    params:
+        malignant=lambda w: dataset(w)["malignant"],
+    resources:
+        mem_mb=lambda w, input: 2000 + 30 * input_mb(input),
+    conda:
+        ENV
+    script:
+        "../scripts/malignant.py"
+
+
+rule cnv_heatmap:
+    input:
+        "results/{dataset}/adata.h5ad",
+    output:
+        report(
+            "results/{dataset}/figures/cnv_heatmap_{patient}.png",
+            caption="../report/cnv_heatmap.rst",
+            category="Cell identity",
+            subcategory="{dataset}",
+        ),
+    log:
+        "results/{dataset}/logs/cnv_heatmap/{patient}.log",
+    conda:
+        ENV
+    script:
+        "../scripts/cnv_heatmap.py"

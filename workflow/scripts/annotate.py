@@ -1,0 +1,23 @@
+"""Snakemake entry point: marker-based cell-type annotation."""
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from cscniche import annotate  # noqa: E402
+from cscniche.io import read_h5ad_checked, write_h5ad, write_table  # noqa: E402
+from cscniche.logs import logged  # noqa: E402
+
+with logged(snakemake.log[0]) as log:
+    params = snakemake.params.annotate
+    adata = read_h5ad_checked(snakemake.input.h5ad)
+    annotate.annotate(adata, annotate.load_marker_sets(params["markers"]), params)
+    log.info("cell types: %s", adata.obs["cell_type"].value_counts().to_dict())
+    write_table(annotate.cluster_summary(adata.obs), snakemake.output.clusters)
+    authors = [c for c in adata.obs if c.startswith("author_")]
+    frames = [annotate.agreement(adata.obs, c).assign(author_column=c) for c in authors]
+    agreement = pd.concat(frames) if frames else pd.DataFrame(columns=["author_label", "cell_type", "cells",
+                                                                       "author_column"])
+    write_table(agreement, snakemake.output.agreement)
+    write_h5ad(adata, snakemake.output.h5ad)

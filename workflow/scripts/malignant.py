@@ -1,0 +1,31 @@
+"""Snakemake entry point: CNV inference and malignant-cell calls (or author labels)."""
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from cscniche import malignant  # noqa: E402
+from cscniche.io import read_h5ad_checked, write_h5ad, write_table  # noqa: E402
+from cscniche.logs import logged  # noqa: E402
+
+with logged(snakemake.log[0]) as log:
+    params = snakemake.params.malignant
+    adata = read_h5ad_checked(snakemake.input.h5ad)
+    if params["method"] == "author":
+        summary = malignant.call_from_author_labels(adata, params["author_column"], params["author_pattern"])
+        profiles = pd.DataFrame(columns=["patient", "call", "window", "chromosome", "mean_cnv", "cells"])
+    else:
+        positions = malignant.read_gene_positions(params["gene_positions"]) if params["gene_positions"] else None
+        fraction = malignant.place_genes(adata, positions, min_fraction=params["min_fraction_placed"])
+        log.info("genes placed: %.1f%%", 100 * fraction)
+        reference = malignant.choose_reference(adata.obs, params)
+        log.info("reference cells: %d", reference.sum())
+        malignant.infer_cnv(adata, reference, params)
+        summary = malignant.call_malignant(adata, reference, params).assign(genes_placed=fraction)
+        profiles = malignant.cnv_profiles(adata)
+    adata.uns["malignant"] = {"params": params, "summary": summary.to_dict("list")}
+    log.info("calls:\n%s", summary.to_string())
+    write_table(summary, snakemake.output.summary)
+    write_table(profiles, snakemake.output.profiles)
+    write_h5ad(adata, snakemake.output.h5ad)
