@@ -104,3 +104,22 @@ def test_unusable_reference_and_unplaced_genes_give_clear_errors(small_tumour):
     adata.var_names = [f"ENSG{i:011d}" for i in range(adata.n_vars)]
     with pytest.raises(InputError, match=r"only 0.0% of genes have a position .* ENSG"):
         malignant.place_genes(adata, malignant.read_gene_positions(GENE_ORDER), min_fraction=0.5)
+
+
+def test_author_labels_as_malignant_calls():
+    import anndata as ad
+
+    obs = pd.DataFrame({"patient": ["a", "a", "b", "b"],
+                        "author_cell_type": ["malignant_93", "Oligodendrocytes (non-malignant)", "", "Microglia"]},
+                       index=list("wxyz"))
+    adata = ad.AnnData(obs=obs)
+    malignant.call_from_author_labels(adata, "author_cell_type", "^malignant")
+    assert list(adata.obs["malignant"]) == ["malignant", "non-malignant", "uncertain", "non-malignant"]
+    with pytest.raises(InputError, match=r"author_column 'author_x' is not a cell column"):
+        malignant.call_from_author_labels(adata, "author_x", "malignant")
+
+
+def test_reference_from_an_explicit_column():
+    settings = default_settings(malignant={"reference_column": "is_normal", "min_reference_cells": 2})
+    obs = pd.DataFrame({"is_normal": ["True", "False", "true", "False"]})
+    assert list(malignant.choose_reference(obs, settings["malignant"])) == [True, False, True, False]

@@ -124,11 +124,11 @@ def infer_cnv(adata: ad.AnnData, reference: np.ndarray, params: dict) -> None:
     """Run infercnvpy on the log-normalised data against the reference cells (``obsm['X_cnv']``)."""
     import infercnvpy as cnv
 
-    placed = adata.var["chromosome"].astype(object).isin(CHROMOSOMES).to_numpy()
-    sub = ad.AnnData(adata.X[:, placed], obs=pd.DataFrame({"ref": np.where(reference, "reference", "query")},
-                                                          index=adata.obs_names),
-                     var=adata.var.loc[placed, ["chromosome", "start", "end"]].copy())
-    sub.var["chromosome"] = sub.var["chromosome"].astype(str)
+    var = adata.var[["chromosome", "start", "end"]].copy()
+    var["chromosome"] = var["chromosome"].astype(object).where(var["chromosome"].isin(CHROMOSOMES), None)
+    # shares adata.X (no copy); infercnvpy itself skips the genes without a chromosome
+    sub = ad.AnnData(adata.X, obs=pd.DataFrame({"ref": np.where(reference, "reference", "query")},
+                                               index=adata.obs_names), var=var)
     cnv.tl.infercnv(sub, reference_key="ref", reference_cat="reference", window_size=params["window_size"],
                     step=params["step"], exclude_chromosomes=("chrX", "chrY", "chrM"), n_jobs=1,
                     calculate_gene_values=False)

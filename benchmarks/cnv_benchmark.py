@@ -1,0 +1,84 @@
+"""Time and peak memory of CNV inference and malignant calling on a simulated tumour of N cells.
+
+usage: python benchmarks/cnv_benchmark.py [--cells 100000] [--out benchmarks/out]
+
+Step 1 (cached in --out): simulate, log-normalise, mark the planted TME cells as reference.
+Step 2 (timed, in a fresh child process): cscniche.malignant.infer_cnv + call_malignant. Printed: wall
+time, the child's peak RSS, and the malignant ARI against the planted truth.
+"""
+
+from __future__ import annotations
+
+import argparse
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "workflow"))
+
+CHILD = """
+import sys, time
+import anndata as ad
+from sklearn.metrics import adjusted_rand_score
+from cscniche import malignant
+from cscniche.config import validate_config
+params = validate_config({"datasets": {"d": {"simulate": {}}}})["datasets"]["d"]["malignant"]
+adata = ad.read_h5ad(sys.argv[1])
+start = time.perf_counter()
+reference = adata.obs["truth_reference"].to_numpy()
+malignant.infer_cnv(adata, reference, params)
+summary = malignant.call_malignant(adata, reference, params)
+wall = time.perf_counter() - start
+singlet = ~adata.obs["truth_doublet"].to_numpy()
+ari = adjusted_rand_score(adata.obs["truth_malignant"][singlet], adata.obs["malignant"][singlet])
+print(f"cnv inference + calls: {wall:.1f} s for {adata.n_obs} cells x {adata.n_vars} genes; "
+      f"windows {adata.obsm['X_cnv'].shape[1]}; malignant ARI {ari:.3f}")
+"""
+
+
+def prepare(n_cells: int, path: Path) -> None:
+    """Simulate ``n_cells``, log-normalise and save with the truth columns."""
+    import anndata as ad
+    import numpy as np
+
+    from cscniche.cluster import normalise
+    from cscniche.simulate import simulate_tumour
+
+    params = {"n_cells": n_cells, "n_patients": 4, "samples_per_patient": 1, "n_genes": None,
+              "malignant_fraction": 0.45, "csc_fraction": 0.15, "low_quality_fraction": 0.0,
+              "doublet_fraction": 0.05, "mean_library_size": 6000}
+    sim = simulate_tumour(params, seed=0)
+    adata = ad.concat(list(sim.samples.values()), merge="first")
+    adata.obs["patient"] = adata.obs_names.str.split("_").str[0]
+    truth = sim.truth.set_index("cell_id").loc[adata.obs_names]
+    adata.obs["truth_malignant"] = truth["malignant"].to_numpy()
+    adata.obs["truth_doublet"] = truth["doublet"].to_numpy()
+    adata.obs["truth_reference"] = (~truth["malignant"] & ~truth["doublet"]).to_numpy() & (
+        np.arange(adata.n_obs) % 2 == 0)  # half of the normal cells as reference
+    adata.uns["value_scale"] = "counts"
+    normalise(adata)
+    del adata.layers["counts"]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    adata.write_h5ad(path)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--cells", type=int, default=100_000)
+    parser.add_argument("--out", type=Path, default=REPO / "benchmarks/out")
+    args = parser.parse_args()
+    path = args.out / f"cnv_{args.cells}.h5ad"
+    if not path.exists():
+        start = time.perf_counter()
+        prepare(args.cells, path)
+        print(f"prepared {path} in {time.perf_counter() - start:.0f} s")
+    subprocess.run([sys.executable, "-c", CHILD, str(path)], check=True, env={"PYTHONPATH": str(REPO / "workflow"),
+                                                                             "PATH": "/usr/bin:/bin"})
+    print(f"peak RSS of the CNV process: {resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024:.0f} MB")
+
+
+if __name__ == "__main__":
+    main()
