@@ -55,3 +55,31 @@ def test_cluster_summary_and_agreement(annotated, small_tumour):
     assert table["cells"].sum() == annotated.n_obs
     b_cells = table[(table["author_label"] == "B") & (table["cell_type"] == "B cell")]["cells"].iloc[0]
     assert b_cells >= 0.9 * (obs["author_truth"] == "B").sum()
+
+
+def _celltypist_model(train, path):
+    """A CellTypist model file trained with scikit-learn directly (celltypist.train needs an older sklearn)."""
+    import numpy as np
+    from celltypist.models import Model
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.preprocessing import StandardScaler
+
+    X = np.log1p(1e4 * np.expm1(train.X.toarray()) / np.expm1(train.X.toarray()).sum(1, keepdims=True))
+    scaler = StandardScaler().fit(X)
+    clf = LogisticRegression(max_iter=300).fit(scaler.transform(X), train.obs["cell_type"].astype(str))
+    clf.features = np.asarray(train.var_names)
+    Model(clf, scaler, {"date": "test", "details": "trained on the simulated tumour"}).write(str(path))
+
+
+def test_local_celltypist_model_is_used(annotated, tmp_path):
+    from cscniche.annotate import celltypist_labels
+
+    assigned = annotated.obs["cell_type"].astype(str) != UNASSIGNED
+    path = tmp_path / "model.pkl"
+    _celltypist_model(annotated[assigned.to_numpy()], path)
+    query = annotated.copy()
+    celltypist_labels(query, path)
+    agree = (query.obs["celltypist_majority"] == query.obs["cell_type"].astype(str))[assigned]
+    assert agree.mean() >= 0.9
+    with pytest.raises(InputError, match=r"missing.pkl: CellTypist model file not found"):
+        celltypist_labels(query, tmp_path / "missing.pkl")

@@ -123,3 +123,14 @@ def test_reference_from_an_explicit_column():
     settings = default_settings(malignant={"reference_column": "is_normal", "min_reference_cells": 2})
     obs = pd.DataFrame({"is_normal": ["True", "False", "true", "False"]})
     assert list(malignant.choose_reference(obs, settings["malignant"])) == [True, False, True, False]
+
+
+def test_cnv_clusters_separate_tumour_from_normal(small_tumour):
+    settings = default_settings()
+    adata = run_chain(small_tumour.samples, settings)
+    call(adata, settings)
+    table = malignant.cnv_clusters(adata)
+    assert set(table["patient"]) == {"P1", "P2"}
+    assert table["cells"].sum() == adata.n_obs
+    mostly_one_call = table[["share_malignant", "share_non-malignant"]].max(axis=1)
+    assert (mostly_one_call * table["cells"]).sum() / table["cells"].sum() >= 0.9

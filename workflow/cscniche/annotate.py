@@ -155,6 +155,34 @@ def annotate(adata: ad.AnnData, sets: list[MarkerSet], params: dict) -> ad.AnnDa
     return adata
 
 
+def celltypist_labels(adata: ad.AnnData, model_path: str | Path, *, groupby: str = "leiden") -> ad.AnnData:
+    """Add CellTypist predictions from a local model file, in place (nothing is downloaded).
+
+    CellTypist expects log1p of counts scaled to 10,000 per cell; ``X`` is rescaled to that from any
+    log1p-normalised input. Sets ``obs``: ``celltypist_label``, ``celltypist_conf`` and
+    ``celltypist_majority`` (majority vote within ``groupby`` clusters).
+    """
+    import celltypist
+
+    path = Path(model_path)
+    if not path.is_file():
+        raise InputError(f"{path}: CellTypist model file not found (models are never downloaded)")
+    try:
+        model = celltypist.models.Model.load(str(path))
+    except Exception as err:
+        raise InputError(f"{path}: not a CellTypist model ({type(err).__name__}: {err})") from err
+    linear = sp.csr_matrix(adata.X, dtype=np.float64).expm1()
+    scale = 1e4 / np.maximum(np.asarray(linear.sum(axis=1)).ravel(), 1e-12)
+    X = (sp.diags(scale) @ linear).log1p().tocsr()
+    query = ad.AnnData(X, obs=adata.obs[[groupby]].copy(), var=pd.DataFrame(index=adata.var_names))
+    result = celltypist.annotate(query, model=model, majority_voting=True, over_clustering=groupby)
+    labels = result.predicted_labels
+    adata.obs["celltypist_label"] = labels["predicted_labels"].astype(str).to_numpy()
+    adata.obs["celltypist_majority"] = labels["majority_voting"].astype(str).to_numpy()
+    adata.obs["celltypist_conf"] = result.probability_matrix.max(axis=1).to_numpy(np.float32)
+    return adata
+
+
 def cluster_summary(obs: pd.DataFrame, *, groupby: str = "leiden") -> pd.DataFrame:
     """Per cluster: cells, majority label (assigned cells) and purity (its share of the cluster)."""
     rows = []

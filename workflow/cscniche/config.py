@@ -94,6 +94,8 @@ def validate_config(config: dict) -> dict:
         if "simulate" in eff:
             eff["simulate"] = _fill_defaults(eff["simulate"], defs["simulate"], schema)
         eff["annotate"]["markers"] = [resolve_path(m) for m in eff["annotate"]["markers"]]
+        if eff["annotate"]["celltypist_model"]:
+            eff["annotate"]["celltypist_model"] = resolve_path(eff["annotate"]["celltypist_model"])
         if eff["malignant"]["gene_positions"]:
             eff["malignant"]["gene_positions"] = resolve_path(eff["malignant"]["gene_positions"])
         cl = eff["cluster"]

@@ -219,6 +219,35 @@ def call_malignant(adata: ad.AnnData, reference: np.ndarray, params: dict) -> pd
     return pd.DataFrame(rows)
 
 
+def cnv_clusters(adata: ad.AnnData, *, resolution: float = 0.5, seed: int = 0, min_cells: int = 10) -> pd.DataFrame:
+    """Cluster each patient's cells by CNV profile (PCA, kNN, Leiden), in place: ``obs['cnv_cluster']``.
+
+    Returns one row per CNV cluster: patient, cells, share of each call, mean CNV correlation; clusters
+    of malignant cells are the tumour's candidate subclones.
+    """
+    import scanpy as sc
+
+    X = sp.csr_matrix(adata.obsm["X_cnv"])
+    labels = np.full(adata.n_obs, "", dtype=object)
+    patients = adata.obs["patient"].astype(str).to_numpy()
+    for p in np.unique(patients):
+        cells = np.flatnonzero(patients == p)
+        if len(cells) < min_cells:
+            labels[cells] = f"{p}:0"
+            continue
+        sub = ad.AnnData(X[cells].toarray().astype(np.float32))
+        sc.pp.pca(sub, n_comps=min(20, len(cells) - 1, X.shape[1] - 1), random_state=seed)
+        sc.pp.neighbors(sub, n_neighbors=min(15, len(cells) - 1), random_state=seed)
+        sc.tl.leiden(sub, resolution=resolution, flavor="leidenalg", random_state=seed)
+        labels[cells] = [f"{p}:{k}" for k in sub.obs["leiden"]]
+    adata.obs["cnv_cluster"] = pd.Categorical(labels)
+    obs = adata.obs
+    table = obs.groupby("cnv_cluster", observed=True).agg(
+        patient=("patient", "first"), cells=("patient", "size"), mean_cnv_correlation=("cnv_correlation", "mean"))
+    shares = pd.crosstab(obs["cnv_cluster"], obs["malignant"], normalize="index").add_prefix("share_")
+    return table.join(shares).reset_index()
+
+
 def cnv_profiles(adata: ad.AnnData) -> pd.DataFrame:
     """Mean CNV value per patient and call over each genomic window (the clone profile of each tumour)."""
     info = adata.uns["cnv"]

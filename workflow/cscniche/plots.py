@@ -91,7 +91,7 @@ CALL_COLOURS = {"malignant": "#c44e52", "uncertain": "#cccccc", "non-malignant":
 
 
 def cnv_heatmap(adata, patient: str, path: str | Path) -> None:
-    """Heatmap of one patient's CNV profiles (``obsm['X_cnv']``): windows by chromosome, cells by call.
+    """Heatmap of one patient's CNV profiles (``obsm['X_cnv']``), cells grouped by call and CNV cluster.
 
     ``adata`` may be opened in backed mode; only the patient's rows of ``X_cnv`` are loaded.
     """
@@ -105,7 +105,8 @@ def cnv_heatmap(adata, patient: str, path: str | Path) -> None:
         _save(fig, path)
         return
     sub = obs.iloc[cells]
-    order = np.lexsort((-sub["cnv_correlation"].to_numpy(), sub["malignant"].astype(str).map(
+    clone = sub["cnv_cluster"].astype(str).to_numpy() if "cnv_cluster" in sub else np.zeros(len(sub))
+    order = np.lexsort((-sub["cnv_correlation"].to_numpy(), clone, sub["malignant"].astype(str).map(
         {"malignant": 0, "uncertain": 1, "non-malignant": 2}).to_numpy()))
     X = adata.obsm["X_cnv"][cells[order]]
     X = X.toarray() if sp.issparse(X) else np.asarray(X)

@@ -76,6 +76,8 @@ def _identity_section(cells: pd.DataFrame, identity: dict[str, pd.DataFrame], fi
         parts += [f"<h3>Agreement with the authors' labels ({html.escape(column)})</h3>",
                   table_html(wide.reset_index())]
     parts += ["<h3>Malignant calls per patient</h3>", table_html(identity["malignant"])]
+    if "cnv_clusters" in identity:
+        parts += ["<h3>CNV clusters (candidate subclones)</h3>", table_html(identity["cnv_clusters"])]
     parts += [image_html(f, f"CNV {Path(f).stem}") for f in figures]
     return parts
 

@@ -2,6 +2,7 @@ rule annotate:
     input:
         h5ad="results/{dataset}/cluster/clustered.h5ad",
         markers=lambda w: dataset(w)["annotate"]["markers"],
+        model=lambda w: [m] if (m := dataset(w)["annotate"]["celltypist_model"]) else [],
     output:
         h5ad="results/{dataset}/identity/annotated.h5ad",
         clusters="results/{dataset}/identity/clusters.tsv",

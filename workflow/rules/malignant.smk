@@ -6,12 +6,14 @@ rule malignant:
         h5ad="results/{dataset}/identity/identity.h5ad",
         summary="results/{dataset}/identity/malignant_summary.tsv",
         profiles="results/{dataset}/identity/cnv_profiles.tsv.gz",
+        clusters="results/{dataset}/identity/cnv_clusters.tsv",
     log:
         "results/{dataset}/logs/malignant.log",
     benchmark:
         "results/{dataset}/benchmarks/malignant.tsv"
     params:
         malignant=lambda w: dataset(w)["malignant"],
+        seed=SEED,
     resources:
         mem_mb=lambda w, input: 2000 + 30 * input_mb(input),
     conda:

@@ -26,6 +26,7 @@ rule report:
         clusters="results/{dataset}/identity/clusters.tsv",
         agreement="results/{dataset}/identity/agreement.tsv",
         malignant="results/{dataset}/identity/malignant_summary.tsv",
+        cnv_clusters="results/{dataset}/identity/cnv_clusters.tsv",
         cnv_figures=lambda w: expand("results/{{dataset}}/figures/cnv_heatmap_{patient}.png", patient=patients(w.dataset)),
     output:
         "results/{dataset}/report.html",

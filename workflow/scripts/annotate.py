@@ -13,9 +13,11 @@ with logged(snakemake.log[0]) as log:
     params = snakemake.params.annotate
     adata = read_h5ad_checked(snakemake.input.h5ad)
     annotate.annotate(adata, annotate.load_marker_sets(params["markers"]), params)
+    if params["celltypist_model"]:
+        annotate.celltypist_labels(adata, params["celltypist_model"])
     log.info("cell types: %s", adata.obs["cell_type"].value_counts().to_dict())
     write_table(annotate.cluster_summary(adata.obs), snakemake.output.clusters)
-    authors = [c for c in adata.obs if c.startswith("author_")]
+    authors = [c for c in adata.obs if c.startswith("author_") or c == "celltypist_majority"]
     frames = [annotate.agreement(adata.obs, c).assign(author_column=c) for c in authors]
     agreement = pd.concat(frames) if frames else pd.DataFrame(columns=["author_label", "cell_type", "cells",
                                                                        "author_column"])

@@ -15,6 +15,7 @@ with logged(snakemake.log[0]) as log:
     if params["method"] == "author":
         summary = malignant.call_from_author_labels(adata, params["author_column"], params["author_pattern"])
         profiles = pd.DataFrame(columns=["patient", "call", "window", "chromosome", "mean_cnv", "cells"])
+        clusters = pd.DataFrame(columns=["cnv_cluster", "patient", "cells", "mean_cnv_correlation"])
     else:
         positions = malignant.read_gene_positions(params["gene_positions"]) if params["gene_positions"] else None
         fraction = malignant.place_genes(adata, positions, min_fraction=params["min_fraction_placed"])
@@ -24,8 +25,10 @@ with logged(snakemake.log[0]) as log:
         malignant.infer_cnv(adata, reference, params)
         summary = malignant.call_malignant(adata, reference, params).assign(genes_placed=fraction)
         profiles = malignant.cnv_profiles(adata)
+        clusters = malignant.cnv_clusters(adata, seed=snakemake.params.seed)
     adata.uns["malignant"] = {"params": params, "summary": summary.to_dict("list")}
     log.info("calls:\n%s", summary.to_string())
     write_table(summary, snakemake.output.summary)
     write_table(profiles, snakemake.output.profiles)
+    write_table(clusters, snakemake.output.clusters)
     write_h5ad(adata, snakemake.output.h5ad)

@@ -21,7 +21,7 @@ with logged(snakemake.log[0]):
         qc_summary=table(inp.qc_summary),
         markers=table(inp.markers, dtype={"cluster": str}),
         identity={"clusters": table(inp.clusters, dtype={"cluster": str}), "agreement": table(inp.agreement),
-                  "malignant": table(inp.malignant)},
+                  "malignant": table(inp.malignant), "cnv_clusters": table(inp.cnv_clusters)},
         figures={"qc": list(inp.qc_figures), "umap": list(inp.umap_figures), "cnv": list(inp.cnv_figures)},
         settings=snakemake.params.settings,
         path=snakemake.output[0],
