@@ -46,7 +46,8 @@ def mad_bounds(values: np.ndarray, k: float) -> tuple[float, float]:
 def thresholds(obs: pd.DataFrame, params: dict, value_scale: str) -> dict[str, float]:
     """Thresholds from the data (MAD on log counts / log genes / mito %) combined with hard bounds."""
     k = params["mad_k"]
-    lo_genes, hi_genes = np.expm1(mad_bounds(np.log1p(obs["n_genes"].to_numpy()), k))
+    # lower bounds only for genes and counts: high outliers are left to scrublet and the optional hard bound
+    lo_genes = np.expm1(mad_bounds(np.log1p(obs["n_genes"].to_numpy()), k)[0])
     out = {
         "min_genes": max(float(lo_genes), float(params["min_genes"])),
         "max_genes": float(params["max_genes"]) if params["max_genes"] is not None else float("inf"),
@@ -60,7 +61,6 @@ def thresholds(obs: pd.DataFrame, params: dict, value_scale: str) -> dict[str, f
         out["max_pct_mt"] = mad_bounds(mt, k)[1]
     if params["max_pct_mt"] is not None:
         out["max_pct_mt"] = min(out["max_pct_mt"], float(params["max_pct_mt"]))
-    del hi_genes  # upper gene outliers are left to scrublet and the optional hard bound
     return out
 
 
