@@ -10,10 +10,12 @@ import jsonschema
 import pandas as pd
 import yaml
 
+from .download import is_url
+
 SCHEMA_DIR = Path(__file__).resolve().parents[1] / "schemas"
 RESULTS = "results"
 SAMPLE_COLUMNS = ("sample", "patient", "path", "format")
-RESERVED_COLUMNS = (*SAMPLE_COLUMNS, "cell_pattern", "annotation", "orientation")
+RESERVED_COLUMNS = (*SAMPLE_COLUMNS, "cell_pattern", "annotation", "orientation", "sha256", "annotation_sha256")
 STAGE_SECTIONS = ("qc", "cluster", "annotate", "malignant")
 REPO = Path(__file__).resolve().parents[2]
 
@@ -84,7 +86,8 @@ def validate_config(config: dict) -> dict:
     schema = load_schema("config")
     validate(config, schema, "config")
     defs = schema["$defs"]
-    out = {"seed": config.get("seed", 0), "datasets": {}}
+    out = {"seed": config.get("seed", 0), "datasets": {},
+           "download": _fill_defaults(config.get("download", {}), schema["properties"]["download"], schema)}
     for name, ds in config["datasets"].items():
         eff = {k: v for k, v in ds.items() if k not in STAGE_SECTIONS}
         for section in STAGE_SECTIONS:
@@ -156,7 +159,7 @@ def read_sample_sheet(path: str | Path, *, check_paths: bool = True) -> pd.DataF
     for i, row in enumerate(sheet.to_dict("records"), start=2):
         row = {k: v for k, v in row.items() if v != "" or k in SAMPLE_COLUMNS}
         validate(row, schema, f"sample sheet {path} line {i}")
-        if check_paths and row["format"] != "packaged" and not Path(row["path"]).exists():
+        if check_paths and row["format"] != "packaged" and not is_url(row["path"]) and not Path(row["path"]).exists():
             raise ConfigError(f"sample sheet {path} line {i}: field `path`: {row['path']} does not exist")
     dup = sheet["sample"][sheet["sample"].duplicated()].tolist()
     if dup:

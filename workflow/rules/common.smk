@@ -6,6 +6,7 @@ from snakemake.exceptions import WorkflowError
 
 sys.path.insert(0, str(Path(workflow.basedir) / "workflow"))
 from cscniche.config import ConfigError, dataset_samples, validate_config  # noqa: E402
+from cscniche.download import cache_path, is_url  # noqa: E402
 
 try:
     SETTINGS = validate_config(config)
@@ -15,6 +16,33 @@ except ConfigError as err:
 
 DATASETS = list(SETTINGS["datasets"])
 SEED = SETTINGS["seed"]
+DOWNLOAD = SETTINGS["download"]
+
+
+def local(value):
+    """The cache path of a URL; any other value unchanged."""
+    return str(cache_path(value, DOWNLOAD["cache"])) if is_url(value) else value
+
+
+def dataset_downloads(name):
+    """``{cache path: (url, sha256 or None)}`` of every URL a dataset names."""
+    out = {}
+    for row in SAMPLES[name].to_dict("records"):
+        for column, checksum in (("path", "sha256"), ("annotation", "annotation_sha256")):
+            if is_url(row.get(column)):
+                out[local(row[column])] = (row[column], row.get(checksum) or None)
+    mal = SETTINGS["datasets"][name]["malignant"]
+    if is_url(mal["gene_positions"]):
+        out[local(mal["gene_positions"])] = (mal["gene_positions"], mal["gene_positions_sha256"])
+    return out
+
+
+DOWNLOADS = {path: source for name in DATASETS for path, source in dataset_downloads(name).items()}
+if DOWNLOAD["offline"]:
+    _missing = [url for path, (url, _) in DOWNLOADS.items() if not Path(path).is_file()]
+    if _missing:
+        raise WorkflowError(f"download.offline is true but {len(_missing)} input(s) are not in the cache "
+                            f"{DOWNLOAD['cache']}: {', '.join(_missing[:5])}")
 ENV = "../../envs/scanpy.yaml"
 REPORT_ENV = "../../envs/report.yaml"
 
@@ -36,8 +64,10 @@ def sample_names(wildcards):
 
 
 def sample_row(wildcards):
+    """The sample's sheet row, with URLs replaced by their cache paths."""
     table = SAMPLES[wildcards.dataset]
-    return table[table["sample"] == wildcards.sample].iloc[0].to_dict()
+    row = table[table["sample"] == wildcards.sample].iloc[0].to_dict()
+    return {k: local(v) if k in ("path", "annotation") else v for k, v in row.items()}
 
 
 def ingest_input(wildcards):
@@ -45,7 +75,15 @@ def ingest_input(wildcards):
     if "simulate" in dataset(wildcards):
         return [f"results/{wildcards.dataset}/raw"]
     row = sample_row(wildcards)
-    return [] if row["format"] == "packaged" else [row["path"]]
+    files = [] if row["format"] == "packaged" else [row["path"]]
+    return files + ([row["annotation"]] if row.get("annotation") else [])
+
+
+def malignant_params(wildcards):
+    """The malignant settings, with a gene-position URL replaced by its cache path."""
+    params = dict(dataset(wildcards)["malignant"])
+    params["gene_positions"] = local(params["gene_positions"]) if params["gene_positions"] else None
+    return params
 
 
 def umap_keys(name):
@@ -71,4 +109,6 @@ def all_outputs():
     out = []
     for name in DATASETS:
         out += [f"results/{name}/{f}" for f in ("report.html", "cells.tsv.gz", "adata.h5ad", "qc/summary.tsv")]
+        if dataset_downloads(name):
+            out.append(f"results/{name}/downloads.tsv")
     return out

@@ -1,7 +1,7 @@
 rule malignant:
     input:
         h5ad="results/{dataset}/identity/annotated.h5ad",
-        positions=lambda w: [p] if (p := dataset(w)["malignant"]["gene_positions"]) else [],
+        positions=lambda w: [p] if (p := malignant_params(w)["gene_positions"]) else [],
     output:
         h5ad="results/{dataset}/identity/identity.h5ad",
         summary="results/{dataset}/identity/malignant_summary.tsv",
@@ -12,7 +12,7 @@ rule malignant:
     benchmark:
         "results/{dataset}/benchmarks/malignant.tsv"
     params:
-        malignant=lambda w: dataset(w)["malignant"],
+        malignant=malignant_params,
         seed=SEED,
     resources:
         mem_mb=lambda w, input: 2000 + 30 * input_mb(input),

@@ -1,0 +1,69 @@
+import pytest
+
+from cscniche.download import DownloadError, cache_path, fetch, sha256sum
+
+from http_server import LocalServer
+
+FILE = "scrna/oligodendroglioma_annotations_downsampled.txt"
+
+
+@pytest.fixture(scope="module")
+def server(shared_data):
+    with LocalServer(shared_data) as srv:
+        yield srv
+
+
+@pytest.fixture
+def expected(shared_data):
+    return sha256sum(shared_data / FILE)
+
+
+def test_success_then_cache_hit_without_a_request(server, tmp_path, expected):
+    url = f"{server.url}/data/{FILE}"
+    dest = cache_path(url, tmp_path)
+    assert dest == tmp_path / server.url.removeprefix("http://").replace(":", "_") / "data" / FILE
+    assert fetch(url, dest, sha256=expected) == expected
+    n = len(server.requests)
+    assert fetch(url, dest, sha256=expected) == expected
+    assert fetch(url, dest) == expected  # no checksum given: the cached copy is used as is
+    assert len(server.requests) == n
+
+
+def test_checksum_mismatch_is_refused_and_nothing_kept(server, tmp_path):
+    url = f"{server.url}/data/{FILE}"
+    dest = tmp_path / "a.txt"
+    with pytest.raises(DownloadError, match=r"checksum mismatch, expected sha256 0{64}"):
+        fetch(url, dest, sha256="0" * 64, retries=0)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_truncated_transfer_leaves_no_file(server, tmp_path):
+    dest = tmp_path / "t.txt"
+    with pytest.raises(DownloadError, match=r"truncated/.*download failed after 2 attempts"):
+        fetch(f"{server.url}/truncated/{FILE}", dest, retries=1)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_http_errors(server, tmp_path):
+    before = len(server.requests)
+    with pytest.raises(DownloadError, match=r"status/404/x.txt: HTTP 404"):
+        fetch(f"{server.url}/status/404/x.txt", tmp_path / "x.txt", retries=2)
+    assert len(server.requests) == before + 1  # client errors are not retried
+    with pytest.raises(DownloadError, match=r"HTTP 500 .* after 2 attempts"):
+        fetch(f"{server.url}/status/500/x.txt", tmp_path / "x.txt", retries=1)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_transient_server_error_is_retried(server, tmp_path, expected):
+    assert fetch(f"{server.url}/flaky/{FILE}", tmp_path / "f.txt", sha256=expected, retries=2) == expected
+
+
+def test_offline_switch(server, tmp_path, expected):
+    url = f"{server.url}/data/{FILE}"
+    dest = tmp_path / "o.txt"
+    n = len(server.requests)
+    with pytest.raises(DownloadError, match=r"not in the download cache .* download.offline is true"):
+        fetch(url, dest, offline=True)
+    assert len(server.requests) == n
+    fetch(url, dest)
+    assert fetch(url, dest, sha256=expected, offline=True) == expected

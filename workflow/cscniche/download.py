@@ -1,0 +1,89 @@
+"""Downloads of public input files into a cache, with sha256 checks, retries and an offline switch."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import time
+from pathlib import Path
+from urllib.parse import urlparse
+
+from .io import InputError
+
+URL = re.compile(r"^(https?|ftp)://", re.IGNORECASE)
+
+
+class DownloadError(InputError):
+    """A download failed, was refused (offline) or did not match its checksum."""
+
+
+def is_url(value: str | None) -> bool:
+    """Whether a config or sample-sheet value is a URL to download."""
+    return bool(value) and bool(URL.match(str(value)))
+
+
+def cache_path(url: str, cache_dir: str | Path) -> Path:
+    """Where ``url`` is cached: ``<cache_dir>/<host>/<path of the URL>``."""
+    parts = urlparse(url)
+    path = re.sub(r"[^A-Za-z0-9._/-]", "_", parts.path.lstrip("/")) or "index"
+    return Path(cache_dir) / re.sub(r"[^A-Za-z0-9._-]", "_", parts.netloc) / path
+
+
+def sha256sum(path: str | Path) -> str:
+    """Hex sha256 of a file, read in 1 MiB blocks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def fetch(url: str, dest: str | Path, *, sha256: str | None = None, offline: bool = False, retries: int = 2,
+          timeout: float = 60.0) -> str:
+    """Download ``url`` to ``dest`` (through pooch) unless a cached copy matches; return its sha256.
+
+    The file is streamed to a temporary name and renamed only after the checksum matches, so a failed,
+    truncated or mismatching transfer never leaves a file under ``dest``. Server errors (5xx) and broken
+    connections are retried ``retries`` times with back-off; client errors (4xx) are not.
+
+    Raises
+    ------
+    DownloadError
+        Naming the URL and the problem: offline with no cached copy, HTTP status, checksum mismatch, or
+        a transfer that kept failing.
+    """
+    import pooch
+    import requests
+
+    dest = Path(dest)
+    expected = sha256.lower() if sha256 else None
+    if dest.is_file():
+        digest = sha256sum(dest)
+        if expected is None or digest == expected:
+            return digest
+        if offline:
+            raise DownloadError(f"{url}: cached {dest} has sha256 {digest}, expected {expected}; "
+                                "download.offline is true, so it is not fetched again")
+        dest.unlink()
+    if offline:
+        raise DownloadError(f"{url}: not in the download cache ({dest}) and download.offline is true")
+    downloader = pooch.HTTPDownloader(timeout=timeout, progressbar=False)
+    for attempt in range(retries + 1):
+        try:
+            pooch.retrieve(url, known_hash=f"sha256:{expected}" if expected else None, fname=dest.name,
+                           path=dest.parent, downloader=downloader, progressbar=False)
+            return sha256sum(dest)
+        except ValueError as err:
+            raise DownloadError(f"{url}: checksum mismatch, expected sha256 {expected} ({err}); "
+                                "the file was not kept") from err
+        except requests.HTTPError as err:
+            status = err.response.status_code if err.response is not None else 0
+            if status < 500 or attempt == retries:
+                raise DownloadError(f"{url}: HTTP {status} ({err.response.reason if err.response else err})"
+                                    + (f" after {attempt + 1} attempts" if status >= 500 else "")) from err
+        except requests.RequestException as err:
+            if attempt == retries:
+                raise DownloadError(f"{url}: download failed after {attempt + 1} attempts "
+                                    f"({type(err).__name__}: {err})") from err
+        time.sleep(min(2.0**attempt, 30.0))
+    raise AssertionError("unreachable")

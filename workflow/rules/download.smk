@@ -1,0 +1,31 @@
+# Inputs given as URLs are fetched into the download cache (pooch: sha256 check, retries, atomic rename).
+rule download:
+    output:
+        f"{DOWNLOAD['cache']}/{{file}}",
+    log:
+        "logs/download/{file}.log",
+    params:
+        source=lambda w: DOWNLOADS[f"{DOWNLOAD['cache']}/{w.file}"],
+        offline=DOWNLOAD["offline"],
+        retries=DOWNLOAD["retries"],
+    wildcard_constraints:
+        file="[^/]+/.+",
+    conda:
+        REPORT_ENV
+    script:
+        "../scripts/download.py"
+
+
+rule downloads_manifest:
+    input:
+        lambda w: sorted(dataset_downloads(w.dataset)),
+    output:
+        "results/{dataset}/downloads.tsv",
+    log:
+        "results/{dataset}/logs/downloads_manifest.log",
+    params:
+        sources=lambda w: dataset_downloads(w.dataset),
+    conda:
+        REPORT_ENV
+    script:
+        "../scripts/downloads_manifest.py"
