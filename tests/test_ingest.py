@@ -141,3 +141,74 @@ def test_duplicated_genes_are_made_unique_and_reported(tmp_path):
 def test_missing_author_label_column_is_named(tmp_path):
     with pytest.raises(InputError, match=r"author label column\(s\) \['celltype'\] not found"):
         ingest_sample(_row("infercnvpy:oligodendroglioma", "packaged"), author_labels={"celltype": "x"})
+
+
+GSE72056_MALIGNANT = "malignant(1=no,2=yes,0=unresolved)"
+GSE72056_TYPE = "non-malignant cell type (1=T,2=B,3=Macro.4=Endo.,5=CAFs;6=NK)"
+
+
+def _gse72056_shaped(path, shared_data):
+    """The oligodendroglioma table in GSE72056's layout: 3 annotation rows, log2(TPM/10+1) values."""
+    table = pd.read_csv(OLIGO_MATRIX, sep="\t", index_col=0).iloc[:300]
+    labels = pd.read_csv(OLIGO_ANNOT, sep="\t", header=None, index_col=0)[1].loc[table.columns]
+    malignant = labels.str.startswith("malignant")
+    annotation = pd.DataFrame({
+        "tumor": [c.split("_")[0].replace("MGH", "") for c in table.columns],
+        GSE72056_MALIGNANT: np.where(malignant, 2, 1),
+        GSE72056_TYPE: np.where(malignant, 0, np.where(labels.str.startswith("Microglia"), 3, 0)),
+    }, index=table.columns).T
+    body = np.log2(table / 10 + 1).round(3)
+    pd.concat([annotation.astype(float), body]).rename_axis("Cell").to_csv(path, sep="\t", compression="gzip")
+    return malignant
+
+
+def test_table_with_annotation_rows_gse72056_layout(tmp_path, shared_data):
+    path = tmp_path / "GSE72056_shaped.txt.gz"
+    truth = _gse72056_shaped(path, shared_data)
+    codes = {GSE72056_MALIGNANT: {"1": "non-malignant", "2": "malignant", "0": "unresolved"},
+             GSE72056_TYPE: {"0": "", "1": "T", "2": "B", "3": "macrophage", "4": "endothelial", "5": "CAF",
+                             "6": "NK"}}
+    adata = ingest_sample(_row(path, "table", annotation_rows="3"), author_codes=codes,
+                          author_labels={"tumor": "tumour", GSE72056_MALIGNANT: "malignant",
+                                         GSE72056_TYPE: "cell_type"})
+    assert adata.shape == (184, 300)
+    assert (adata.obs["author_malignant"].eq("malignant").to_numpy() == truth.to_numpy()).all()
+    assert set(adata.obs["author_cell_type"]) == {"", "macrophage"}
+    assert set(adata.obs["author_tumour"]) == {"93", "97", "36", "53", "54"}
+    assert adata.uns["ingest"]["value_scale"] == "log"
+    assert "A2M" in adata.var_names and "tumor" not in adata.var_names
+
+
+def test_mtx_tarballs_with_10x_and_geo_names(tmp_path, shared_data):
+    import shutil
+    import tarfile
+
+    with tarfile.open(tmp_path / "malt.tar.gz", "w:gz") as tar:
+        tar.add(MALT_MTX, arcname="filtered_feature_bc_matrix")
+    adata = ingest_sample(_row(tmp_path / "malt.tar.gz", "10x_mtx"))
+    assert adata.shape == (1100, 33538) and adata.uns["ingest"]["value_scale"] == "counts"
+    # GSE176078 layout: count_matrix_* names, plain files, metadata.csv inside the archive
+    folder = tmp_path / "Wu_etal_2021_BRCA_scRNASeq"
+    folder.mkdir()
+    for src, dest in (("matrix.mtx.gz", "count_matrix_sparse.mtx"), ("barcodes.tsv.gz", "count_matrix_barcodes.tsv")):
+        with gzip.open(MALT_MTX / src, "rb") as fh:
+            (folder / dest).write_bytes(fh.read())
+    genes = pd.read_csv(MALT_MTX / "features.tsv.gz", sep="\t", header=None)[[1]]
+    genes.to_csv(folder / "count_matrix_genes.tsv", sep="\t", header=False, index=False)
+    barcodes = pd.read_csv(folder / "count_matrix_barcodes.tsv", header=None)[0]
+    pd.DataFrame({"orig.ident": "CID1", "celltype_major": ["B-cells"] * len(barcodes)},
+                 index=barcodes).to_csv(folder / "metadata.csv")
+    with tarfile.open(tmp_path / "brca.tar.gz", "w:gz") as tar:
+        tar.add(folder, arcname=folder.name)
+    shutil.rmtree(folder)
+    adata = ingest_sample(_row(tmp_path / "brca.tar.gz", "10x_mtx", annotation="metadata.csv",
+                               cell_pattern=".*-1$"), author_labels={"celltype_major": "cell_type"})
+    assert adata.n_vars == 33538 and adata.n_obs > 0
+    assert (adata.obs["author_cell_type"] == "B-cells").all()
+
+
+def test_corrupt_tarball_is_named(tmp_path):
+    bad = tmp_path / "sample.tar.gz"
+    bad.write_bytes(b"\x1f\x8b not really")
+    with pytest.raises(InputError, match=r"sample.tar.gz: not a readable tar archive"):
+        ingest_sample(_row(bad, "10x_mtx"))

@@ -15,7 +15,8 @@ from .download import is_url
 SCHEMA_DIR = Path(__file__).resolve().parents[1] / "schemas"
 RESULTS = "results"
 SAMPLE_COLUMNS = ("sample", "patient", "path", "format")
-RESERVED_COLUMNS = (*SAMPLE_COLUMNS, "cell_pattern", "annotation", "orientation", "sha256", "annotation_sha256")
+RESERVED_COLUMNS = (*SAMPLE_COLUMNS, "cell_pattern", "annotation", "orientation", "sha256", "annotation_sha256",
+                    "annotation_rows")
 STAGE_SECTIONS = ("qc", "cluster", "annotate", "malignant")
 REPO = Path(__file__).resolve().parents[2]
 

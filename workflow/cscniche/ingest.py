@@ -29,8 +29,62 @@ def _read_10x_h5(path: Path) -> ad.AnnData:
     return sc.read_10x_h5(path)
 
 
-def _read_10x_mtx(path: Path) -> ad.AnnData:
-    return sc.read_10x_mtx(path, var_names="gene_symbols", make_unique=False)
+ARCHIVE_SUFFIXES = (".tar.gz", ".tgz", ".tar")
+
+
+def _find(folder: Path, patterns: tuple[str, ...], what: str, source: Path) -> Path:
+    for pattern in patterns:
+        hits = sorted(p for p in folder.rglob(pattern) if p.is_file())
+        if len(hits) == 1:
+            return hits[0]
+        if len(hits) > 1:
+            raise InputError(f"{source}: several {what} files ({', '.join(h.name for h in hits[:4])}); "
+                             "give one sample per path")
+    raise InputError(f"{source}: no {what} file (looked for {', '.join(patterns)})")
+
+
+def _read_mtx_folder(folder: Path, source: Path | None = None) -> ad.AnnData:
+    """Read a MatrixMarket folder (genes x cells) into a cells x genes AnnData.
+
+    10x names (matrix.mtx, features/genes.tsv, barcodes.tsv, gzipped or not) or GEO variants such as
+    ``count_matrix_sparse.mtx`` / ``count_matrix_genes.tsv`` / ``*_barcodes.tsv``. Genes are named by the
+    symbol column when the gene list has two or more columns.
+    """
+    import scipy.io
+
+    source = source or folder
+    matrix = _find(folder, ("matrix.mtx.gz", "matrix.mtx", "*.mtx.gz", "*.mtx"), "matrix (.mtx)", source)
+    genes = _find(folder, ("features.tsv.gz", "features.tsv", "genes.tsv.gz", "genes.tsv", "*genes*.tsv*",
+                           "*features*.tsv*"), "gene list", source)
+    barcodes = _find(folder, ("barcodes.tsv.gz", "barcodes.tsv", "*barcodes*.tsv*"), "barcode list", source)
+    X = sp.csr_matrix(scipy.io.mmread(matrix).T, dtype=np.float32)
+    gene_table = pd.read_csv(genes, sep="\t", header=None, dtype=str)
+    names = gene_table[1] if gene_table.shape[1] >= 2 else gene_table[0]
+    cells = pd.read_csv(barcodes, sep="\t", header=None, dtype=str)[0]
+    if X.shape != (len(cells), len(names)):
+        raise InputError(f"{source}: matrix is {X.shape[1]} genes x {X.shape[0]} cells but the lists have "
+                         f"{len(names)} genes and {len(cells)} barcodes")
+    return ad.AnnData(X, obs=pd.DataFrame(index=cells.to_numpy()), var=pd.DataFrame(index=names.to_numpy()))
+
+
+def _read_10x_mtx(path: Path, archive_annotation: str | None = None) -> ad.AnnData:
+    """A 10x/MatrixMarket folder, or a tarball of one (extracted safely to a temporary folder)."""
+    if not path.name.endswith(ARCHIVE_SUFFIXES):
+        return _read_mtx_folder(path)
+    import tarfile
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        try:
+            with tarfile.open(path) as tar:
+                tar.extractall(tmp, filter="data")
+        except (tarfile.TarError, OSError, EOFError) as err:
+            raise InputError(f"{path}: not a readable tar archive ({err})") from err
+        adata = _read_mtx_folder(Path(tmp), path)
+        if archive_annotation:
+            member = _find(Path(tmp), (archive_annotation,), f"annotation {archive_annotation}", path)
+            adata.obs = adata.obs.join(read_annotation(member, adata.obs_names), how="left")
+    return adata
 
 
 def _looks_like_genes(labels: pd.Index) -> float:
@@ -52,11 +106,21 @@ def _header(path: Path, sep: str) -> list[str]:
         return fh.readline().rstrip("\r\n").split(sep)
 
 
-def _read_table(path: Path, orientation: str = "auto") -> ad.AnnData:
-    """Read a dense (optionally gzipped) tsv/csv expression table in chunks into a sparse AnnData."""
+def _read_table(path: Path, orientation: str = "auto", annotation_rows: int = 0) -> ad.AnnData:
+    """Read a dense (optionally gzipped) tsv/csv expression table in chunks into a sparse AnnData.
+
+    With ``annotation_rows`` > 0 the table is genes x cells and its first rows after the header are
+    cell annotations (GEO layouts such as GSE72056 / GSE103322); they become ``obs`` columns named by
+    their first field, with integer codes kept as text (``"2"``, not ``"2.0"``).
+    """
     sep = "," if ".csv" in path.suffixes else "\t"
+    annotations = None
     try:
-        reader = pd.read_csv(path, sep=sep, index_col=0, chunksize=TABLE_CHUNK_ROWS)
+        if annotation_rows:
+            annotations = pd.read_csv(path, sep=sep, index_col=0, nrows=annotation_rows, dtype=str)
+            orientation = "genes_x_cells"
+        reader = pd.read_csv(path, sep=sep, index_col=0, chunksize=TABLE_CHUNK_ROWS,
+                             skiprows=range(1, annotation_rows + 1) if annotation_rows else None)
         rows, blocks = [], []
         for chunk in reader:
             values = chunk.apply(pd.to_numeric, errors="coerce")
@@ -79,7 +143,10 @@ def _read_table(path: Path, orientation: str = "auto") -> ad.AnnData:
         orientation = "genes_x_cells" if _looks_like_genes(row_names) >= _looks_like_genes(col_names) \
             else "cells_x_genes"
     if orientation == "genes_x_cells":
-        return ad.AnnData(matrix.T.tocsr(), obs=pd.DataFrame(index=col_names), var=pd.DataFrame(index=row_names))
+        obs = pd.DataFrame(index=col_names)
+        if annotations is not None:
+            obs = annotations.T.set_axis(col_names).apply(lambda c: c.str.strip().str.replace(r"\.0+$", "", regex=True))
+        return ad.AnnData(matrix.T.tocsr(), obs=obs, var=pd.DataFrame(index=row_names))
     return ad.AnnData(matrix, obs=pd.DataFrame(index=row_names), var=pd.DataFrame(index=col_names))
 
 
@@ -95,8 +162,13 @@ def _read_packaged(name: str) -> ad.AnnData:
 READERS = {"10x_h5": _read_10x_h5, "10x_mtx": _read_10x_mtx, "h5ad": read_h5ad_checked, "table": _read_table}
 
 
-def read_matrix(path: str | Path, fmt: str, *, orientation: str = "auto") -> ad.AnnData:
-    """Read an expression matrix in one of the supported formats (cells x genes AnnData)."""
+def read_matrix(path: str | Path, fmt: str, *, orientation: str = "auto", annotation_rows: int = 0,
+                archive_annotation: str | None = None) -> ad.AnnData:
+    """Read an expression matrix in one of the supported formats (cells x genes AnnData).
+
+    ``archive_annotation`` names an annotation table inside a ``10x_mtx`` tarball (e.g. GSE176078's
+    ``metadata.csv``), joined to ``obs`` by cell id.
+    """
     if fmt == "packaged":
         return _read_packaged(str(path))
     path = Path(path)
@@ -105,7 +177,9 @@ def read_matrix(path: str | Path, fmt: str, *, orientation: str = "auto") -> ad.
     if fmt not in READERS:
         raise InputError(f"{path}: unknown format {fmt!r}; expected one of {[*READERS, 'packaged']}")
     if fmt == "table":
-        return _read_table(path, orientation)
+        return _read_table(path, orientation, annotation_rows)
+    if fmt == "10x_mtx":
+        return _read_10x_mtx(path, archive_annotation)
     try:
         return READERS[fmt](path)
     except InputError:
@@ -153,7 +227,9 @@ def read_annotation(path: str | Path, cell_ids: pd.Index) -> pd.DataFrame:
     return table
 
 
-def ingest_sample(row: dict, *, author_labels: dict[str, str] | None = None) -> ad.AnnData:
+def ingest_sample(
+    row: dict, *, author_labels: dict[str, str] | None = None, author_codes: dict[str, dict] | None = None
+) -> ad.AnnData:
     """Read one sample-sheet row into an AnnData ready for QC.
 
     Parameters
@@ -163,6 +239,8 @@ def ingest_sample(row: dict, *, author_labels: dict[str, str] | None = None) -> 
         ``annotation``, ``orientation`` and free metadata columns.
     author_labels
         ``{input column: name}``; each kept as ``obs['author_<name>']``.
+    author_codes
+        ``{input column: {code: label}}`` to decode coded annotations (e.g. GSE72056's 1 = T cell).
 
     Returns
     -------
@@ -172,11 +250,15 @@ def ingest_sample(row: dict, *, author_labels: dict[str, str] | None = None) -> 
     from .config import RESERVED_COLUMNS
 
     path, fmt = row["path"], row["format"]
-    adata = read_matrix(path, fmt, orientation=row.get("orientation") or "auto")
+    annotation = row.get("annotation") or None
+    in_archive = annotation and not Path(annotation).exists() and str(path).endswith(ARCHIVE_SUFFIXES)
+    adata = read_matrix(path, fmt, orientation=row.get("orientation") or "auto",
+                        annotation_rows=int(row.get("annotation_rows") or 0),
+                        archive_annotation=annotation if in_archive else None)
     adata.obs_names = adata.obs_names.astype(str)
     adata.var_names = adata.var_names.astype(str)
-    if row.get("annotation"):
-        table = read_annotation(row["annotation"], adata.obs_names)
+    if annotation and not in_archive:
+        table = read_annotation(annotation, adata.obs_names)
         missing = ~adata.obs_names.isin(table.index)
         if missing.all():
             raise InputError(f"{row['annotation']}: no cell id matches the cells of {path}")
@@ -199,6 +281,10 @@ def ingest_sample(row: dict, *, author_labels: dict[str, str] | None = None) -> 
     if not sp.issparse(adata.X):
         adata.X = sp.csr_matrix(adata.X)
     adata.X = sp.csr_matrix(adata.X, dtype=np.float32)
+    for column, codes in (author_codes or {}).items():
+        if column in adata.obs:
+            decode = {str(k): str(v) for k, v in codes.items()}
+            adata.obs[column] = adata.obs[column].astype(str).map(lambda v, c=decode: c.get(v, v))
     labels = author_labels or {}
     absent = [c for c in labels if c not in adata.obs]
     if absent:

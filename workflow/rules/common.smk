@@ -76,7 +76,11 @@ def ingest_input(wildcards):
         return [f"results/{wildcards.dataset}/raw"]
     row = sample_row(wildcards)
     files = [] if row["format"] == "packaged" else [row["path"]]
-    return files + ([row["annotation"]] if row.get("annotation") else [])
+    annotation = row.get("annotation")
+    # an annotation may also name a file inside a tarball (read by ingest), which is not a job input
+    if annotation and (annotation in DOWNLOADS or Path(annotation).exists()):
+        files.append(annotation)
+    return files
 
 
 def malignant_params(wildcards):

@@ -10,6 +10,7 @@ rule ingest:
     params:
         row=sample_row,
         author_labels=lambda w: dataset(w)["author_labels"],
+        author_codes=lambda w: dataset(w)["author_codes"],
     resources:
         mem_mb=lambda w, input: 1500 + 20 * input_mb(input),
     conda:

@@ -8,6 +8,7 @@ from cscniche.io import write_h5ad  # noqa: E402
 from cscniche.logs import logged  # noqa: E402
 
 with logged(snakemake.log[0]) as log:
-    adata = ingest_sample(snakemake.params.row, author_labels=snakemake.params.author_labels)
+    adata = ingest_sample(snakemake.params.row, author_labels=snakemake.params.author_labels,
+                          author_codes=snakemake.params.author_codes)
     log.info("ingest: %s", adata.uns["ingest"])
     write_h5ad(adata, snakemake.output[0])
