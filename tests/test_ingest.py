@@ -212,3 +212,12 @@ def test_corrupt_tarball_is_named(tmp_path):
     bad.write_bytes(b"\x1f\x8b not really")
     with pytest.raises(InputError, match=r"sample.tar.gz: not a readable tar archive"):
         ingest_sample(_row(bad, "10x_mtx"))
+
+
+def test_cell_filter_selects_one_tumour_from_an_annotation_row(tmp_path, shared_data):
+    path = tmp_path / "GSE72056_shaped.txt.gz"
+    _gse72056_shaped(path, shared_data)
+    adata = ingest_sample(_row(path, "table", annotation_rows="3", cell_filter="tumor=93"))
+    assert adata.n_obs == 40 and adata.obs_names.str.startswith("93_").all()
+    with pytest.raises(InputError, match=r"no cell has tumor = '12'"):
+        ingest_sample(_row(path, "table", annotation_rows="3", cell_filter="tumor=12"))

@@ -263,6 +263,13 @@ def ingest_sample(
         if missing.all():
             raise InputError(f"{row['annotation']}: no cell id matches the cells of {path}")
         adata.obs = adata.obs.join(table, how="left")
+    if row.get("cell_filter"):
+        column, _, value = row["cell_filter"].partition("=")
+        if column not in adata.obs:
+            raise InputError(f"{path}: cell_filter column {column!r} not found; available: {list(adata.obs)}")
+        adata = adata[adata.obs[column].astype(str).str.strip().eq(value)].copy()
+        if adata.n_obs == 0:
+            raise InputError(f"{path}: no cell has {column} = {value!r} (sample {row['sample']})")
     if row.get("cell_pattern"):
         adata = adata[adata.obs_names.str.match(row["cell_pattern"])].copy()
         if adata.n_obs == 0:
