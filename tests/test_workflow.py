@@ -139,3 +139,19 @@ def test_cell_identity_on_the_demo(demo):
     assert len(list((demo / "oligodendroglioma/figures").glob("cnv_heatmap_*.png"))) == 5
     agreement = pd.read_csv(demo / "oligodendroglioma/identity/agreement.tsv", sep="\t")
     assert agreement["cells"].sum() == len(oligo)
+
+
+def test_stemness_on_the_demo(demo):
+    from sklearn.metrics import f1_score, roc_auc_score
+
+    cells = pd.read_csv(demo / "simulated/cells.tsv.gz", sep="\t", keep_default_na=False, na_values=[""],
+                        dtype={"csc": str}).set_index("cell_id")
+    truth = pd.read_csv(demo / "simulated/truth/cells.tsv.gz", sep="\t").set_index("cell_id").loc[cells.index]
+    mal = (cells["malignant"] == "malignant") & truth["malignant"] & ~truth["doublet"]
+    assert roc_auc_score(truth.loc[mal, "csc"], cells.loc[mal, "stemness"]) >= 0.95
+    assert f1_score(truth.loc[mal, "csc"], cells.loc[mal, "csc"] == "CSC-high") >= 0.85
+    assert cells.loc[cells["malignant"] != "malignant", "csc"].isna().all()
+    summary = pd.read_csv(demo / "simulated/stemness/summary.tsv", sep="\t")
+    assert (summary["signal"] == "strong").all()
+    html = (demo / "simulated/report.html").read_text()
+    assert "Stemness and CSC calls" in html

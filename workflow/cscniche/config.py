@@ -17,7 +17,7 @@ RESULTS = "results"
 SAMPLE_COLUMNS = ("sample", "patient", "path", "format")
 RESERVED_COLUMNS = (*SAMPLE_COLUMNS, "cell_pattern", "annotation", "orientation", "sha256", "annotation_sha256",
                     "annotation_rows", "cell_filter")
-STAGE_SECTIONS = ("qc", "cluster", "annotate", "malignant")
+STAGE_SECTIONS = ("qc", "cluster", "annotate", "malignant", "stemness")
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -98,6 +98,11 @@ def validate_config(config: dict) -> dict:
         if "simulate" in eff:
             eff["simulate"] = _fill_defaults(eff["simulate"], defs["simulate"], schema)
         eff["annotate"]["markers"] = [resolve_path(m) for m in eff["annotate"]["markers"]]
+        stem = eff["stemness"]
+        stem["marker_sets"] = [resolve_path(m) for m in stem["marker_sets"]]
+        stem["gmt"] = [{**g, "path": resolve_path(g["path"])} for g in stem["gmt"]]
+        if stem["mrnasi_weights"]:
+            stem["mrnasi_weights"] = resolve_path(stem["mrnasi_weights"])
         if eff["annotate"]["celltypist_model"]:
             eff["annotate"]["celltypist_model"] = resolve_path(eff["annotate"]["celltypist_model"])
         if eff["malignant"]["gene_positions"]:

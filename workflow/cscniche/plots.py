@@ -128,3 +128,30 @@ def cnv_heatmap(adata, patient: str, path: str | Path) -> None:
     fig.colorbar(image, ax=ax, shrink=0.6, label="inferred CNV")
     fig.suptitle(f"patient {patient}: {len(cells)} cells")
     _save(fig, path)
+
+
+def stemness_figure(cells: pd.DataFrame, agreement: pd.DataFrame, path: str | Path) -> None:
+    """Per-patient consensus stemness of malignant cells, CSC-high fraction, and scorer agreement."""
+    mal = cells[cells["malignant"].astype(str) == "malignant"] if "malignant" in cells else cells.iloc[:0]
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4), layout="constrained", width_ratios=[2, 1, 1.3])
+    patients = sorted(mal["patient"].astype(str).unique())
+    data = [mal.loc[mal["patient"].astype(str) == p, "stemness"].dropna().to_numpy() for p in patients]
+    if patients and all(len(d) > 1 for d in data):
+        axes[0].violinplot(data, showmedians=True)
+    axes[0].set_xticks(range(1, len(patients) + 1), patients, rotation=45, ha="right")
+    axes[0].set_ylabel("consensus stemness (malignant cells)")
+    fraction = [float((mal.loc[mal["patient"].astype(str) == p, "csc"] == "CSC-high").mean()) for p in patients]
+    axes[1].bar(patients, fraction, color="#c44e52")
+    axes[1].set_ylabel("CSC-high fraction")
+    axes[1].tick_params(axis="x", rotation=45)
+    if len(agreement):
+        mean = agreement.groupby(["scorer_a", "scorer_b"])["spearman"].mean().unstack()
+        names = sorted(set(mean.index) | set(mean.columns))
+        mean = mean.reindex(index=names, columns=names)
+        full = mean.combine_first(mean.T).fillna(1.0).to_numpy()
+        image = axes[2].imshow(full, cmap="RdBu_r", vmin=-1, vmax=1)
+        axes[2].set_xticks(range(len(names)), names, rotation=60, ha="right", fontsize=7)
+        axes[2].set_yticks(range(len(names)), names, fontsize=7)
+        fig.colorbar(image, ax=axes[2], shrink=0.7, label="Spearman (mean over patients)")
+    axes[2].set_title("scorer agreement")
+    _save(fig, path)

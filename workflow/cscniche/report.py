@@ -82,6 +82,28 @@ def _identity_section(cells: pd.DataFrame, identity: dict[str, pd.DataFrame], fi
     return parts
 
 
+def _stemness_section(summary: pd.DataFrame, figures: list[str], umaps: dict[str, str]) -> list[str]:
+    parts = ['<h2 id="stemness">Stemness and CSC calls</h2>',
+             "<p class='note'>Scorers (CytoTRACE-style transcriptional diversity, UCell signature scores, "
+             "mRNAsi when weights are configured) ranked within each patient among malignant cells and "
+             "averaged into the consensus <code>stemness</code>; CSC-high calls per patient with subsampling "
+             "stability (Jaccard).</p>"]
+    weak = summary[summary["signal"] == "weak"]
+    if len(weak):
+        parts.append("<p><b>Weak stemness signal</b> in patient(s) "
+                     f"{html.escape(', '.join(weak['patient'].astype(str)))}: the scorers do not agree or the "
+                     "consensus has no distinct stem-like mode, so no confident CSC population is reported "
+                     "there (all malignant cells CSC-low).</p>")
+    flagged = sorted({s for v in summary["flagged_scorers"].fillna("") for s in str(v).split(", ") if s})
+    if flagged:
+        parts.append(f"<p>Scorers that disagree with the others (mean Spearman &lt; 0): "
+                     f"{html.escape(', '.join(flagged))}.</p>")
+    parts.append(table_html(summary))
+    parts += [image_html(f, "stemness per patient") for f in figures]
+    parts += [image_html(umaps[k], k) for k in ("stemness", "csc") if k in umaps]
+    return parts
+
+
 def build_report(
     dataset: str,
     *,
@@ -89,6 +111,7 @@ def build_report(
     qc_summary: pd.DataFrame,
     markers: pd.DataFrame,
     identity: dict[str, pd.DataFrame],
+    stemness: pd.DataFrame,
     figures: dict[str, list[str]],
     settings: dict,
     path: str | Path,
@@ -99,7 +122,8 @@ def build_report(
     ``agreement`` and ``malignant`` tables of the identity stages.
     """
     umaps = {Path(f).stem.removeprefix("umap_"): f for f in figures["umap"]}
-    cluster_umaps = [f for k, f in umaps.items() if k not in ("cell_type", "malignant", "cnv_score")]
+    cluster_umaps = [f for k, f in umaps.items()
+                     if k not in ("cell_type", "malignant", "cnv_score", "stemness", "csc")]
     n_clusters = cells["leiden"].nunique()
     per_sample = cells.groupby(["patient", "sample"]).size().rename("cells").reset_index()
     if "malignant" in cells:
@@ -113,7 +137,8 @@ def build_report(
     parts = [
         f"<h1>cscniche report: {html.escape(dataset)}</h1>",
         '<nav><a href="#overview">Overview</a><a href="#qc">QC</a><a href="#clustering">Clustering</a>'
-        '<a href="#markers">Markers</a><a href="#identity">Cell identity</a><a href="#methods">Methods</a></nav>',
+        '<a href="#markers">Markers</a><a href="#identity">Cell identity</a><a href="#stemness">Stemness</a>'
+        '<a href="#methods">Methods</a></nav>',
         '<h2 id="overview">Overview</h2>',
         f"<p>{html.escape(settings.get('description', ''))}</p>",
         f"<p>{len(cells):,} cells kept after QC (of {int(qc_summary['cells_before'].sum()):,}) in "
@@ -134,6 +159,7 @@ def build_report(
               "full table in <code>cluster/markers.tsv</code>.</p>", table_html(sizes),
               table_html(markers[markers["rank"] <= 10])]
     parts += _identity_section(cells, identity, figures["cnv"], umaps)
+    parts += _stemness_section(stemness, figures["stemness"], umaps)
     parts += ['<h2 id="methods">Methods and versions</h2>',
               table_html(pd.DataFrame(list(versions().items()), columns=["package", "version"])),
               "<h3>Settings used</h3>", f"<pre>{html.escape(json.dumps(settings, indent=2, default=str))}</pre>"]

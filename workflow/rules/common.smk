@@ -92,7 +92,8 @@ def malignant_params(wildcards):
 
 def umap_keys(name):
     labels = SETTINGS["datasets"][name]["author_labels"].values()
-    return ["leiden", "sample", "patient", "cell_type", "malignant", "cnv_score", *[f"author_{v}" for v in labels]]
+    return ["leiden", "sample", "patient", "cell_type", "malignant", "cnv_score", "stemness", "csc",
+            *[f"author_{v}" for v in labels]]
 
 
 def patients(name):

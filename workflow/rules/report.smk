@@ -27,6 +27,8 @@ rule report:
         agreement="results/{dataset}/identity/agreement.tsv",
         malignant="results/{dataset}/identity/malignant_summary.tsv",
         cnv_clusters="results/{dataset}/identity/cnv_clusters.tsv",
+        stemness="results/{dataset}/stemness/summary.tsv",
+        stemness_figure="results/{dataset}/figures/stemness_patients.png",
         cnv_figures=lambda w: expand("results/{{dataset}}/figures/cnv_heatmap_{patient}.png", patient=patients(w.dataset)),
     output:
         "results/{dataset}/report.html",

@@ -1,0 +1,96 @@
+import numpy as np
+import pandas as pd
+import pytest
+import scipy.sparse as sp
+import scipy.stats as ss
+from sklearn.metrics import f1_score, roc_auc_score
+
+from cscniche import malignant
+from cscniche.io import InputError
+from cscniche.simulate import simulate_tumour
+from cscniche.stemness import load_gene_sets, read_weights, row_ranks, run_stemness, score_malignant, ucell
+
+from conftest import SHARED, default_settings, run_chain
+
+GMT = SHARED / "gene_sets" / "c2.v6.0_stemness_subset.symbols.gmt"
+WEIGHTS = SHARED / "gene_sets" / "pcbc-stemsig.tsv"
+
+
+def _identity(samples, settings):
+    adata = run_chain(samples, settings)
+    params = settings["malignant"]
+    reference = malignant.choose_reference(adata.obs, params)
+    malignant.infer_cnv(adata, reference, params)
+    malignant.call_malignant(adata, reference, params)
+    return adata
+
+
+def test_sparse_row_ranks_match_scipy():
+    rng = np.random.default_rng(0)
+    dense = rng.poisson(0.7, (40, 25)).astype(float)
+    dense[rng.random(dense.shape) < 0.1] *= -1.5
+    R, zero_rank = row_ranks(sp.csr_matrix(dense))
+    np.testing.assert_allclose(R.toarray() + zero_rank[:, None], ss.rankdata(dense, axis=1))
+
+
+def test_ucell_orders_cells_by_signature_expression():
+    import anndata as ad
+
+    X = np.zeros((3, 200))
+    X[:, 10:200] = np.linspace(0.1, 1, 190)  # background genes
+    X[0, :5] = 5.0  # signature genes high
+    X[1, :5] = 0.95  # about 10th of 200 genes
+    adata = ad.AnnData(sp.csr_matrix(X), var=pd.DataFrame(index=[f"G{i}" for i in range(200)]))
+    scores = ucell(adata, [f"G{i}" for i in range(5)], max_rank=50)
+    assert scores[0] == pytest.approx(1.0) and scores[0] > scores[1] > scores[2]
+    assert scores[2] < 0.05  # zeros rank below max_rank
+    with pytest.raises(InputError, match="has 0 of its 2 genes"):
+        ucell(adata, ["X1", "X2"])
+
+
+@pytest.fixture(scope="module")
+def planted():
+    params = {"n_cells": 1600, "n_patients": 2, "samples_per_patient": 1, "n_genes": None,
+              "malignant_fraction": 0.5, "csc_fraction": 0.15, "low_quality_fraction": 0.05,
+              "doublet_fraction": 0.05, "mean_library_size": 6000}
+    sim = simulate_tumour(params, seed=5)
+    settings = default_settings()
+    return sim, _identity(sim.samples, settings), settings
+
+
+def test_planted_cscs_are_found(planted):
+    sim, adata, settings = planted
+    summary, agreement = run_stemness(adata, settings["stemness"], seed=0)
+    truth = sim.truth.set_index("cell_id").loc[adata.obs_names]
+    mal = (adata.obs["malignant"] == "malignant").to_numpy() & truth["malignant"].to_numpy() & ~truth["doublet"]
+    csc = truth.loc[mal, "csc"]
+    assert roc_auc_score(csc, adata.obs.loc[mal, "stemness"]) >= 0.95
+    for scorer in ("stemness_cytotrace", "stemness_ucell_CSC_markers"):
+        assert roc_auc_score(csc, adata.obs.loc[mal, scorer]) >= 0.8, scorer
+    assert f1_score(csc, adata.obs.loc[mal, "csc"] == "CSC-high") >= 0.85
+    assert (summary["signal"] == "strong").all() and (summary["jaccard_stability"] > 0.8).all()
+    assert set(adata.obs.loc[adata.obs["malignant"] != "malignant", "csc"]) == {""}
+    assert set(agreement.columns) == {"patient", "scorer_a", "scorer_b", "spearman"}
+
+
+def test_no_planted_program_gives_a_weak_signal_not_invented_cscs():
+    params = {"n_cells": 1600, "n_patients": 2, "samples_per_patient": 1, "n_genes": None,
+              "malignant_fraction": 0.5, "csc_fraction": 0.001, "low_quality_fraction": 0.05,
+              "doublet_fraction": 0.05, "mean_library_size": 6000}
+    sim = simulate_tumour(params, seed=5)
+    settings = default_settings()
+    adata = _identity(sim.samples, settings)
+    summary, _ = run_stemness(adata, settings["stemness"], seed=0)
+    assert (summary["signal"] == "weak").all(), summary
+    assert not (adata.obs["csc"] == "CSC-high").any()
+
+
+def test_mrnasi_and_gmt_scorers(planted, shared_data):
+    _, adata, settings = planted
+    params = {**settings["stemness"], "mrnasi_weights": str(WEIGHTS),
+              "gmt": [{"path": str(GMT), "sets": ["BENPORATH_ES_1", "WONG_EMBRYONIC_STEM_CELL_CORE"]}]}
+    scores = score_malignant(adata, params, weights=read_weights(WEIGHTS), gene_sets=load_gene_sets(params))
+    assert {"cytotrace", "mrnasi", "ucell_CSC_markers", "ucell_BENPORATH_ES_1"} <= set(scores)
+    assert scores["mrnasi"].between(0, 1).all() and scores["mrnasi"].min() == 0
+    with pytest.raises(InputError, match=r"gene set\(s\) \['NOPE'\] not found"):
+        load_gene_sets({**params, "gmt": [{"path": str(GMT), "sets": ["NOPE"]}]})

@@ -1,0 +1,307 @@
+"""Stemness: per-cell scorers, a within-patient consensus among malignant cells, CSC calls and stability.
+
+Scorers (each a function returning one score per cell):
+
+* ``cytotrace``: transcriptional diversity after CytoTRACE (Gulati et al., Science 367:405, 2020): gene
+  counts per cell, the gene counts signature (mean expression of the genes most correlated with gene
+  counts), smoothed by diffusion on the kNN graph. The published NNLS step is replaced by plain diffusion.
+* ``mrnasi``: Spearman correlation of each cell with the OCLR stemness weights (Malta et al., Cell 173:338,
+  2018), min-max scaled.
+* ``ucell_<set>``: rank-based signature score (UCell, Andreatta & Carmona, CSBJ 19:3796, 2021) of each
+  configured gene set (curated CSC markers, embryonic-stem-cell signatures from a GMT).
+
+All of them work on the sparse matrix: ranks are computed for stored entries only (zeros share one rank).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import anndata as ad
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+import yaml
+
+from .io import InputError
+
+
+def row_ranks(X: sp.spmatrix) -> tuple[sp.csr_matrix, np.ndarray]:
+    """Ascending average ranks of each row's values among all columns, without densifying.
+
+    Returns ``(R, zero_rank)``: ``R`` has, at each stored non-zero entry, its rank minus the row's
+    ``zero_rank`` (the shared average rank of the row's zeros), so a row's full rank vector is
+    ``zero_rank[i] + R[i]`` (zeros contribute ``zero_rank[i]``). Negative values are ranked below zero.
+    """
+    X = sp.csr_matrix(X, dtype=np.float64)
+    X.eliminate_zeros()
+    n_rows, n_cols = X.shape
+    rows = np.repeat(np.arange(n_rows), np.diff(X.indptr))
+    order = np.lexsort((X.data, rows))
+    data, rows_sorted = X.data[order], rows[order]
+    start = X.indptr[rows_sorted]
+    pos = np.arange(len(data)) - start  # position within the row's sorted non-zeros
+    n_neg = np.bincount(rows, weights=X.data < 0, minlength=n_rows).astype(int)
+    nnz = np.diff(X.indptr)
+    n_zero = n_cols - nnz
+    # ties: average the positions of equal values within a row
+    key_change = np.ones(len(data), bool)
+    key_change[1:] = (data[1:] != data[:-1]) | (rows_sorted[1:] != rows_sorted[:-1])
+    group = np.cumsum(key_change) - 1
+    first = np.flatnonzero(key_change)
+    size = np.diff(np.append(first, len(data)))
+    avg_pos = pos[first][group] + (size[group] - 1) / 2.0
+    neg = data < 0
+    rank = np.where(neg, avg_pos + 1, avg_pos + 1 + n_zero[rows_sorted])
+    zero_rank = n_neg + (n_zero + 1) / 2.0
+    values = np.empty(len(data))
+    values[order] = rank - zero_rank[rows_sorted]
+    return sp.csr_matrix((values, X.indices, X.indptr), shape=X.shape), zero_rank
+
+
+def ucell(adata: ad.AnnData, genes: list[str], *, max_rank: int = 1500) -> np.ndarray:
+    """UCell score of a gene set per cell: 1 - (sum of capped descending ranks - n(n+1)/2) / (n * max_rank)."""
+    present = [g for g in dict.fromkeys(genes) if g in adata.var_names]
+    if len(present) < 2:
+        raise InputError(f"gene set has {len(present)} of its {len(genes)} genes in the data (need 2)")
+    R, zero_rank = row_ranks(adata.X)
+    n_genes = adata.n_vars
+    cols = adata.var_names.get_indexer(present)
+    asc = R[:, cols].toarray() + zero_rank[:, None]
+    desc = np.minimum(n_genes + 1 - asc, max_rank + 1)
+    n = len(present)
+    return 1.0 - (desc.sum(axis=1) - n * (n + 1) / 2) / (n * max_rank)
+
+
+def mrnasi(adata: ad.AnnData, weights: pd.Series) -> np.ndarray:
+    """mRNAsi: Spearman correlation of each cell with the OCLR weights over shared genes, min-max scaled."""
+    shared = adata.var_names.intersection(weights.index)
+    if len(shared) < 100:
+        raise InputError(f"only {len(shared)} genes shared with the mRNAsi weights (need 100; symbols vs Ensembl?)")
+    X = adata.X[:, adata.var_names.get_indexer(shared)]
+    R, _ = row_ranks(X)  # zeros share one rank, which cancels against the centred weights
+    w = pd.Series(weights.loc[shared].to_numpy()).rank().to_numpy()
+    w = w - w.mean()
+    n = len(shared)
+    # Pearson of full rank rows with centred weight ranks; zeros hold zero_rank (cancels in centring)
+    cov = np.asarray(R @ w).ravel()
+    r_sum = np.asarray(R.sum(axis=1)).ravel()
+    r_sq = np.asarray(R.multiply(R).sum(axis=1)).ravel()
+    var = r_sq - r_sum**2 / n
+    rho = cov / np.sqrt(np.maximum(var, 1e-12) * (w @ w))
+    span = rho.max() - rho.min()
+    return (rho - rho.min()) / span if span > 0 else np.zeros_like(rho)
+
+
+def cytotrace(adata: ad.AnnData, *, n_signature: int = 200, alpha: float = 0.9, steps: int = 3) -> np.ndarray:
+    """Transcriptional diversity (CytoTRACE-style) per cell, in ``[0, 1]`` (1 = least differentiated)."""
+    X = sp.csr_matrix(adata.X)
+    counts = np.diff(X.indptr).astype(float)  # genes detected per cell
+    n = X.shape[0]
+    gc = counts - counts.mean()
+    mean = np.asarray(X.mean(axis=0)).ravel()
+    sq = np.asarray(X.multiply(X).mean(axis=0)).ravel()
+    sd = np.sqrt(np.maximum(sq - mean**2, 1e-12))
+    corr = (np.asarray(X.T @ gc).ravel() / n) / (sd * max(gc.std(), 1e-12))
+    top = np.argsort(-corr)[: min(n_signature, X.shape[1])]
+    score = np.asarray(X[:, top].mean(axis=1)).ravel()
+    graph = adata.obsp.get("connectivities")
+    if graph is not None and graph.shape[0] == n:
+        P = sp.csr_matrix(graph)
+        P = sp.diags(1.0 / np.maximum(np.asarray(P.sum(axis=1)).ravel(), 1e-12)) @ P
+        for _ in range(steps):
+            score = alpha * (P @ score) + (1 - alpha) * score
+    ranks = pd.Series(score).rank(pct=True).to_numpy()
+    return ranks
+
+
+def read_gmt(path: str | Path) -> dict[str, list[str]]:
+    """Gene sets from a GMT file (name, description, genes...)."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"{path}: gene-set file not found")
+    sets = {}
+    for line in path.read_text().splitlines():
+        fields = line.rstrip("\n").split("\t")
+        if len(fields) >= 3:
+            sets[fields[0]] = [g for g in fields[2:] if g]
+    if not sets:
+        raise InputError(f"{path}: no gene sets (expected GMT: name, description, genes, tab-separated)")
+    return sets
+
+
+def read_weights(path: str | Path) -> pd.Series:
+    """MRNAsi OCLR weights: two columns (gene, weight), no header."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"{path}: mRNAsi weight file not found")
+    table = pd.read_csv(path, sep="\t", header=None, usecols=[0, 1], names=["gene", "weight"])
+    return table.drop_duplicates("gene").set_index("gene")["weight"].astype(float)
+
+
+def load_gene_sets(params: dict) -> dict[str, list[str]]:
+    """The curated CSC marker sets (YAML) plus the named sets of any GMT files in the config."""
+    sets: dict[str, list[str]] = {}
+    for path in params["marker_sets"]:
+        doc = yaml.safe_load(Path(path).read_text()) or {}
+        for name, spec in (doc.get("gene_sets") or {}).items():
+            sets[name] = list(spec["genes"])
+    for gmt in params["gmt"]:
+        available = read_gmt(gmt["path"])
+        missing = [s for s in gmt["sets"] if s not in available]
+        if missing:
+            raise InputError(f"{gmt['path']}: gene set(s) {missing} not found")
+        sets |= {s: available[s] for s in gmt["sets"]}
+    return sets
+
+
+def score_malignant(adata: ad.AnnData, params: dict, *, weights: pd.Series | None,
+                    gene_sets: dict[str, list[str]]) -> pd.DataFrame:
+    """Every scorer on the malignant cells, per patient where the scorer depends on its population.
+
+    Returns a DataFrame (malignant cells x scorers) named ``cytotrace``, ``mrnasi``, ``ucell_<set>``.
+    """
+    mal = adata.obs["malignant"].astype(str).eq("malignant").to_numpy()
+    sub = adata[mal]
+    scores = pd.DataFrame(index=sub.obs_names)
+    scores["cytotrace"] = np.nan
+    patients = sub.obs["patient"].astype(str).to_numpy()
+    graph = adata.obsp.get("connectivities")
+    for p in np.unique(patients):
+        cells = np.flatnonzero(patients == p)
+        part = ad.AnnData(sub.X[cells])
+        if graph is not None:
+            idx = np.flatnonzero(mal)[cells]
+            part.obsp["connectivities"] = sp.csr_matrix(graph)[idx][:, idx]
+        scores.iloc[cells, 0] = cytotrace(part)
+    if weights is not None:
+        scores["mrnasi"] = mrnasi(sub, weights)
+    for name, genes in gene_sets.items():
+        if sum(g in sub.var_names for g in genes) < 2:
+            continue  # a set absent from the data (e.g. a mouse set) is not scored; listed in uns
+        scores[f"ucell_{name}"] = ucell(sub, genes, max_rank=params["max_rank"])
+    return scores
+
+
+def consensus(scores: pd.DataFrame, patients: pd.Series, scorers: list[str]) -> pd.Series:
+    """Rank-average consensus: each scorer's percentile rank within the patient, averaged, in ``[0, 1]``."""
+    ranks = scores[scorers].groupby(patients.to_numpy()).rank(pct=True)
+    return ranks.mean(axis=1)
+
+
+def agreement(scores: pd.DataFrame, patients: pd.Series) -> pd.DataFrame:
+    """Spearman correlation between every pair of scorers within each patient (long form)."""
+    rows = []
+    for p, part in scores.groupby(patients.to_numpy()):
+        corr = part.rank().corr()
+        for a in corr.index:
+            for b in corr.columns:
+                if a < b:
+                    rows.append({"patient": p, "scorer_a": a, "scorer_b": b, "spearman": float(corr.loc[a, b])})
+    return pd.DataFrame(rows, columns=["patient", "scorer_a", "scorer_b", "spearman"])
+
+
+def bimodality(values: np.ndarray, *, seed: int = 0) -> tuple[float, float]:
+    """BIC gain of a 2- over a 1-component Gaussian mixture, and the weight of the upper component."""
+    from sklearn.mixture import GaussianMixture
+
+    x = np.asarray(values, dtype=float)[:, None]
+    if len(x) < 10:
+        return 0.0, 1.0
+    one = GaussianMixture(1, random_state=seed).fit(x)
+    two = GaussianMixture(2, random_state=seed).fit(x)
+    return float(one.bic(x) - two.bic(x)), float(two.weights_[int(np.argmax(two.means_.ravel()))])
+
+
+def _call(values: np.ndarray, method: str, quantile: float, seed: int) -> tuple[np.ndarray, float]:
+    """CSC-high mask and threshold: the top ``quantile``, or the upper component of a 2-Gaussian mixture."""
+    if method == "top_quantile" or len(values) < 10:
+        threshold = float(np.quantile(values, 1 - quantile))
+        return values > threshold, threshold
+    from sklearn.mixture import GaussianMixture
+
+    gmm = GaussianMixture(2, random_state=seed).fit(values[:, None])
+    high = int(np.argmax(gmm.means_.ravel()))
+    calls = gmm.predict(values[:, None]) == high
+    threshold = float(values[calls].min()) if calls.any() else float(values.max())
+    return calls, threshold
+
+
+def call_csc(consensus_scores: pd.Series, patients: pd.Series, agreement_table: pd.DataFrame, params: dict,
+             *, seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """CSC-high / CSC-low per patient, with subsampling stability and a weak-signal guard.
+
+    A patient has a confident CSC population only when its scorers agree (mean pairwise Spearman at
+    least ``min_agreement``) and its consensus is bimodal with a minority upper mode (BIC gain of two
+    Gaussian components over one at least ``min_bic_gain``, upper weight at most 0.5). Otherwise its
+    ``signal`` is ``weak`` and all its malignant cells are ``CSC-low``: no CSC population is invented.
+
+    Returns
+    -------
+    (cells, summary): per malignant cell ``csc`` and ``csc_frequency`` (share of subsamples calling it
+    CSC-high); per patient the threshold, counts, agreement, Jaccard stability and signal.
+    """
+    rng = np.random.default_rng(seed)
+    cells = pd.DataFrame(index=consensus_scores.index, columns=["csc", "csc_frequency"], dtype=object)
+    rows = []
+    for p, values in consensus_scores.groupby(patients.to_numpy()):
+        v = values.to_numpy()
+        mean_agree = float(agreement_table.loc[agreement_table["patient"] == p, "spearman"].mean()) \
+            if (agreement_table["patient"] == p).any() else float("nan")
+        bic_gain, upper_weight = bimodality(v, seed=seed)
+        weak = (len(v) < params["min_cells"] or not (mean_agree >= params["min_agreement"])
+                or bic_gain < params["min_bic_gain"] or upper_weight > 0.5)
+        high, threshold = _call(v, params["call"], params["quantile"], seed)
+        hits, seen, jaccard = np.zeros(len(v)), np.zeros(len(v)), []
+        for _ in range(params["subsamples"]):
+            pick = rng.choice(len(v), max(2, int(round(params["subsample_fraction"] * len(v)))), replace=False)
+            sub_ranks = pd.Series(v[pick]).rank(pct=True).to_numpy()
+            sub_high, _ = _call(sub_ranks, params["call"], params["quantile"], seed)
+            hits[pick] += sub_high
+            seen[pick] += 1
+            union = (sub_high | high[pick]).sum()
+            jaccard.append((sub_high & high[pick]).sum() / union if union else 1.0)
+        if weak:
+            high = np.zeros(len(v), bool)
+        cells.loc[values.index, "csc"] = np.where(high, "CSC-high", "CSC-low")
+        cells.loc[values.index, "csc_frequency"] = hits / np.maximum(seen, 1)
+        rows.append({"patient": p, "malignant_cells": len(v), "csc_high": int(high.sum()),
+                     "csc_fraction": float(high.mean()) if len(v) else 0.0, "method": params["call"],
+                     "threshold": threshold, "mean_scorer_agreement": mean_agree, "bic_gain": bic_gain,
+                     "upper_mode_weight": upper_weight,
+                     "jaccard_stability": float(np.mean(jaccard)) if jaccard else float("nan"),
+                     "signal": "weak" if weak else "strong"})
+    return cells, pd.DataFrame(rows)
+
+
+def run_stemness(adata: ad.AnnData, params: dict, *, seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Score, combine and call CSCs; adds ``stemness_<scorer>``, ``stemness``, ``csc``, ``csc_frequency``.
+
+    Non-malignant cells get empty ``csc`` and missing scores. Returns (per-patient summary, agreement).
+    """
+    weights = read_weights(params["mrnasi_weights"]) if params["mrnasi_weights"] else None
+    scores = score_malignant(adata, params, weights=weights, gene_sets=load_gene_sets(params))
+    patients = adata.obs.loc[scores.index, "patient"].astype(str)
+    scorers = params["consensus_scorers"] or list(scores.columns)
+    unknown = [s for s in scorers if s not in scores]
+    if unknown:
+        raise InputError(f"stemness.consensus_scorers {unknown} are not scorers; available: {list(scores)}")
+    agree = agreement(scores, patients)
+    combined = consensus(scores, patients, scorers)
+    calls, summary = call_csc(combined, patients, agree[agree["scorer_a"].isin(scorers)
+                                                         & agree["scorer_b"].isin(scorers)], params, seed=seed)
+    # a scorer that on average anti-correlates with the others is flagged in the report
+    summary["flagged_scorers"] = ", ".join(sorted(s for s in scores if _mean_agreement(agree, s) < 0))
+    for column in scores:
+        adata.obs[f"stemness_{column}"] = scores[column].reindex(adata.obs_names).astype(np.float32)
+    adata.obs["stemness"] = combined.reindex(adata.obs_names).astype(np.float32)
+    adata.obs["csc"] = calls["csc"].reindex(adata.obs_names).fillna("").astype(str)
+    adata.obs["csc_frequency"] = calls["csc_frequency"].reindex(adata.obs_names).astype(np.float32)
+    adata.uns["stemness"] = {"params": dict(params), "scorers": list(scores.columns), "consensus": scorers,
+                             "summary": summary.to_dict("list")}
+    return summary, agree
+
+
+def _mean_agreement(agree: pd.DataFrame, scorer: str) -> float:
+    mine = agree[(agree["scorer_a"] == scorer) | (agree["scorer_b"] == scorer)]
+    return float(mine["spearman"].mean()) if len(mine) else float("nan")

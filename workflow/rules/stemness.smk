@@ -1,0 +1,41 @@
+rule stemness:
+    input:
+        h5ad="results/{dataset}/identity/identity.h5ad",
+        sets=lambda w: dataset(w)["stemness"]["marker_sets"] + [g["path"] for g in dataset(w)["stemness"]["gmt"]],
+        weights=lambda w: [p] if (p := dataset(w)["stemness"]["mrnasi_weights"]) else [],
+    output:
+        h5ad="results/{dataset}/stemness/stemness.h5ad",
+        summary="results/{dataset}/stemness/summary.tsv",
+        agreement="results/{dataset}/stemness/agreement.tsv",
+    log:
+        "results/{dataset}/logs/stemness.log",
+    benchmark:
+        "results/{dataset}/benchmarks/stemness.tsv"
+    params:
+        stemness=lambda w: dataset(w)["stemness"],
+        seed=SEED,
+    resources:
+        mem_mb=lambda w, input: 2000 + 20 * input_mb(input),
+    conda:
+        ENV
+    script:
+        "../scripts/stemness.py"
+
+
+rule stemness_figure:
+    input:
+        cells="results/{dataset}/cells.tsv.gz",
+        agreement="results/{dataset}/stemness/agreement.tsv",
+    output:
+        report(
+            "results/{dataset}/figures/stemness_patients.png",
+            caption="../report/stemness.rst",
+            category="Stemness",
+            subcategory="{dataset}",
+        ),
+    log:
+        "results/{dataset}/logs/stemness_figure.log",
+    conda:
+        REPORT_ENV
+    script:
+        "../scripts/stemness_figure.py"
