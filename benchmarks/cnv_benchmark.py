@@ -39,6 +39,13 @@ print(f"cnv inference + calls: {wall:.1f} s for {adata.n_obs} cells x {adata.n_v
 """
 
 
+def sim_params(n_cells: int) -> dict:
+    """The simulated tumour of the benchmarks: 4 patients, no low-quality cells."""
+    return {"n_cells": n_cells, "n_patients": 4, "samples_per_patient": 1, "n_genes": None,
+            "malignant_fraction": 0.45, "csc_fraction": 0.15, "low_quality_fraction": 0.0,
+            "doublet_fraction": 0.05, "mean_library_size": 6000}
+
+
 def prepare(n_cells: int, path: Path) -> None:
     """Simulate ``n_cells``, log-normalise and save with the truth columns."""
     import anndata as ad
@@ -47,10 +54,7 @@ def prepare(n_cells: int, path: Path) -> None:
     from cscniche.cluster import normalise
     from cscniche.simulate import simulate_tumour
 
-    params = {"n_cells": n_cells, "n_patients": 4, "samples_per_patient": 1, "n_genes": None,
-              "malignant_fraction": 0.45, "csc_fraction": 0.15, "low_quality_fraction": 0.0,
-              "doublet_fraction": 0.05, "mean_library_size": 6000}
-    sim = simulate_tumour(params, seed=0)
+    sim = simulate_tumour(sim_params(n_cells), seed=0)
     adata = ad.concat(list(sim.samples.values()), merge="first")
     adata.obs["patient"] = adata.obs_names.str.split("_").str[0]
     truth = sim.truth.set_index("cell_id").loc[adata.obs_names]
@@ -66,8 +70,9 @@ def prepare(n_cells: int, path: Path) -> None:
     adata.write_h5ad(path)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def prepared_tumour(description: str) -> Path:
+    """Parse ``--cells`` / ``--out`` and return the prepared tumour's h5ad (simulated on first use)."""
+    parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--cells", type=int, default=100_000)
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks/out")
     args = parser.parse_args()
@@ -76,6 +81,11 @@ def main() -> None:
         start = time.perf_counter()
         prepare(args.cells, path)
         print(f"prepared {path} in {time.perf_counter() - start:.0f} s")
+    return path
+
+
+def main() -> None:
+    path = prepared_tumour(__doc__)
     subprocess.run([sys.executable, "-c", CHILD, str(path)], check=True, env={"PYTHONPATH": str(REPO / "workflow"),
                                                                              "PATH": "/usr/bin:/bin"})
     print(f"peak RSS of the CNV process: {resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024:.0f} MB")

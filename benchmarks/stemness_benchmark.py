@@ -10,7 +10,6 @@ GMT sets (../shared). Prints wall time, ms per malignant cell and per cell, and 
 
 from __future__ import annotations
 
-import argparse
 import sys
 import time
 from pathlib import Path
@@ -24,21 +23,13 @@ def main() -> None:
     import anndata as ad
     import numpy as np
     import scanpy as sc
-    from cnv_benchmark import prepare
+    from cnv_benchmark import prepared_tumour
     from sklearn.metrics import roc_auc_score
 
     from cscniche.config import validate_config
-    from cscniche.simulate import simulate_tumour  # noqa: F401  (prepare needs it)
     from cscniche.stemness import run_stemness
 
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--cells", type=int, default=100_000)
-    parser.add_argument("--out", type=Path, default=REPO / "benchmarks/out")
-    args = parser.parse_args()
-    path = args.out / f"cnv_{args.cells}.h5ad"
-    if not path.exists():
-        prepare(args.cells, path)
-    adata = ad.read_h5ad(path)
+    adata = ad.read_h5ad(prepared_tumour(__doc__))
     adata.obs["malignant"] = np.where(adata.obs["truth_malignant"] & ~adata.obs["truth_doublet"], "malignant",
                                       "non-malignant")
     sc.pp.pca(adata, n_comps=30, svd_solver="arpack", random_state=0)
@@ -52,7 +43,7 @@ def main() -> None:
     summary, _ = run_stemness(adata, params, seed=0)
     wall = time.perf_counter() - start
     n_mal = int((adata.obs["malignant"] == "malignant").sum())
-    truth = adata.obs["truth_csc"].to_numpy() if "truth_csc" in adata.obs else simulate_truth_csc(adata, args.cells)
+    truth = adata.obs["truth_csc"].to_numpy() if "truth_csc" in adata.obs else simulate_truth_csc(adata)
     mal = (adata.obs["malignant"] == "malignant").to_numpy()
     auroc = roc_auc_score(truth[mal], adata.obs["stemness"].to_numpy()[mal])
     print(f"stemness (5 scorers, consensus, calls, 20 subsamples): {wall:.1f} s for {n_mal} malignant of "
@@ -61,14 +52,13 @@ def main() -> None:
     print(summary.to_string())
 
 
-def simulate_truth_csc(adata, n_cells):
-    """Planted CSC flags of the prepared cells (regenerates the truth table only, from the same seed)."""
+def simulate_truth_csc(adata):
+    """Planted CSC flags of cells prepared before truth_csc was stored (regenerates the truth)."""
+    from cnv_benchmark import sim_params
+
     from cscniche.simulate import simulate_tumour
 
-    params = {"n_cells": n_cells, "n_patients": 4, "samples_per_patient": 1, "n_genes": None,
-              "malignant_fraction": 0.45, "csc_fraction": 0.15, "low_quality_fraction": 0.0,
-              "doublet_fraction": 0.05, "mean_library_size": 6000}
-    truth = simulate_tumour(params, seed=0).truth.set_index("cell_id")
+    truth = simulate_tumour(sim_params(adata.n_obs), seed=0).truth.set_index("cell_id")
     return truth.loc[adata.obs_names, "csc"].to_numpy()
 
 

@@ -48,12 +48,16 @@ def test_ucell_orders_cells_by_signature_expression():
         ucell(adata, ["X1", "X2"])
 
 
+def _simulate(csc_fraction):
+    params = {"n_cells": 1600, "n_patients": 2, "samples_per_patient": 1, "n_genes": None,
+              "malignant_fraction": 0.5, "csc_fraction": csc_fraction, "low_quality_fraction": 0.05,
+              "doublet_fraction": 0.05, "mean_library_size": 6000}
+    return simulate_tumour(params, seed=5)
+
+
 @pytest.fixture(scope="module")
 def planted():
-    params = {"n_cells": 1600, "n_patients": 2, "samples_per_patient": 1, "n_genes": None,
-              "malignant_fraction": 0.5, "csc_fraction": 0.15, "low_quality_fraction": 0.05,
-              "doublet_fraction": 0.05, "mean_library_size": 6000}
-    sim = simulate_tumour(params, seed=5)
+    sim = _simulate(0.15)
     settings = default_settings()
     return sim, _identity(sim.samples, settings), settings
 
@@ -74,10 +78,7 @@ def test_planted_cscs_are_found(planted):
 
 
 def test_no_planted_program_gives_a_weak_signal_not_invented_cscs():
-    params = {"n_cells": 1600, "n_patients": 2, "samples_per_patient": 1, "n_genes": None,
-              "malignant_fraction": 0.5, "csc_fraction": 0.001, "low_quality_fraction": 0.05,
-              "doublet_fraction": 0.05, "mean_library_size": 6000}
-    sim = simulate_tumour(params, seed=5)
+    sim = _simulate(0.001)
     settings = default_settings()
     adata = _identity(sim.samples, settings)
     summary, _ = run_stemness(adata, settings["stemness"], seed=0)
