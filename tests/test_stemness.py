@@ -44,7 +44,7 @@ def test_ucell_orders_cells_by_signature_expression():
     scores = ucell(adata, [f"G{i}" for i in range(5)], max_rank=50)
     assert scores[0] == pytest.approx(1.0) and scores[0] > scores[1] > scores[2]
     assert scores[2] < 0.05  # zeros rank below max_rank
-    with pytest.raises(InputError, match="has 0 of its 2 genes"):
+    with pytest.raises(InputError, match="0 of its 2 genes in the data"):
         ucell(adata, ["X1", "X2"])
 
 

@@ -59,18 +59,32 @@ def row_ranks(X: sp.spmatrix) -> tuple[sp.csr_matrix, np.ndarray]:
     return sp.csr_matrix((values, X.indices, X.indptr), shape=X.shape), zero_rank
 
 
+CHUNK_CELLS = 10_000  # rows ranked at a time: bounds the temporary arrays of the sparse ranking
+
+
 def ucell(adata: ad.AnnData, genes: list[str], *, max_rank: int = 1500) -> np.ndarray:
     """UCell score of a gene set per cell: 1 - (sum of capped descending ranks - n(n+1)/2) / (n * max_rank)."""
-    present = [g for g in dict.fromkeys(genes) if g in adata.var_names]
-    if len(present) < 2:
-        raise InputError(f"gene set has {len(present)} of its {len(genes)} genes in the data (need 2)")
-    R, zero_rank = row_ranks(adata.X)
-    n_genes = adata.n_vars
-    cols = adata.var_names.get_indexer(present)
-    asc = R[:, cols].toarray() + zero_rank[:, None]
-    desc = np.minimum(n_genes + 1 - asc, max_rank + 1)
-    n = len(present)
-    return 1.0 - (desc.sum(axis=1) - n * (n + 1) / 2) / (n * max_rank)
+    return ucell_sets(adata, {"set": genes}, max_rank=max_rank)["set"].to_numpy()
+
+
+def ucell_sets(adata: ad.AnnData, gene_sets: dict[str, list[str]], *, max_rank: int = 1500) -> pd.DataFrame:
+    """UCell scores of several gene sets, ranking each block of cells once for all sets."""
+    columns = {}
+    for name, genes in gene_sets.items():
+        present = [g for g in dict.fromkeys(genes) if g in adata.var_names]
+        if len(present) < 2:
+            raise InputError(f"gene set {name}: {len(present)} of its {len(genes)} genes in the data (need 2)")
+        columns[name] = adata.var_names.get_indexer(present)
+    out = {name: np.empty(adata.n_obs) for name in columns}
+    X = sp.csr_matrix(adata.X)
+    for start in range(0, adata.n_obs, CHUNK_CELLS):
+        R, zero_rank = row_ranks(X[start : start + CHUNK_CELLS])
+        for name, cols in columns.items():
+            asc = R[:, cols].toarray() + zero_rank[:, None]
+            desc = np.minimum(adata.n_vars + 1 - asc, max_rank + 1)
+            n = len(cols)
+            out[name][start : start + len(zero_rank)] = 1.0 - (desc.sum(axis=1) - n * (n + 1) / 2) / (n * max_rank)
+    return pd.DataFrame(out, index=adata.obs_names)
 
 
 def mrnasi(adata: ad.AnnData, weights: pd.Series) -> np.ndarray:
@@ -78,17 +92,18 @@ def mrnasi(adata: ad.AnnData, weights: pd.Series) -> np.ndarray:
     shared = adata.var_names.intersection(weights.index)
     if len(shared) < 100:
         raise InputError(f"only {len(shared)} genes shared with the mRNAsi weights (need 100; symbols vs Ensembl?)")
-    X = adata.X[:, adata.var_names.get_indexer(shared)]
-    R, _ = row_ranks(X)  # zeros share one rank, which cancels against the centred weights
+    X = sp.csr_matrix(adata.X[:, adata.var_names.get_indexer(shared)])
     w = pd.Series(weights.loc[shared].to_numpy()).rank().to_numpy()
     w = w - w.mean()
     n = len(shared)
-    # Pearson of full rank rows with centred weight ranks; zeros hold zero_rank (cancels in centring)
-    cov = np.asarray(R @ w).ravel()
-    r_sum = np.asarray(R.sum(axis=1)).ravel()
-    r_sq = np.asarray(R.multiply(R).sum(axis=1)).ravel()
-    var = r_sq - r_sum**2 / n
-    rho = cov / np.sqrt(np.maximum(var, 1e-12) * (w @ w))
+    rho = np.empty(X.shape[0])
+    for start in range(0, X.shape[0], CHUNK_CELLS):
+        # Pearson of full rank rows with centred weight ranks; the zeros' shared rank cancels out
+        R, _ = row_ranks(X[start : start + CHUNK_CELLS])
+        cov = np.asarray(R @ w).ravel()
+        r_sum = np.asarray(R.sum(axis=1)).ravel()
+        var = np.asarray(R.multiply(R).sum(axis=1)).ravel() - r_sum**2 / n
+        rho[start : start + len(cov)] = cov / np.sqrt(np.maximum(var, 1e-12) * (w @ w))
     span = rho.max() - rho.min()
     return (rho - rho.min()) / span if span > 0 else np.zeros_like(rho)
 
@@ -162,7 +177,9 @@ def score_malignant(adata: ad.AnnData, params: dict, *, weights: pd.Series | Non
     Returns a DataFrame (malignant cells x scorers) named ``cytotrace``, ``mrnasi``, ``ucell_<set>``.
     """
     mal = adata.obs["malignant"].astype(str).eq("malignant").to_numpy()
-    sub = adata[mal]
+    # one copy of the malignant rows (slicing a view's X again would copy it on every access)
+    sub = ad.AnnData(sp.csr_matrix(adata.X)[mal], obs=adata.obs.loc[mal, ["patient"]],
+                     var=pd.DataFrame(index=adata.var_names))
     scores = pd.DataFrame(index=sub.obs_names)
     scores["cytotrace"] = np.nan
     patients = sub.obs["patient"].astype(str).to_numpy()
@@ -176,10 +193,9 @@ def score_malignant(adata: ad.AnnData, params: dict, *, weights: pd.Series | Non
         scores.iloc[cells, 0] = cytotrace(part)
     if weights is not None:
         scores["mrnasi"] = mrnasi(sub, weights)
-    for name, genes in gene_sets.items():
-        if sum(g in sub.var_names for g in genes) < 2:
-            continue  # a set absent from the data (e.g. a mouse set) is not scored; listed in uns
-        scores[f"ucell_{name}"] = ucell(sub, genes, max_rank=params["max_rank"])
+    usable = {k: g for k, g in gene_sets.items() if sum(x in sub.var_names for x in g) >= 2}
+    if usable:  # a set absent from the data (e.g. mouse genes) is not scored
+        scores = scores.join(ucell_sets(sub, usable, max_rank=params["max_rank"]).add_prefix("ucell_"))
     return scores
 
 
