@@ -95,3 +95,13 @@ def test_mrnasi_and_gmt_scorers(planted, shared_data):
     assert scores["mrnasi"].between(0, 1).all() and scores["mrnasi"].min() == 0
     with pytest.raises(InputError, match=r"gene set\(s\) \['NOPE'\] not found"):
         load_gene_sets({**params, "gmt": [{"path": str(GMT), "sets": ["NOPE"]}]})
+
+
+def test_ssgsea_crosscheck_agrees_with_ucell_on_metacells(planted):
+    from cscniche.stemness import ssgsea_crosscheck
+
+    _, adata, settings = planted
+    run_stemness(adata, settings["stemness"], seed=0)
+    table, check = ssgsea_crosscheck(adata, load_gene_sets(settings["stemness"]), size=20)
+    assert len(table) >= 10
+    assert check.set_index("set").loc["CSC_markers", "spearman"] >= 0.5

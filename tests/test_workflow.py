@@ -155,3 +155,9 @@ def test_stemness_on_the_demo(demo):
     assert (summary["signal"] == "strong").all()
     html = (demo / "simulated/report.html").read_text()
     assert "Stemness and CSC calls" in html
+
+
+def test_ssgsea_crosscheck_on_the_demo(demo):
+    check = pd.read_csv(demo / "simulated/stemness/ssgsea_check.tsv", sep="\t").set_index("set")
+    assert check.loc["CSC_markers", "spearman"] >= 0.5
+    assert "ssGSEA cross-check" in (demo / "simulated/report.html").read_text()

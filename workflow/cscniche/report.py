@@ -82,7 +82,8 @@ def _identity_section(cells: pd.DataFrame, identity: dict[str, pd.DataFrame], fi
     return parts
 
 
-def _stemness_section(summary: pd.DataFrame, figures: list[str], umaps: dict[str, str]) -> list[str]:
+def _stemness_section(tables: dict[str, pd.DataFrame], figures: list[str], umaps: dict[str, str]) -> list[str]:
+    summary = tables["summary"]
     parts = ['<h2 id="stemness">Stemness and CSC calls</h2>',
              "<p class='note'>Scorers (CytoTRACE-style transcriptional diversity, UCell signature scores, "
              "mRNAsi when weights are configured) ranked within each patient among malignant cells and "
@@ -99,6 +100,9 @@ def _stemness_section(summary: pd.DataFrame, figures: list[str], umaps: dict[str
         parts.append(f"<p>Scorers that disagree with the others (mean Spearman &lt; 0): "
                      f"{html.escape(', '.join(flagged))}.</p>")
     parts.append(table_html(summary))
+    parts += ["<h3>ssGSEA cross-check</h3><p class='note'>gseapy ssGSEA of the same gene sets on malignant "
+              "metacells (k-means on the PCA within each patient): Spearman correlation of its NES with the "
+              "metacells' mean UCell score.</p>", table_html(tables["ssgsea_check"])]
     parts += [image_html(f, "stemness per patient") for f in figures]
     parts += [image_html(umaps[k], k) for k in ("stemness", "csc") if k in umaps]
     return parts
@@ -111,7 +115,7 @@ def build_report(
     qc_summary: pd.DataFrame,
     markers: pd.DataFrame,
     identity: dict[str, pd.DataFrame],
-    stemness: pd.DataFrame,
+    stemness: dict[str, pd.DataFrame],
     figures: dict[str, list[str]],
     settings: dict,
     path: str | Path,

@@ -321,3 +321,59 @@ def run_stemness(adata: ad.AnnData, params: dict, *, seed: int = 0) -> tuple[pd.
 def _mean_agreement(agree: pd.DataFrame, scorer: str) -> float:
     mine = agree[(agree["scorer_a"] == scorer) | (agree["scorer_b"] == scorer)]
     return float(mine["spearman"].mean()) if len(mine) else float("nan")
+
+
+def metacells(adata: ad.AnnData, cells: np.ndarray, *, size: int, seed: int = 0) -> np.ndarray:
+    """Group ``cells`` (indices) into metacells of about ``size`` by k-means on their PCA coordinates."""
+    from sklearn.cluster import KMeans
+
+    k = int(np.clip(len(cells) // size, 1, 100))
+    if k == 1:
+        return np.zeros(len(cells), dtype=int)
+    rep = adata.obsm["X_pca"][cells] if "X_pca" in adata.obsm else sp.csr_matrix(adata.X)[cells].toarray()
+    return KMeans(k, random_state=seed, n_init=3).fit_predict(rep)
+
+
+def ssgsea_crosscheck(adata: ad.AnnData, gene_sets: dict[str, list[str]], *, size: int = 30,
+                      seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Score the UCell gene sets with ssGSEA (gseapy) on malignant metacells, as a cross-check of UCell.
+
+    Metacells are formed within each patient (k-means on the PCA, independent of any score); each is
+    a pseudobulk (mean log expression) scored by ssGSEA. Returns the per-metacell table (patient,
+    metacell, cells, set, nes, ucell_mean) and, per set, the Spearman correlation between ssGSEA NES and
+    the metacells' mean UCell score.
+    """
+    import gseapy
+
+    mal = np.flatnonzero(adata.obs["malignant"].astype(str).eq("malignant").to_numpy())
+    patients = adata.obs["patient"].astype(str).to_numpy()
+    X = sp.csr_matrix(adata.X)
+    bulks, meta = [], []
+    for p in np.unique(patients[mal]):
+        cells = mal[patients[mal] == p]
+        groups = metacells(adata, cells, size=size, seed=seed)
+        for g in np.unique(groups):
+            members = cells[groups == g]
+            bulks.append(np.asarray(X[members].mean(axis=0)).ravel())
+            meta.append({"patient": p, "metacell": f"{p}:{g}", "cells": len(members), "members": members})
+    if not bulks:
+        return pd.DataFrame(), pd.DataFrame(columns=["set", "spearman", "metacells"])
+    data = pd.DataFrame(np.vstack(bulks).T, index=adata.var_names, columns=[m["metacell"] for m in meta])
+    usable = {k: [x for x in v if x in adata.var_names] for k, v in gene_sets.items()}
+    usable = {k: v for k, v in usable.items() if len(v) >= 5}
+    result = gseapy.ssgsea(data=data, gene_sets=usable, outdir=None, min_size=5, max_size=5000, permutation_num=0,
+                           no_plot=True, threads=1, seed=seed, verbose=False).res2d
+    rows = []
+    for m in meta:
+        for name in usable:
+            column = f"stemness_ucell_{name}"
+            nes = result.loc[(result["Name"] == m["metacell"]) & (result["Term"] == name), "NES"]
+            rows.append({"patient": m["patient"], "metacell": m["metacell"], "cells": m["cells"], "set": name,
+                         "nes": float(nes.iloc[0]) if len(nes) else np.nan,
+                         "ucell_mean": float(adata.obs[column].iloc[m["members"]].mean())
+                         if column in adata.obs else np.nan})
+    table = pd.DataFrame(rows)
+    check = table.groupby("set").apply(
+        lambda t: pd.Series({"spearman": t["nes"].corr(t["ucell_mean"], method="spearman"), "metacells": len(t)}),
+        include_groups=False).reset_index()
+    return table, check

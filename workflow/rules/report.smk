@@ -28,6 +28,7 @@ rule report:
         malignant="results/{dataset}/identity/malignant_summary.tsv",
         cnv_clusters="results/{dataset}/identity/cnv_clusters.tsv",
         stemness="results/{dataset}/stemness/summary.tsv",
+        ssgsea_check="results/{dataset}/stemness/ssgsea_check.tsv",
         stemness_figure="results/{dataset}/figures/stemness_patients.png",
         cnv_figures=lambda w: expand("results/{{dataset}}/figures/cnv_heatmap_{patient}.png", patient=patients(w.dataset)),
     output:

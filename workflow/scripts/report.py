@@ -22,7 +22,7 @@ with logged(snakemake.log[0]):
         markers=table(inp.markers, dtype={"cluster": str}),
         identity={"clusters": table(inp.clusters, dtype={"cluster": str}), "agreement": table(inp.agreement),
                   "malignant": table(inp.malignant), "cnv_clusters": table(inp.cnv_clusters)},
-        stemness=table(inp.stemness),
+        stemness={"summary": table(inp.stemness), "ssgsea_check": table(inp.ssgsea_check)},
         figures={"qc": list(inp.qc_figures), "umap": list(inp.umap_figures), "cnv": list(inp.cnv_figures),
                  "stemness": [inp.stemness_figure]},
         settings=snakemake.params.settings,
