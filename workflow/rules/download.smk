@@ -11,7 +11,7 @@ rule download:
     wildcard_constraints:
         file="[^/]+/.+",
     conda:
-        REPORT_ENV
+        ENV  # pooch
     script:
         "../scripts/download.py"
 
