@@ -63,12 +63,18 @@ def load_marker_sets(paths: list[str | Path]) -> list[MarkerSet]:
 SD_FLOOR = 0.5  # log-expression units: a rarely detected marker cannot dominate a score
 
 
-def _gene_stats(X: sp.spmatrix) -> tuple[np.ndarray, np.ndarray]:
-    """Per-gene mean and standard deviation (floored at ``SD_FLOOR``) of a sparse matrix, not densified."""
+def gene_mean_sd(X: sp.spmatrix) -> tuple[np.ndarray, np.ndarray]:
+    """Per-gene (column) mean and standard deviation of a sparse matrix, without densifying."""
     X = sp.csr_matrix(X)
     mean = np.asarray(X.mean(axis=0)).ravel()
     sq = np.asarray(X.multiply(X).mean(axis=0)).ravel()
-    return mean, np.maximum(np.sqrt(np.maximum(sq - mean**2, 0.0)), SD_FLOOR)
+    return mean, np.sqrt(np.maximum(sq - mean**2, 0.0))
+
+
+def _gene_stats(X: sp.spmatrix) -> tuple[np.ndarray, np.ndarray]:
+    """Per-gene mean and standard deviation floored at ``SD_FLOOR``."""
+    mean, sd = gene_mean_sd(X)
+    return mean, np.maximum(sd, SD_FLOOR)
 
 
 def marker_scores(adata: ad.AnnData, sets: list[MarkerSet], *, min_genes: int = 2) -> pd.DataFrame:

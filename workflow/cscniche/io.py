@@ -67,14 +67,17 @@ def write_h5ad(adata: ad.AnnData, path: str | os.PathLike) -> None:
     write_atomic(path, lambda tmp: adata.write_h5ad(tmp, compression="gzip"))
 
 
-def read_h5ad_checked(path: str | os.PathLike) -> ad.AnnData:
-    """Read an h5ad file, turning any low-level failure into an :class:`InputError` naming the file."""
+def read_h5ad_checked(path: str | os.PathLike, *, backed: str | None = None) -> ad.AnnData:
+    """Read an h5ad file, turning any low-level failure into an :class:`InputError` naming the file.
+
+    ``backed="r"`` leaves ``X`` on disk (for steps that need only ``obs``/``obsm``).
+    """
     import anndata as ad
 
     path = Path(path)
     if not path.is_file():
         raise InputError(f"{path}: file not found")
     try:
-        return ad.read_h5ad(path)
+        return ad.read_h5ad(path, backed=backed)
     except Exception as err:  # h5py/anndata raise many types for corrupt files
         raise InputError(f"{path}: not a readable h5ad file ({type(err).__name__}: {err})") from err

@@ -23,6 +23,7 @@ import pandas as pd
 import scipy.sparse as sp
 import yaml
 
+from .annotate import gene_mean_sd
 from .io import InputError
 
 
@@ -114,9 +115,8 @@ def cytotrace(adata: ad.AnnData, *, n_signature: int = 200, alpha: float = 0.9, 
     counts = np.diff(X.indptr).astype(float)  # genes detected per cell
     n = X.shape[0]
     gc = counts - counts.mean()
-    mean = np.asarray(X.mean(axis=0)).ravel()
-    sq = np.asarray(X.multiply(X).mean(axis=0)).ravel()
-    sd = np.sqrt(np.maximum(sq - mean**2, 1e-12))
+    _, sd = gene_mean_sd(X)
+    sd = np.maximum(sd, 1e-6)
     corr = (np.asarray(X.T @ gc).ravel() / n) / (sd * max(gc.std(), 1e-12))
     top = np.argsort(-corr)[: min(n_signature, X.shape[1])]
     score = np.asarray(X[:, top].mean(axis=1)).ravel()
