@@ -21,7 +21,7 @@ TME_MARKERS: dict[str, list[str]] = {
     "B": ["MS4A1", "CD79A", "CD79B", "CD19", "BANK1", "IGHM"],
     "macrophage": ["CD68", "CD14", "LYZ", "CSF1R", "C1QA", "CD163", "MRC1", "AIF1", "TYROBP", "IL6"],
     "fibroblast": ["COL1A1", "COL1A2", "DCN", "LUM", "FAP", "PDGFRA", "CD248", "CXCL12"],
-    "endothelial": ["PECAM1", "VWF", "CDH5", "KDR", "CLDN5", "ESAM", "EMCN", "CD34", "PLVAP"],
+    "endothelial": ["PECAM1", "VWF", "CDH5", "KDR", "FLT1", "CLDN5", "ESAM", "EMCN", "CD34", "PLVAP"],
     # ISCT MSC criteria (CD73/NT5E, CD90/THY1, CD105/ENG; Dominici 2006) plus LEPR, NGFR, VCAM1
     "MSC": ["THY1", "NT5E", "ENG", "LEPR", "NGFR", "VCAM1", "PDGFRB"],
 }
@@ -31,13 +31,15 @@ MALIGNANT_MARKERS = ["KRT8", "KRT18", "KRT19", "CDH1", "MUC1"]
 CSC_MARKERS = ["CD44", "PROM1", "ALDH1A1", "SOX2", "POU5F1", "NANOG", "KLF4", "BMI1", "NES", "LGR5",
                "ITGA6", "ALCAM", "ABCG2", "CD24", "EPCAM", "MYC"]
 # Planted CSC<->TME pairs: (ligand, receptor, source, target); "CSC" is the CSC state of malignant cells.
+# Complexes are subunits joined by "_" (as in liana's resources); every subunit is planted. All four are in
+# CellPhoneDB v5 and liana's consensus resource (there VEGFA binds FLT1_KDR; FLT1 is endothelial too).
 PLANTED_LR = [
     ("VEGFA", "KDR", "CSC", "endothelial"),
     ("CD274", "PDCD1", "CSC", "T"),
     ("CXCL12", "CXCR4", "fibroblast", "CSC"),
-    ("IL6", "IL6R", "macrophage", "CSC"),
+    ("IL6", "IL6R_IL6ST", "macrophage", "CSC"),
 ]
-CSC_LR_GENES = [lig if src == "CSC" else rec for lig, rec, src, _ in PLANTED_LR]
+CSC_LR_GENES = [g for lig, rec, src, _ in PLANTED_LR for g in (lig if src == "CSC" else rec).split("_")]
 CSC_PROGRAM = CSC_MARKERS + CSC_LR_GENES
 
 # GRCh38 positions (GENCODE v27) of planted genes that the infercnvpy gene table lacks.

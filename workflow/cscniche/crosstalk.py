@@ -1,0 +1,463 @@
+"""CSC-TME crosstalk: ligand-receptor inference with CSC-high and CSC-low malignant cells as groups.
+
+* Resource: liana's consensus resource (shipped inside the package) or CellPhoneDB v5 input tables
+  (``interaction_input.csv``, ``gene_input.csv``, ``complex_input.csv``), or a ligand/receptor table.
+  Complexes are their subunits joined by ``_`` (sorted), scored by their weakest subunit.
+* Per patient, a CellPhoneDB-style permutation test (Efremova et al., Nat Protoc 15:1484, 2020) as in
+  liana's ``cellphonedb`` method: the LR mean is the mean of the ligand's mean in the source and the
+  receptor's mean in the target, both expressed in at least ``expr_prop`` of their group's cells; the
+  p-value is the share of cell-label permutations scoring at least as high.
+* CSC-specific signalling: per LR pair and TME partner, the difference of the expression product
+  (ligand mean x receptor mean) between CSC-high and CSC-low malignant cells, summed over patients; its
+  null comes from permuting the CSC-high/CSC-low labels within each patient (stratified), p-values from
+  the permutation z-score, BH FDR across all tests.
+
+Permutations run on the sparse matrix in a numba kernel (each stored value is visited once per permutation).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import anndata as ad
+import numba
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+import scipy.stats as ss
+import yaml
+
+from .config import resolve_path
+from .io import InputError
+
+CSC_HIGH, CSC_LOW = "CSC-high", "CSC-low"
+DIRECTIONS = ("CSC->TME", "TME->CSC", "CSC<->CSC")
+CPDB_FILES = ("interaction_input.csv", "gene_input.csv", "complex_input.csv")
+
+
+# ----------------------------------------------------------------------------------------------- resource
+def load_resource(spec: str) -> pd.DataFrame:
+    """Ligand-receptor pairs: ``ligand, receptor, pathway`` with complexes as sorted subunits joined by ``_``.
+
+    Parameters
+    ----------
+    spec
+        ``liana:<name>`` (a resource shipped inside liana, e.g. ``liana:consensus``), a folder holding
+        CellPhoneDB v5 input tables, or a CSV/TSV table with ``ligand`` and ``receptor`` columns.
+    """
+    if spec.startswith("liana:"):
+        import liana
+
+        name = spec.split(":", 1)[1]
+        try:
+            table = liana.resource.select_resource(name)
+        except Exception as err:
+            raise InputError(f"crosstalk.resource {spec!r}: liana has no resource {name!r} ({err})") from err
+        table = table.assign(pathway="")
+    else:
+        path = Path(resolve_path(spec))
+        if path.is_dir():
+            table = _cellphonedb_pairs(path)
+        elif path.is_file():
+            table = pd.read_csv(path, sep=None, engine="python")
+            missing = {"ligand", "receptor"} - set(table.columns)
+            if missing:
+                raise InputError(f"{path}: LR table lacks column(s) {sorted(missing)}; found {list(table.columns)}")
+            table = table.assign(pathway=table.get("pathway", ""))
+        else:
+            raise InputError(f"crosstalk.resource {spec!r}: no such folder or file")
+    table = table.assign(ligand=table["ligand"].map(_canonical), receptor=table["receptor"].map(_canonical))
+    table = table[["ligand", "receptor", "pathway"]].fillna({"pathway": ""})
+    table = table.drop_duplicates(["ligand", "receptor"]).sort_values(["ligand", "receptor"])
+    if table.empty:
+        raise InputError(f"crosstalk.resource {spec!r}: no ligand-receptor pairs")
+    return table.reset_index(drop=True)
+
+
+def _canonical(entity: str) -> str:
+    return "_".join(sorted(str(entity).replace("+", "_").split("_")))
+
+
+def _cellphonedb_pairs(folder: Path) -> pd.DataFrame:
+    """Ligand-receptor rows of CellPhoneDB v5 input tables, partners mapped to gene symbols."""
+    missing = [f for f in CPDB_FILES if not (folder / f).is_file()]
+    if missing:
+        raise InputError(f"{folder}: CellPhoneDB folder lacks {missing} (expected {list(CPDB_FILES)})")
+    interactions = pd.read_csv(folder / "interaction_input.csv")
+    genes = pd.read_csv(folder / "gene_input.csv")
+    complexes = pd.read_csv(folder / "complex_input.csv")
+    for name, table, cols in (("interaction_input.csv", interactions, ["partner_a", "partner_b", "directionality"]),
+                              ("gene_input.csv", genes, ["uniprot", "hgnc_symbol"]),
+                              ("complex_input.csv", complexes, ["complex_name", "uniprot_1"])):
+        absent = [c for c in cols if c not in table.columns]
+        if absent:
+            raise InputError(f"{folder / name}: missing column(s) {absent}")
+    symbol = genes.dropna(subset=["hgnc_symbol"]).sort_values("hgnc_symbol").drop_duplicates("uniprot")
+    symbol = dict(zip(symbol["uniprot"], symbol["hgnc_symbol"], strict=True))
+    subunit_cols = [c for c in complexes.columns if c.startswith("uniprot_")]
+    members = {}
+    for _, row in complexes.iterrows():
+        units = [symbol.get(u) for u in row[subunit_cols].dropna()]
+        if units and all(units):
+            members[row["complex_name"]] = "_".join(units)
+    lr = interactions[interactions["directionality"] == "Ligand-Receptor"]
+
+    def genes_of(partner: str) -> str | None:
+        return symbol.get(partner) or members.get(partner)
+
+    table = pd.DataFrame({"ligand": lr["partner_a"].map(genes_of), "receptor": lr["partner_b"].map(genes_of),
+                          "pathway": lr.get("classification", pd.Series("", index=lr.index)).fillna("")})
+    return table.dropna(subset=["ligand", "receptor"])
+
+
+# ----------------------------------------------------------------------------------------------- groups
+def cell_groups(obs: pd.DataFrame) -> pd.Series:
+    """Crosstalk group of each cell: ``CSC-high``/``CSC-low`` for malignant cells, the cell type otherwise.
+
+    Cells without a usable label (uncertain malignancy, ``unassigned`` type, malignant without a CSC call)
+    get an empty string.
+    """
+    missing = {"malignant", "cell_type", "csc", "patient"} - set(obs.columns)
+    if missing:
+        raise InputError(f"crosstalk needs obs column(s) {sorted(missing)} (from the stemness stage)")
+    malignant = obs["malignant"].astype(str)
+    csc = obs["csc"].astype(str)
+    cell_type = obs["cell_type"].astype(str)
+    groups = np.where(malignant.eq("malignant"), np.where(csc.isin([CSC_HIGH, CSC_LOW]), csc, ""),
+                      np.where(malignant.eq("non-malignant") & ~cell_type.isin(["unassigned", "", "nan"]),
+                               cell_type, ""))
+    return pd.Series(groups, index=obs.index, name="group")
+
+
+def direction(source: str, target: str) -> str:
+    """``CSC->TME``, ``TME->CSC``, ``CSC<->CSC`` or ``TME->TME`` for a pair of groups."""
+    s, t = source in (CSC_HIGH, CSC_LOW), target in (CSC_HIGH, CSC_LOW)
+    return {(True, False): "CSC->TME", (False, True): "TME->CSC", (True, True): "CSC<->CSC"}.get((s, t), "TME->TME")
+
+
+# ----------------------------------------------------------------------------------------------- statistics
+@dataclass
+class Entities:
+    """Ligands/receptors (genes or complexes) over a gene subset: ``subunits[e]`` are column indices."""
+
+    names: list[str]
+    genes: pd.Index
+    subunits: np.ndarray  # (n_entities, max_subunits), padded by repeating the first subunit
+
+    @classmethod
+    def from_resource(cls, resource: pd.DataFrame, var_names: pd.Index) -> tuple[Entities, pd.DataFrame]:
+        """Entities whose every subunit is measured, and the resource rows they cover."""
+        present = set(var_names)
+        names = sorted({e for e in pd.concat([resource["ligand"], resource["receptor"]])
+                        if all(g in present for g in e.split("_"))})
+        usable = resource[resource["ligand"].isin(names) & resource["receptor"].isin(names)].reset_index(drop=True)
+        names = sorted(set(usable["ligand"]) | set(usable["receptor"]))
+        genes = pd.Index(sorted({g for e in names for g in e.split("_")}))
+        width = max((len(e.split("_")) for e in names), default=1)
+        subunits = np.zeros((len(names), width), dtype=np.int64)
+        for i, e in enumerate(names):
+            idx = genes.get_indexer(e.split("_"))
+            subunits[i] = np.concatenate([idx, np.repeat(idx[0], width - len(idx))])
+        return cls(names, genes, subunits), usable
+
+    def index(self, names: pd.Series) -> np.ndarray:
+        """Entity positions of ``names``."""
+        return pd.Index(self.names).get_indexer(names)
+
+    def reduce(self, per_gene: np.ndarray) -> np.ndarray:
+        """Entity values from gene values (last axis): the weakest subunit."""
+        return per_gene[..., self.subunits].min(axis=-1)
+
+
+@numba.njit(parallel=True, cache=False)
+def _permuted_sums(indptr, indices, data, labels, n_groups, n_genes):  # pragma: no cover - compiled
+    n_perm, n_cells = labels.shape
+    out = np.zeros((n_perm, n_groups, n_genes), dtype=np.float64)
+    for p in numba.prange(n_perm):
+        for c in range(n_cells):
+            g = labels[p, c]
+            for k in range(indptr[c], indptr[c + 1]):
+                out[p, g, indices[k]] += data[k]
+    return out
+
+
+def group_means(X: sp.csr_matrix, codes: np.ndarray, n_groups: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per-group mean and share of cells expressing each gene (``codes``: group of each row, 0..n-1)."""
+    indicator = sp.csr_matrix((np.ones(len(codes)), (codes, np.arange(len(codes)))), shape=(n_groups, len(codes)))
+    sizes = np.asarray(indicator.sum(axis=1)).ravel()[:, None]
+    means = np.asarray((indicator @ X).todense()) / sizes
+    props = np.asarray((indicator @ (X > 0).astype(np.float64)).todense()) / sizes
+    return means, props
+
+
+def permuted_means(X: sp.csr_matrix, codes: np.ndarray, n_groups: int, n_perms: int,
+                   rng: np.random.Generator, *, chunk: int = 100):
+    """Yield ``(n, n_groups, n_genes)`` group means under ``n_perms`` random permutations of ``codes``."""
+    sizes = np.bincount(codes, minlength=n_groups).astype(np.float64)[None, :, None]
+    X = sp.csr_matrix(X, dtype=np.float64)
+    for start in range(0, n_perms, chunk):
+        n = min(chunk, n_perms - start)
+        labels = rng.permuted(np.tile(codes.astype(np.int64), (n, 1)), axis=1)
+        yield _permuted_sums(X.indptr, X.indices, X.data, labels, n_groups, X.shape[1]) / sizes
+
+
+def cellphonedb_test(X: sp.csr_matrix, groups: pd.Series, resource: pd.DataFrame, entities: Entities, *,
+                     expr_prop: float, n_perms: int, rng: np.random.Generator) -> pd.DataFrame:
+    """CellPhoneDB-style LR means and permutation p-values among the groups of one patient.
+
+    ``X`` holds the entity genes (columns in ``entities.genes`` order) of the cells in ``groups``.
+    Returns one row per LR pair and ordered group pair whose ligand and receptor are expressed.
+    """
+    names = sorted(groups.unique())
+    codes = pd.Categorical(groups, categories=names).codes.astype(np.int64)
+    means, props = group_means(X, codes, len(names))
+    e_mean, e_prop = entities.reduce(means), entities.reduce(props)
+    lig, rec = entities.index(resource["ligand"]), entities.index(resource["receptor"])
+    src, tgt = np.meshgrid(np.arange(len(names)), np.arange(len(names)), indexing="ij")
+    src, tgt = src.ravel(), tgt.ravel()
+    pair = np.repeat(np.arange(len(resource)), len(src))
+    s, t = np.tile(src, len(resource)), np.tile(tgt, len(resource))
+    keep = (e_prop[s, lig[pair]] >= expr_prop) & (e_prop[t, rec[pair]] >= expr_prop)
+    pair, s, t = pair[keep], s[keep], t[keep]
+    lm, rm = e_mean[s, lig[pair]], e_mean[t, rec[pair]]
+    observed = np.where((lm > 0) & (rm > 0), (lm + rm) / 2, 0.0)
+    hits = np.zeros(len(pair))
+    for perm in permuted_means(X, codes, len(names), n_perms, rng):
+        pe = entities.reduce(perm)
+        hits += ((pe[:, s, lig[pair]] + pe[:, t, rec[pair]]) / 2 >= observed[None, :] - 1e-12).sum(axis=0)
+    out = resource.iloc[pair][["ligand", "receptor", "pathway"]].reset_index(drop=True)
+    out["source"], out["target"] = np.asarray(names)[s], np.asarray(names)[t]
+    out["ligand_mean"], out["receptor_mean"] = lm, rm
+    out["ligand_prop"], out["receptor_prop"] = e_prop[s, lig[pair]], e_prop[t, rec[pair]]
+    out["lr_mean"], out["lr_product"] = observed, lm * rm
+    out["pvalue"] = hits / n_perms if n_perms else np.nan
+    return out
+
+
+# ----------------------------------------------------------------------------------------------- CSC-specific
+@dataclass
+class PatientStats:
+    """One patient's group statistics over entities, and CSC-high/low means under label permutations."""
+
+    patient: str
+    groups: list[str]
+    mean: np.ndarray  # (n_groups, n_entities)
+    prop: np.ndarray
+    csc_perm: np.ndarray | None  # (n_perms, 2, n_entities): CSC-high, CSC-low under permuted labels
+
+
+def csc_specific(stats: list[PatientStats], resource: pd.DataFrame, entities: Entities, *,
+                 expr_prop: float, fdr_level: float = 0.05) -> pd.DataFrame:
+    """Test, per LR pair and partner, whether the interaction is stronger with CSC-high than CSC-low cells.
+
+    The statistic is the expression product (ligand mean x receptor mean) with CSC-high minus that with
+    CSC-low malignant cells, summed over the patients that have both CSC groups (and the partner); its null
+    is the same sum under CSC-label permutations within each patient. Two-sided p-values from the
+    permutation z-score; ``fdr`` by Benjamini-Hochberg over all tests. Rows come sorted with the
+    interactions significant at ``fdr_level`` first, strongest gain in CSC-high first (``effect``), then the
+    rest by p-value: among significant tests the size of the effect, not a smaller p, tells which partner
+    receives the most signal.
+    """
+    usable = [p for p in stats if p.csc_perm is not None]
+    columns = ["ligand", "receptor", "source", "target", "direction", "partner", "effect", "score_csc_high",
+               "score_csc_low", "z", "pvalue", "fdr", "significant", "n_patients", "n_patients_consistent", "test", "pathway"]
+    if not usable:
+        return pd.DataFrame(columns=columns)
+    test = (f"stratified permutation within {len(usable)} patients" if len(usable) > 1
+            else "within-patient permutation (one patient)")
+    lig, rec = entities.index(resource["ligand"]), entities.index(resource["receptor"])
+    partners = sorted({g for p in usable for g in p.groups if g not in (CSC_HIGH, CSC_LOW)})
+    rows = []
+    for kind in DIRECTIONS:
+        for partner in (partners if kind != "CSC<->CSC" else ["CSC"]):
+            rows.append(_partner_tests(usable, kind, partner, lig, rec, expr_prop))
+    table = pd.concat([r for r in rows if len(r)], ignore_index=True) if any(len(r) for r in rows) else None
+    if table is None:
+        return pd.DataFrame(columns=columns)
+    table["ligand"] = resource["ligand"].to_numpy()[table["pair"]]
+    table["receptor"] = resource["receptor"].to_numpy()[table["pair"]]
+    table["pathway"] = resource["pathway"].to_numpy()[table["pair"]]
+    table["fdr"] = ss.false_discovery_control(table["pvalue"].to_numpy())
+    table["test"] = test
+    table["significant"] = (table["fdr"] <= fdr_level) & (table["effect"] > 0)
+    table["_key"] = np.where(table["significant"], -table["effect"], table["pvalue"])
+    table = table.sort_values(["significant", "_key", "ligand", "receptor", "source", "target"],
+                              ascending=[False, True, True, True, True, True], kind="mergesort")
+    return table[columns].reset_index(drop=True)
+
+
+def _partner_tests(stats: list[PatientStats], kind: str, partner: str, lig: np.ndarray, rec: np.ndarray,
+                   expr_prop: float) -> pd.DataFrame:
+    """Observed and permuted CSC-high minus CSC-low products of every pair for one partner and direction."""
+    n_pairs = len(lig)
+    obs, high, low = np.zeros(n_pairs), np.zeros(n_pairs), np.zeros(n_pairs)
+    per_patient, expressed = [], np.zeros(n_pairs, bool)
+    perm_total = None
+    for p in stats:
+        gi = {g: i for i, g in enumerate(p.groups)}
+        if kind != "CSC<->CSC" and partner not in gi:
+            continue
+        h, lo = gi[CSC_HIGH], gi[CSC_LOW]
+        if kind == "CSC->TME":
+            w = p.mean[gi[partner], rec]
+            csc_side, perm_side = p.mean[[h, lo]][:, lig], p.csc_perm[:, :, lig]
+            ok = (p.prop[gi[partner], rec] >= expr_prop) & (p.prop[[h, lo]][:, lig].max(axis=0) >= expr_prop)
+            sh, sl = csc_side[0] * w, csc_side[1] * w
+            perm = (perm_side[:, 0] - perm_side[:, 1]) * w
+        elif kind == "TME->CSC":
+            w = p.mean[gi[partner], lig]
+            csc_side, perm_side = p.mean[[h, lo]][:, rec], p.csc_perm[:, :, rec]
+            ok = (p.prop[gi[partner], lig] >= expr_prop) & (p.prop[[h, lo]][:, rec].max(axis=0) >= expr_prop)
+            sh, sl = csc_side[0] * w, csc_side[1] * w
+            perm = (perm_side[:, 0] - perm_side[:, 1]) * w
+        else:
+            sh, sl = p.mean[h, lig] * p.mean[h, rec], p.mean[lo, lig] * p.mean[lo, rec]
+            ok = (p.prop[[h, lo]][:, lig].max(axis=0) >= expr_prop) & (p.prop[[h, lo]][:, rec].max(axis=0) >= expr_prop)
+            perm = p.csc_perm[:, 0, lig] * p.csc_perm[:, 0, rec] - p.csc_perm[:, 1, lig] * p.csc_perm[:, 1, rec]
+        expressed |= ok
+        obs += sh - sl
+        high += sh
+        low += sl
+        per_patient.append(sh - sl)
+        perm_total = perm if perm_total is None else perm_total + perm
+    if perm_total is None or not expressed.any():
+        return pd.DataFrame()
+    sd = perm_total.std(axis=0)
+    z = np.where(sd > 0, (obs - perm_total.mean(axis=0)) / np.where(sd > 0, sd, 1), 0.0)
+    pvalue = np.clip(2 * ss.norm.sf(np.abs(z)), 0, 1)
+    consistent = (np.sign(np.vstack(per_patient)) == np.sign(obs)[None, :]).sum(axis=0)
+    csc = "CSC"
+    source = {"CSC->TME": csc, "TME->CSC": partner, "CSC<->CSC": csc}[kind]
+    target = {"CSC->TME": partner, "TME->CSC": csc, "CSC<->CSC": csc}[kind]
+    keep = np.flatnonzero(expressed)
+    return pd.DataFrame({"pair": keep, "source": source, "target": target, "direction": kind,
+                         "partner": partner, "effect": obs[keep], "score_csc_high": high[keep],
+                         "score_csc_low": low[keep], "z": z[keep], "pvalue": pvalue[keep],
+                         "n_patients": len(per_patient), "n_patients_consistent": consistent[keep]})
+
+
+# ----------------------------------------------------------------------------------------------- axes
+def load_axes(path: str) -> dict[str, dict]:
+    """Curated signalling axes: name -> {description, source, pairs: [[ligand, receptor]], genes: [...]}."""
+    file = Path(resolve_path(path))
+    if not file.is_file():
+        raise InputError(f"crosstalk.axes: {path}: file not found")
+    axes = (yaml.safe_load(file.read_text()) or {}).get("axes")
+    if not isinstance(axes, dict) or not axes:
+        raise InputError(f"{file}: expected a mapping 'axes: {{name: {{pairs, genes, source}}}}'")
+    for name, axis in axes.items():
+        if not (axis.get("pairs") or axis.get("genes")) or not axis.get("source"):
+            raise InputError(f"{file}: axis {name!r} needs 'pairs' or 'genes', and a 'source'")
+    return axes
+
+
+def axis_scores(adata: ad.AnnData, groups: pd.Series, axes: dict[str, dict], *, min_cells: int) -> pd.DataFrame:
+    """Per axis, patient and group: mean expression of the axis's ligands, receptors and genes.
+
+    A complex counts by its weakest subunit. Groups with fewer than ``min_cells`` cells are left out.
+    """
+    rows = []
+    patients = adata.obs["patient"].astype(str)
+    for patient in sorted(patients.unique()):
+        cells = np.flatnonzero(patients.eq(patient).to_numpy() & groups.ne("").to_numpy())
+        sub = groups.iloc[cells]
+        sizes = sub.value_counts()
+        sub = sub[sub.isin(sizes[sizes >= min_cells].index)]
+        if sub.empty:
+            continue
+        cells = adata.obs_names.get_indexer(sub.index)
+        for name, axis in axes.items():
+            roles = {"ligand": [p[0] for p in axis.get("pairs", [])], "receptor": [p[1] for p in axis.get("pairs", [])],
+                     "gene": list(axis.get("genes", []))}
+            scores = {role: _entity_score(adata, cells, sub, entities) for role, entities in roles.items()}
+            for group in sorted(sub.unique()):
+                row = {"axis": name, "patient": patient, "group": group, "cells": int((sub == group).sum())}
+                for role, (score, found) in scores.items():
+                    row[f"{role}_score"] = score.get(group, np.nan) if found else np.nan
+                    row[f"{role}s_found"] = found
+                rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _entity_score(adata: ad.AnnData, cells: np.ndarray, groups: pd.Series, names: list[str]) -> tuple[dict, int]:
+    names = [_canonical(n) for n in names]
+    present = [n for n in dict.fromkeys(names) if all(g in adata.var_names for g in n.split("_"))]
+    if not present:
+        return {}, 0
+    resource = pd.DataFrame({"ligand": present, "receptor": present})
+    entities, _ = Entities.from_resource(resource, adata.var_names)
+    X = sp.csr_matrix(adata[cells, entities.genes].X)
+    labels = sorted(groups.unique())
+    means, _ = group_means(X, pd.Categorical(groups, categories=labels).codes.astype(np.int64), len(labels))
+    values = entities.reduce(means).mean(axis=1)
+    return dict(zip(labels, values, strict=True)), len(present)
+
+
+# ----------------------------------------------------------------------------------------------- stage
+def run_crosstalk(adata: ad.AnnData, resource: pd.DataFrame, params: dict, *,
+                  seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame, list[str]]:
+    """Interactions per patient, CSC-specific tests across patients, and notes for the report.
+
+    Returns ``(interactions, csc_specific, notes)``.
+    """
+    groups = cell_groups(adata.obs)
+    entities, usable = Entities.from_resource(resource, adata.var_names)
+    if usable.empty:
+        raise InputError("crosstalk: no ligand-receptor pair of the resource has all its genes in the data "
+                         f"(first genes: {list(adata.var_names[:5])}; the resource uses HGNC symbols)")
+    X_all = sp.csr_matrix(adata[:, entities.genes].X, dtype=np.float64)
+    rng = np.random.default_rng(seed)
+    patients = adata.obs["patient"].astype(str).to_numpy()
+    tables, stats, notes = [], [], []
+    for patient in sorted(set(patients)):
+        in_patient = (patients == patient) & groups.ne("").to_numpy()
+        sizes = groups[in_patient].value_counts()
+        kept = sorted(sizes[sizes >= params["min_cells"]].index)
+        dropped = sorted(sizes[sizes < params["min_cells"]].index)
+        if dropped:
+            notes.append(f"{patient}: groups below {params['min_cells']} cells left out: {', '.join(dropped)}")
+        if len(kept) < 2:
+            notes.append(f"{patient}: fewer than two groups with enough cells; no interactions")
+            continue
+        cells = np.flatnonzero(in_patient & groups.isin(kept).to_numpy())
+        X, labels = X_all[cells], groups.iloc[cells].reset_index(drop=True)
+        table = cellphonedb_test(X, labels, usable, entities, expr_prop=params["expr_prop"],
+                                 n_perms=params["n_perms"], rng=rng)
+        tables.append(table.assign(patient=patient))
+        stats.append(_patient_stats(patient, X, labels, kept, entities, params, rng))
+        if stats[-1].csc_perm is None:
+            notes.append(f"{patient}: no CSC-high or no CSC-low group with {params['min_cells']} cells; "
+                         "not in the CSC-specific test")
+    interactions = _interactions_table(tables)
+    specific = csc_specific(stats, usable, entities, expr_prop=params["expr_prop"])
+    n_csc = sum(s.csc_perm is not None for s in stats)
+    notes.append("CSC-specific test: " + ("no patient has both CSC groups" if n_csc == 0 else
+                 "one patient, so the CSC-high/CSC-low labels are permuted within it" if n_csc == 1 else
+                 f"{n_csc} patients, CSC labels permuted within each patient and effects summed"))
+    return interactions, specific, notes
+
+
+def _patient_stats(patient: str, X: sp.csr_matrix, labels: pd.Series, kept: list[str], entities: Entities,
+                   params: dict, rng: np.random.Generator) -> PatientStats:
+    codes = pd.Categorical(labels, categories=kept).codes.astype(np.int64)
+    means, props = group_means(X, codes, len(kept))
+    csc_perm = None
+    if CSC_HIGH in kept and CSC_LOW in kept:
+        malignant = np.flatnonzero(labels.isin([CSC_HIGH, CSC_LOW]).to_numpy())
+        csc_codes = labels.iloc[malignant].eq(CSC_LOW).to_numpy().astype(np.int64)  # 0 high, 1 low
+        csc_perm = np.concatenate([entities.reduce(m) for m in
+                                   permuted_means(X[malignant], csc_codes, 2, params["n_perms"], rng)])
+    return PatientStats(patient, kept, entities.reduce(means), entities.reduce(props), csc_perm)
+
+
+def _interactions_table(tables: list[pd.DataFrame]) -> pd.DataFrame:
+    columns = ["patient", "ligand", "receptor", "source", "target", "direction", "ligand_mean", "receptor_mean",
+               "ligand_prop", "receptor_prop", "lr_mean", "lr_product", "pvalue", "pathway"]
+    if not tables:
+        return pd.DataFrame(columns=columns)
+    table = pd.concat(tables, ignore_index=True)
+    table["direction"] = [direction(s, t) for s, t in zip(table["source"], table["target"], strict=True)]
+    table = table.sort_values(["patient", "pvalue", "lr_mean", "ligand", "receptor", "source", "target"],
+                              ascending=[True, True, False, True, True, True, True], kind="mergesort")
+    return table[columns].reset_index(drop=True)
