@@ -100,7 +100,8 @@ def test_report_is_self_contained_with_all_figures(demo):
 
 def test_same_seed_gives_identical_tables(demo, demo_again):
     for name in ("simulated", "oligodendroglioma"):
-        for rel in ("cells.tsv.gz", "qc/summary.tsv", "cluster/markers.tsv"):
+        for rel in ("cells.tsv.gz", "qc/summary.tsv", "cluster/markers.tsv", "crosstalk/interactions.tsv",
+                    "crosstalk/csc_specific.tsv", "crosstalk/axes.tsv"):
             a = pd.read_csv(demo / name / rel, sep="\t")
             b = pd.read_csv(demo_again / name / rel, sep="\t")
             pd.testing.assert_frame_equal(a, b, check_exact=True)
@@ -161,3 +162,24 @@ def test_ssgsea_crosscheck_on_the_demo(demo):
     check = pd.read_csv(demo / "simulated/stemness/ssgsea_check.tsv", sep="\t").set_index("set")
     assert check.loc["CSC_markers", "spearman"] >= 0.5
     assert "ssGSEA cross-check" in (demo / "simulated/report.html").read_text()
+
+
+def test_crosstalk_on_the_demo(demo):
+    from test_crosstalk import planted_ranks
+
+    specific = pd.read_csv(demo / "simulated/crosstalk/csc_specific.tsv", sep="\t")
+    planted = pd.read_csv(demo / "simulated/truth/lr_pairs.tsv", sep="\t")
+    names = {"endothelial": "endothelial cell", "T": "T cell", "fibroblast": "fibroblast/CAF",
+             "macrophage": "macrophage/monocyte"}
+    ranks = planted_ranks(specific, planted, names)  # CSC calls and cell types from the workflow itself
+    assert all(r < 10 for r in ranks.values()), ranks
+    assert set(specific["direction"]) == {"CSC->TME", "TME->CSC", "CSC<->CSC"}
+    interactions = pd.read_csv(demo / "simulated/crosstalk/interactions.tsv", sep="\t")
+    assert interactions["liana_magnitude_rank"].notna().mean() > 0.9
+    assert sorted(interactions["patient"].unique()) == ["P1", "P2", "P3"]
+    axes = pd.read_csv(demo / "simulated/crosstalk/axes.tsv", sep="\t")
+    assert set(axes["axis"]) >= {"stemness_niche", "angiogenesis", "immune_suppression", "ecm_msc", "exosome"}
+    assert len(list((demo / "simulated/figures").glob("crosstalk_*.png"))) == 4
+    assert "CSC-TME crosstalk" in (demo / "simulated/report.html").read_text()
+    oligo_notes = (demo / "oligodendroglioma/crosstalk/notes.txt").read_text()
+    assert "CSC-specific test:" in oligo_notes

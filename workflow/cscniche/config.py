@@ -17,7 +17,7 @@ RESULTS = "results"
 SAMPLE_COLUMNS = ("sample", "patient", "path", "format")
 RESERVED_COLUMNS = (*SAMPLE_COLUMNS, "cell_pattern", "annotation", "orientation", "sha256", "annotation_sha256",
                     "annotation_rows", "cell_filter")
-STAGE_SECTIONS = ("qc", "cluster", "annotate", "malignant", "stemness")
+STAGE_SECTIONS = ("qc", "cluster", "annotate", "malignant", "stemness", "crosstalk")
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -107,6 +107,10 @@ def validate_config(config: dict) -> dict:
             eff["annotate"]["celltypist_model"] = resolve_path(eff["annotate"]["celltypist_model"])
         if eff["malignant"]["gene_positions"]:
             eff["malignant"]["gene_positions"] = resolve_path(eff["malignant"]["gene_positions"])
+        talk = eff["crosstalk"]
+        talk["axes"] = resolve_path(talk["axes"])
+        if not talk["resource"].startswith("liana:"):
+            talk["resource"] = resolve_path(talk["resource"])
         cl = eff["cluster"]
         if cl["resolution"] not in cl["resolutions"]:
             cl["resolutions"] = sorted({*cl["resolutions"], cl["resolution"]})

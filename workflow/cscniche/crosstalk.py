@@ -261,7 +261,8 @@ def csc_specific(stats: list[PatientStats], resource: pd.DataFrame, entities: En
     """
     usable = [p for p in stats if p.csc_perm is not None]
     columns = ["ligand", "receptor", "source", "target", "direction", "partner", "effect", "score_csc_high",
-               "score_csc_low", "z", "pvalue", "fdr", "significant", "n_patients", "n_patients_consistent", "test", "pathway"]
+               "score_csc_low", "z", "pvalue", "fdr", "significant", "n_patients", "n_patients_consistent", "test",
+               "pathway"]
     if not usable:
         return pd.DataFrame(columns=columns)
     test = (f"stratified permutation within {len(usable)} patients" if len(usable) > 1
@@ -424,8 +425,11 @@ def run_crosstalk(adata: ad.AnnData, resource: pd.DataFrame, params: dict, *,
         X, labels = X_all[cells], groups.iloc[cells].reset_index(drop=True)
         table = cellphonedb_test(X, labels, usable, entities, expr_prop=params["expr_prop"],
                                  n_perms=params["n_perms"], rng=rng)
+        if params["rank_aggregate"]:
+            table = table.merge(liana_magnitude(X, labels, entities.genes, usable, params),
+                                on=["ligand", "receptor", "source", "target"], how="left")
         tables.append(table.assign(patient=patient))
-        stats.append(_patient_stats(patient, X, labels, kept, entities, params, rng))
+        stats.append(_patient_stats(patient, _linear(X), labels, kept, entities, params, rng))
         if stats[-1].csc_perm is None:
             notes.append(f"{patient}: no CSC-high or no CSC-low group with {params['min_cells']} cells; "
                          "not in the CSC-specific test")
@@ -436,6 +440,34 @@ def run_crosstalk(adata: ad.AnnData, resource: pd.DataFrame, params: dict, *,
                  "one patient, so the CSC-high/CSC-low labels are permuted within it" if n_csc == 1 else
                  f"{n_csc} patients, CSC labels permuted within each patient and effects summed"))
     return interactions, specific, notes
+
+
+def _linear(X: sp.csr_matrix) -> sp.csr_matrix:
+    """Log-normalised values back on the normalised scale (``expm1``)."""
+    out = X.copy()
+    out.data = np.expm1(out.data)
+    return out
+
+
+def liana_magnitude(X: sp.csr_matrix, labels: pd.Series, genes: pd.Index, resource: pd.DataFrame,
+                    params: dict) -> pd.DataFrame:
+    """The ``rank_aggregate`` magnitude consensus of liana (no permutations) for one patient's groups."""
+    import warnings
+
+    import liana
+
+    adata = ad.AnnData(sp.csr_matrix(X, dtype=np.float32), obs=pd.DataFrame({"group": pd.Categorical(labels)},
+                                                                              index=labels.index.astype(str)),
+                       var=pd.DataFrame(index=genes))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        result = liana.mt.rank_aggregate(adata, groupby="group", resource=resource[["ligand", "receptor"]],
+                                         expr_prop=params["expr_prop"], min_cells=params["min_cells"], n_perms=None,
+                                         use_raw=False, verbose=False, inplace=False)
+    result = result.rename(columns={"ligand_complex": "ligand", "receptor_complex": "receptor"},
+                           errors="ignore").loc[:, lambda t: ~t.columns.duplicated()]
+    return result[["ligand", "receptor", "source", "target", "magnitude_rank"]].rename(
+        columns={"magnitude_rank": "liana_magnitude_rank"})
 
 
 def _patient_stats(patient: str, X: sp.csr_matrix, labels: pd.Series, kept: list[str], entities: Entities,
@@ -453,10 +485,12 @@ def _patient_stats(patient: str, X: sp.csr_matrix, labels: pd.Series, kept: list
 
 def _interactions_table(tables: list[pd.DataFrame]) -> pd.DataFrame:
     columns = ["patient", "ligand", "receptor", "source", "target", "direction", "ligand_mean", "receptor_mean",
-               "ligand_prop", "receptor_prop", "lr_mean", "lr_product", "pvalue", "pathway"]
+               "ligand_prop", "receptor_prop", "lr_mean", "lr_product", "pvalue", "liana_magnitude_rank", "pathway"]
     if not tables:
         return pd.DataFrame(columns=columns)
     table = pd.concat(tables, ignore_index=True)
+    if "liana_magnitude_rank" not in table:
+        table["liana_magnitude_rank"] = np.nan
     table["direction"] = [direction(s, t) for s, t in zip(table["source"], table["target"], strict=True)]
     table = table.sort_values(["patient", "pvalue", "lr_mean", "ligand", "receptor", "source", "target"],
                               ascending=[True, True, False, True, True, True, True], kind="mergesort")

@@ -13,7 +13,8 @@ import pandas as pd
 from .io import write_atomic
 
 PACKAGES = ["cscniche", "scanpy", "anndata", "numpy", "pandas", "scipy", "harmonypy", "leidenalg", "igraph",
-            "umap-learn", "pynndescent", "scikit-learn", "scikit-image", "infercnvpy", "gseapy", "snakemake"]
+            "umap-learn", "pynndescent", "scikit-learn", "scikit-image", "infercnvpy", "gseapy", "liana", "numba",
+            "snakemake"]
 
 STYLE = """
 body{font-family:system-ui,sans-serif;max-width:1200px;margin:2em auto;padding:0 1em;color:#222}
@@ -108,6 +109,33 @@ def _stemness_section(tables: dict[str, pd.DataFrame], figures: list[str], umaps
     return parts
 
 
+def _crosstalk_section(tables: dict[str, pd.DataFrame], notes: str, figures: list[str]) -> list[str]:
+    specific, interactions = tables["csc_specific"], tables["interactions"]
+    n_sig = int(specific["significant"].sum()) if len(specific) else 0
+    parts = ['<h2 id="crosstalk">CSC-TME crosstalk</h2>',
+             "<p class='note'>Groups: CSC-high and CSC-low malignant cells and each TME cell type, per patient. "
+             "CellPhoneDB-style test (LR mean of ligand in the source and receptor in the target, each expressed "
+             "in enough cells; p-value from cell-label permutations). CSC-specific: the ligand x receptor "
+             "expression product with CSC-high minus with CSC-low cells, against permutations of the CSC labels "
+             "within each patient; BH FDR. Full tables in <code>crosstalk/</code>.</p>",
+             f"<p>{len(interactions):,} interactions tested across patients; {len(specific):,} CSC-specific "
+             f"tests, {n_sig} stronger with CSC-high cells at the configured FDR.</p>",
+             "<pre>" + html.escape(notes.strip()) + "</pre>"]
+    for kind in ("CSC->TME", "TME->CSC", "CSC<->CSC"):
+        rows = specific[specific["direction"] == kind].head(10) if len(specific) else specific
+        if len(rows):
+            parts += [f"<h3>Top CSC-specific interactions: {html.escape(kind)}</h3>",
+                      table_html(rows[["ligand", "receptor", "source", "target", "effect", "score_csc_high",
+                                       "score_csc_low", "pvalue", "fdr", "n_patients_consistent"]])]
+    axes = tables["axes"]
+    if len(axes):
+        score_cols = [c for c in ("ligand_score", "receptor_score", "gene_score") if c in axes]
+        mean = axes.groupby(["axis", "group"])[score_cols].mean().reset_index()
+        parts += ["<h3>Signalling axes (mean over patients)</h3>", table_html(mean)]
+    parts += [image_html(f, Path(f).stem) for f in figures]
+    return parts
+
+
 def build_report(
     dataset: str,
     *,
@@ -116,6 +144,8 @@ def build_report(
     markers: pd.DataFrame,
     identity: dict[str, pd.DataFrame],
     stemness: dict[str, pd.DataFrame],
+    crosstalk: dict[str, pd.DataFrame],
+    crosstalk_notes: str,
     figures: dict[str, list[str]],
     settings: dict,
     path: str | Path,
@@ -142,7 +172,7 @@ def build_report(
         f"<h1>cscniche report: {html.escape(dataset)}</h1>",
         '<nav><a href="#overview">Overview</a><a href="#qc">QC</a><a href="#clustering">Clustering</a>'
         '<a href="#markers">Markers</a><a href="#identity">Cell identity</a><a href="#stemness">Stemness</a>'
-        '<a href="#methods">Methods</a></nav>',
+        '<a href="#crosstalk">Crosstalk</a><a href="#methods">Methods</a></nav>',
         '<h2 id="overview">Overview</h2>',
         f"<p>{html.escape(settings.get('description', ''))}</p>",
         f"<p>{len(cells):,} cells kept after QC (of {int(qc_summary['cells_before'].sum()):,}) in "
@@ -164,6 +194,7 @@ def build_report(
               table_html(markers[markers["rank"] <= 10])]
     parts += _identity_section(cells, identity, figures["cnv"], umaps)
     parts += _stemness_section(stemness, figures["stemness"], umaps)
+    parts += _crosstalk_section(crosstalk, crosstalk_notes, figures["crosstalk"])
     parts += ['<h2 id="methods">Methods and versions</h2>',
               table_html(pd.DataFrame(list(versions().items()), columns=["package", "version"])),
               "<h3>Settings used</h3>", f"<pre>{html.escape(json.dumps(settings, indent=2, default=str))}</pre>"]

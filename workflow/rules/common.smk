@@ -110,6 +110,13 @@ def input_mb(input, floor=1):
     return max(floor, total / 1e6)
 
 
+def crosstalk_inputs(w):
+    """The axes file and the LR resource (a CellPhoneDB folder or a table) unless it ships in liana."""
+    params = dataset(w)["crosstalk"]
+    resource = params["resource"]
+    return [params["axes"]] + ([] if resource.startswith("liana:") else [resource])
+
+
 def all_outputs():
     out = []
     for name in DATASETS:

@@ -30,6 +30,13 @@ rule report:
         stemness="results/{dataset}/stemness/summary.tsv",
         ssgsea_check="results/{dataset}/stemness/ssgsea_check.tsv",
         stemness_figure="results/{dataset}/figures/stemness_patients.png",
+        interactions="results/{dataset}/crosstalk/interactions.tsv",
+        csc_specific="results/{dataset}/crosstalk/csc_specific.tsv",
+        axes="results/{dataset}/crosstalk/axes.tsv",
+        crosstalk_notes="results/{dataset}/crosstalk/notes.txt",
+        crosstalk_figures=expand(
+            "results/{{dataset}}/figures/crosstalk_{name}.png", name=("heatmap", "dotplot", "network", "axes")
+        ),
         cnv_figures=lambda w: expand("results/{{dataset}}/figures/cnv_heatmap_{patient}.png", patient=patients(w.dataset)),
     output:
         "results/{dataset}/report.html",

@@ -23,8 +23,11 @@ with logged(snakemake.log[0]):
         identity={"clusters": table(inp.clusters, dtype={"cluster": str}), "agreement": table(inp.agreement),
                   "malignant": table(inp.malignant), "cnv_clusters": table(inp.cnv_clusters)},
         stemness={"summary": table(inp.stemness), "ssgsea_check": table(inp.ssgsea_check)},
+        crosstalk={"interactions": table(inp.interactions, dtype={"patient": str}),
+                   "csc_specific": table(inp.csc_specific), "axes": table(inp.axes, dtype={"patient": str})},
+        crosstalk_notes=Path(inp.crosstalk_notes).read_text(),
         figures={"qc": list(inp.qc_figures), "umap": list(inp.umap_figures), "cnv": list(inp.cnv_figures),
-                 "stemness": [inp.stemness_figure]},
+                 "stemness": [inp.stemness_figure], "crosstalk": list(inp.crosstalk_figures)},
         settings=snakemake.params.settings,
         path=snakemake.output[0],
     )

@@ -1,0 +1,46 @@
+rule crosstalk:
+    input:
+        h5ad="results/{dataset}/stemness/stemness.h5ad",
+        config_files=crosstalk_inputs,
+    output:
+        interactions="results/{dataset}/crosstalk/interactions.tsv",
+        csc_specific="results/{dataset}/crosstalk/csc_specific.tsv",
+        axes="results/{dataset}/crosstalk/axes.tsv",
+        notes="results/{dataset}/crosstalk/notes.txt",
+    log:
+        "results/{dataset}/logs/crosstalk.log",
+    benchmark:
+        "results/{dataset}/benchmarks/crosstalk.tsv"
+    params:
+        crosstalk=lambda w: dataset(w)["crosstalk"],
+        seed=SEED,
+    threads: 2
+    resources:
+        mem_mb=lambda w, input: 2000 + 12 * input_mb(input),
+    conda:
+        ENV
+    script:
+        "../scripts/crosstalk.py"
+
+
+rule crosstalk_figures:
+    input:
+        interactions="results/{dataset}/crosstalk/interactions.tsv",
+        csc_specific="results/{dataset}/crosstalk/csc_specific.tsv",
+        axes="results/{dataset}/crosstalk/axes.tsv",
+    output:
+        **{
+            name: report(
+                f"results/{{dataset}}/figures/crosstalk_{name}.png",
+                caption="../report/crosstalk.rst",
+                category="Crosstalk",
+                subcategory="{dataset}",
+            )
+            for name in ("heatmap", "dotplot", "network", "axes")
+        },
+    log:
+        "results/{dataset}/logs/crosstalk_figures.log",
+    conda:
+        REPORT_ENV
+    script:
+        "../scripts/crosstalk_figures.py"

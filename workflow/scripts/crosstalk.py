@@ -1,0 +1,23 @@
+"""Snakemake entry point: CSC-TME ligand-receptor inference, CSC-specific tests and signalling axes."""
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from cscniche.crosstalk import axis_scores, cell_groups, load_axes, load_resource, run_crosstalk  # noqa: E402
+from cscniche.io import read_h5ad_checked, write_atomic, write_table  # noqa: E402
+from cscniche.logs import logged  # noqa: E402
+
+with logged(snakemake.log[0]) as log:
+    params = snakemake.params.crosstalk
+    adata = read_h5ad_checked(snakemake.input.h5ad)
+    resource = load_resource(params["resource"])
+    axes = load_axes(params["axes"])
+    log.info("resource %s: %d pairs", params["resource"], len(resource))
+    interactions, specific, notes = run_crosstalk(adata, resource, params, seed=snakemake.params.seed)
+    axes_table = axis_scores(adata, cell_groups(adata.obs), axes, min_cells=params["min_cells"])
+    log.info("%d interactions, %d CSC-specific tests (%d significant)\n%s", len(interactions), len(specific),
+             int(specific["significant"].sum()) if len(specific) else 0, "\n".join(notes))
+    write_table(interactions, snakemake.output.interactions)
+    write_table(specific, snakemake.output.csc_specific)
+    write_table(axes_table, snakemake.output.axes)
+    write_atomic(snakemake.output.notes, lambda tmp: tmp.write_text("\n".join(notes) + "\n"))
