@@ -22,6 +22,7 @@ include: "workflow/rules/annotate.smk"
 include: "workflow/rules/malignant.smk"
 include: "workflow/rules/stemness.smk"
 include: "workflow/rules/crosstalk.smk"
+include: "workflow/rules/biomarkers.smk"
 include: "workflow/rules/export.smk"
 include: "workflow/rules/report.smk"
 

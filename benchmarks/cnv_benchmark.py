@@ -61,6 +61,7 @@ def prepare(n_cells: int, path: Path) -> None:
     adata.obs["truth_malignant"] = truth["malignant"].to_numpy()
     adata.obs["truth_doublet"] = truth["doublet"].to_numpy()
     adata.obs["truth_csc"] = truth["csc"].to_numpy()
+    adata.obs["truth_cell_type"] = truth["cell_type"].to_numpy()
     adata.obs["truth_reference"] = (~truth["malignant"] & ~truth["doublet"]).to_numpy() & (
         np.arange(adata.n_obs) % 2 == 0)  # half of the normal cells as reference
     adata.uns["value_scale"] = "counts"

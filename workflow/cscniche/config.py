@@ -17,7 +17,7 @@ RESULTS = "results"
 SAMPLE_COLUMNS = ("sample", "patient", "path", "format")
 RESERVED_COLUMNS = (*SAMPLE_COLUMNS, "cell_pattern", "annotation", "orientation", "sha256", "annotation_sha256",
                     "annotation_rows", "cell_filter")
-STAGE_SECTIONS = ("qc", "cluster", "annotate", "malignant", "stemness", "crosstalk")
+STAGE_SECTIONS = ("qc", "cluster", "annotate", "malignant", "stemness", "crosstalk", "biomarkers")
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -111,6 +111,9 @@ def validate_config(config: dict) -> dict:
         talk["axes"] = resolve_path(talk["axes"])
         if not talk["resource"].startswith("liana:"):
             talk["resource"] = resolve_path(talk["resource"])
+        marks = eff["biomarkers"]
+        marks["surface_markers"] = resolve_path(marks["surface_markers"])
+        marks["gene_sets"] = [{**g, "path": resolve_path(g["path"])} for g in marks["gene_sets"]]
         cl = eff["cluster"]
         if cl["resolution"] not in cl["resolutions"]:
             cl["resolutions"] = sorted({*cl["resolutions"], cl["resolution"]})

@@ -136,6 +136,50 @@ def _crosstalk_section(tables: dict[str, pd.DataFrame], notes: str, figures: lis
     return parts
 
 
+def _biomarker_section(tables: dict[str, pd.DataFrame], notes: str, figures: list[str], top: int) -> list[str]:
+    biomarkers, gsea = tables["biomarkers"], tables["gsea"]
+    parts = ['<h2 id="biomarkers">CSC biomarkers</h2>',
+             "<p class='note'>CSC-high vs CSC-low malignant cells. Per gene: AUROC and p-value (exact Wilcoxon "
+             "rank-sum), log2 fold change, share of cells expressing, specificity against the TME (contrast with "
+             "the TME type expressing it most: 1 = absent from the TME), the number of patients in which the "
+             "direction holds, and whether it is a cell-surface protein (receptor in the LR resource or curated CD "
+             "marker). Full tables in <code>biomarkers/</code>.</p>",
+             "<pre>" + html.escape(notes.strip()) + "</pre>"]
+    if len(biomarkers):
+        parts.append(f"<p>Top {min(top, len(biomarkers))}: "
+                     f"<b>{html.escape(', '.join(biomarkers['gene'].head(top).astype(str)))}</b></p>")
+        parts.append(table_html(biomarkers.head(max(top, 50))))
+        surface = biomarkers[biomarkers["surface"].astype(str).str.lower().eq("true")].head(10)
+        if len(surface):
+            parts += ["<h3>Top cell-surface biomarkers</h3>", table_html(surface)]
+    parts += [image_html(f, Path(f).stem) for f in figures if "gsea" not in f]
+    parts += ['<h2 id="gsea">Gene set enrichment</h2>',
+              "<p class='note'>gseapy prerank on the DE statistic (pseudobulk Wald statistic when pseudobulk DE "
+              "ran, else the Wilcoxon z), against the configured GMT files, the stemness gene sets and the crosstalk "
+              "axes. NES &gt; 0: enriched in CSC-high cells.</p>"]
+    if len(gsea):
+        parts.append(table_html(gsea.drop(columns=["lead_genes"], errors="ignore").head(40)))
+    parts += [image_html(f, Path(f).stem) for f in figures if "gsea" in f]
+    return parts
+
+
+def _overview_table(cells: pd.DataFrame) -> pd.DataFrame:
+    """Per patient: cells, malignant fraction, CSC-high fraction of malignant cells, cell types present."""
+    rows = []
+    for patient, part in cells.groupby(cells["patient"].astype(str)):
+        row = {"patient": patient, "cells": len(part)}
+        if "malignant" in part:
+            mal = part["malignant"].astype(str).eq("malignant")
+            row["malignant_fraction"] = float(mal.mean())
+            if "csc" in part:
+                row["csc_high_fraction"] = float(part.loc[mal, "csc"].astype(str).eq("CSC-high").mean()) \
+                    if mal.any() else 0.0
+        if "cell_type" in part:
+            row["cell_types"] = part["cell_type"].astype(str).nunique()
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
 def build_report(
     dataset: str,
     *,
@@ -146,6 +190,8 @@ def build_report(
     stemness: dict[str, pd.DataFrame],
     crosstalk: dict[str, pd.DataFrame],
     crosstalk_notes: str,
+    biomarkers: dict[str, pd.DataFrame],
+    biomarker_notes: str,
     figures: dict[str, list[str]],
     settings: dict,
     path: str | Path,
@@ -172,12 +218,14 @@ def build_report(
         f"<h1>cscniche report: {html.escape(dataset)}</h1>",
         '<nav><a href="#overview">Overview</a><a href="#qc">QC</a><a href="#clustering">Clustering</a>'
         '<a href="#markers">Markers</a><a href="#identity">Cell identity</a><a href="#stemness">Stemness</a>'
-        '<a href="#crosstalk">Crosstalk</a><a href="#methods">Methods</a></nav>',
+        '<a href="#crosstalk">Crosstalk</a><a href="#biomarkers">Biomarkers</a><a href="#gsea">GSEA</a>'
+        '<a href="#methods">Methods</a></nav>',
         '<h2 id="overview">Overview</h2>',
         f"<p>{html.escape(settings.get('description', ''))}</p>",
         f"<p>{len(cells):,} cells kept after QC (of {int(qc_summary['cells_before'].sum()):,}) in "
         f"{cells['sample'].nunique()} samples from {cells['patient'].nunique()} patients; "
         f"{n_clusters} Leiden clusters. Value scale: {', '.join(sorted(set(qc_summary['value_scale'])))}.</p>",
+        table_html(_overview_table(cells)),
         table_html(per_sample),
     ]
     if len(dropped):
@@ -195,6 +243,8 @@ def build_report(
     parts += _identity_section(cells, identity, figures["cnv"], umaps)
     parts += _stemness_section(stemness, figures["stemness"], umaps)
     parts += _crosstalk_section(crosstalk, crosstalk_notes, figures["crosstalk"])
+    parts += _biomarker_section(biomarkers, biomarker_notes, figures["biomarkers"],
+                                settings.get("biomarkers", {}).get("top", 20))
     parts += ['<h2 id="methods">Methods and versions</h2>',
               table_html(pd.DataFrame(list(versions().items()), columns=["package", "version"])),
               "<h3>Settings used</h3>", f"<pre>{html.escape(json.dumps(settings, indent=2, default=str))}</pre>"]

@@ -117,6 +117,13 @@ def crosstalk_inputs(w):
     return [params["axes"]] + ([] if resource.startswith("liana:") else [resource])
 
 
+def biomarker_inputs(w):
+    """Local files the biomarker stage reads: GMT files, the surface list, the axes and the LR resource."""
+    params, talk = dataset(w)["biomarkers"], dataset(w)["crosstalk"]
+    files = [g["path"] for g in params["gene_sets"]] + [params["surface_markers"], talk["axes"]]
+    return files + ([] if talk["resource"].startswith("liana:") else [talk["resource"]])
+
+
 def all_outputs():
     out = []
     for name in DATASETS:

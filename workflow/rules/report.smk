@@ -34,6 +34,12 @@ rule report:
         csc_specific="results/{dataset}/crosstalk/csc_specific.tsv",
         axes="results/{dataset}/crosstalk/axes.tsv",
         crosstalk_notes="results/{dataset}/crosstalk/notes.txt",
+        biomarkers="results/{dataset}/biomarkers/biomarkers.tsv",
+        gsea="results/{dataset}/biomarkers/gsea.tsv",
+        biomarker_notes="results/{dataset}/biomarkers/notes.txt",
+        biomarker_figures=expand(
+            "results/{{dataset}}/figures/biomarkers_{name}.png", name=("dotplot", "volcano", "gsea")
+        ),
         crosstalk_figures=expand(
             "results/{{dataset}}/figures/crosstalk_{name}.png", name=("heatmap", "dotplot", "network", "axes")
         ),

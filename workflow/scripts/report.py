@@ -26,8 +26,12 @@ with logged(snakemake.log[0]):
         crosstalk={"interactions": table(inp.interactions, dtype={"patient": str}),
                    "csc_specific": table(inp.csc_specific), "axes": table(inp.axes, dtype={"patient": str})},
         crosstalk_notes=Path(inp.crosstalk_notes).read_text(),
+        biomarkers={"biomarkers": table(inp.biomarkers, keep_default_na=False, na_values=[""]),
+                    "gsea": table(inp.gsea)},
+        biomarker_notes=Path(inp.biomarker_notes).read_text(),
         figures={"qc": list(inp.qc_figures), "umap": list(inp.umap_figures), "cnv": list(inp.cnv_figures),
-                 "stemness": [inp.stemness_figure], "crosstalk": list(inp.crosstalk_figures)},
+                 "stemness": [inp.stemness_figure], "crosstalk": list(inp.crosstalk_figures),
+                 "biomarkers": list(inp.biomarker_figures)},
         settings=snakemake.params.settings,
         path=snakemake.output[0],
     )

@@ -1,0 +1,113 @@
+"""Biomarkers: the sparse rank-sum against scipy, DE/GSEA/biomarker ranking on planted truth, clear errors."""
+
+import anndata as ad
+import numpy as np
+import pandas as pd
+import pytest
+import scanpy as sc
+import scipy.sparse as sp
+import scipy.stats as ss
+
+from cscniche import biomarkers as bm
+from cscniche.crosstalk import load_axes, load_resource
+from cscniche.io import InputError
+from cscniche.ranksum import rank_sum
+from cscniche.simulate import CSC_PROGRAM, simulate_tumour
+
+from conftest import SHARED, default_settings
+
+GENE_SETS = [{"path": str(SHARED / "gene_sets/h.all.v7.0.symbols.gmt"), "source": "hallmark"},
+             {"path": str(SHARED / "gene_sets/c2.v6.0_stemness_subset.symbols.gmt"), "source": "stemness"},
+             {"path": str(SHARED / "gene_sets/3CA_Gavish2023_metaprograms.gmt"), "source": "3CA metaprogram"}]
+
+
+def test_rank_sum_matches_scipy():
+    rng = np.random.default_rng(0)
+    dense = rng.poisson(0.6, (300, 30)).astype(float) * rng.random((300, 30))
+    dense[:, 3] = 0
+    dense[:100, 1] += 2
+    group = np.zeros(300, bool)
+    group[:100] = True
+    result = rank_sum(sp.csr_matrix(dense), group)
+    for j in (0, 1, 2, 4):
+        ref = ss.mannwhitneyu(dense[group, j], dense[~group, j], method="asymptotic", use_continuity=False)
+        assert result.pvalue[j] == pytest.approx(ref.pvalue, rel=1e-9)
+        assert result.auroc[j] == pytest.approx(ref.statistic / (100 * 200))
+    assert result.pvalue[3] == 1.0 and result.auroc[3] == 0.5
+    with pytest.raises(ValueError, match="both groups"):
+        rank_sum(sp.csr_matrix(dense), np.ones(300, bool))
+
+
+def _labelled(csc_fraction: float = 0.15) -> ad.AnnData:
+    params = {"n_cells": 2400, "n_patients": 3, "samples_per_patient": 1, "n_genes": None,
+              "malignant_fraction": 0.45, "csc_fraction": csc_fraction, "low_quality_fraction": 0.0,
+              "doublet_fraction": 0.0, "mean_library_size": 5000}
+    sim = simulate_tumour(params, seed=2)
+    adata = ad.concat(list(sim.samples.values()))
+    truth = sim.truth.set_index("cell_id").loc[adata.obs_names]
+    adata.obs["patient"] = truth["patient"].to_numpy()
+    adata.obs["cell_type"] = np.where(truth["malignant"], "epithelial", truth["cell_type"])
+    adata.obs["malignant"] = np.where(truth["malignant"], "malignant", "non-malignant")
+    adata.obs["csc"] = np.where(truth["malignant"], np.where(truth["csc"], "CSC-high", "CSC-low"), "")
+    adata.layers["counts"] = adata.X.copy()
+    adata.uns["value_scale"] = "counts"
+    sc.pp.normalize_total(adata, target_sum=1e4)
+    sc.pp.log1p(adata)
+    return adata
+
+
+@pytest.fixture(scope="module")
+def planted():
+    adata = _labelled()
+    settings = default_settings(biomarkers={"gene_sets": GENE_SETS, "permutations": 200})
+    result = bm.run_biomarkers(adata, settings["biomarkers"], stemness_sets={"CSC_markers": [
+        "CD44", "PROM1", "ALDH1A1", "SOX2", "POU5F1", "NANOG", "KLF4", "MYC", "BMI1", "NES", "LGR5", "ITGA6", "ALCAM",
+        "THY1", "ABCG2", "EPCAM", "CD24"]}, axes=load_axes("config/crosstalk/axes.yaml"),
+        resource=load_resource("liana:consensus"), seed=0)
+    return adata, result
+
+
+def test_planted_program_leads_the_biomarkers(planted):
+    _, (biomarkers, de, gsea, notes) = planted
+    top = biomarkers["gene"].head(20)
+    assert top.isin(CSC_PROGRAM).mean() >= 0.8, list(top)
+    assert list(biomarkers.columns[:8]) == ["gene", "auroc", "log2fc", "pct_csc", "pct_noncsc", "specificity",
+                                            "top_tme_type", "n_patients_consistent"]
+    first = biomarkers.iloc[0]
+    assert first["auroc"] > 0.8 and first["log2fc"] > 1 and first["n_patients_consistent"] == 3
+    surface = biomarkers.set_index("gene")["surface"]
+    assert surface["CD44"] and surface["CXCR4"] and not surface["SOX2"]
+    assert "pseudobulk DESeq2" in notes[0]
+    assert set(de["method"]) == {"pseudobulk", "wilcoxon"}
+
+
+def test_gsea_ranks_a_stemness_set_first(planted):
+    _, (_, _, gsea, _) = planted
+    assert list(gsea.columns[:6]) == ["term", "source", "nes", "es", "pvalue", "fdr"]
+    ranked = gsea[gsea["source"].isin(["stemness", "hallmark"])]
+    assert ranked.iloc[0]["source"] == "stemness", ranked.head()
+    assert gsea["nes"].is_monotonic_decreasing
+
+
+def test_specificity_marks_tme_genes():
+    adata = _labelled()
+    table = bm.biomarker_table(adata, bm.wilcoxon_de(adata), {}, min_cells=10).set_index("gene")
+    assert table.loc["PECAM1", "specificity"] < 0 and table.loc["PECAM1", "top_tme_type"] == "endothelial"
+    assert table.loc["SOX2", "specificity"] > 0.5
+
+
+def test_weak_signal_and_bad_inputs_are_explained(tmp_path):
+    adata = _labelled()
+    adata.obs["csc"] = np.where(adata.obs["malignant"] == "malignant", "CSC-low", "")
+    settings = default_settings()["biomarkers"]
+    biomarkers, _, gsea, notes = bm.run_biomarkers(adata, settings, stemness_sets={}, axes={}, resource=None)
+    assert biomarkers.empty and gsea.empty and "0 CSC-high" in notes[0]
+    with pytest.raises(InputError, match=r"gene-set file not found"):
+        bm.gene_set_collection({**settings, "gene_sets": [{"path": str(tmp_path / "none.gmt"), "source": "x"}]},
+                               {}, {})
+    with pytest.raises(InputError, match=r"obs column\(s\) \['csc'\]"):
+        bm.csc_mask(pd.DataFrame({"malignant": ["malignant"], "patient": ["P1"], "cell_type": ["x"]}))
+    tpm = _labelled()
+    tpm.uns["value_scale"] = "tpm"
+    patients, reason = bm.pseudobulk_plan(tpm, 10)
+    assert patients == [] and "not counts" in reason

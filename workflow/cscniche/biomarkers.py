@@ -1,0 +1,277 @@
+"""CSC biomarkers: CSC-high vs CSC-low differential expression, GSEA, and a ranked biomarker table.
+
+* Per-cell test: exact Wilcoxon rank-sum on the sparse log-normalised matrix (:mod:`cscniche.ranksum`),
+  which also gives each gene's AUROC.
+* Pseudobulk: PyDESeq2 on summed counts per patient and CSC group, design ``~ patient + csc``, when at least
+  two patients have both groups with enough cells and the data are counts. Its Wald statistic then ranks the
+  genes for GSEA (otherwise the Wilcoxon z does).
+* GSEA: gseapy prerank against local GMT files, the stemness gene sets and the crosstalk axes.
+* Biomarkers: per gene AUROC, log2 fold change, fractions expressing, specificity against every TME cell
+  type, consistency across patients and a cell-surface flag.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import anndata as ad
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+import scipy.stats as ss
+import yaml
+
+from .config import resolve_path
+from .io import InputError
+from .ranksum import rank_sum
+
+CSC_HIGH, CSC_LOW = "CSC-high", "CSC-low"
+
+
+def csc_mask(obs: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """Malignant cells with a CSC call, and which of them are CSC-high."""
+    missing = {"malignant", "csc", "patient", "cell_type"} - set(obs.columns)
+    if missing:
+        raise InputError(f"biomarkers need obs column(s) {sorted(missing)} (from the stemness stage)")
+    csc = obs["csc"].astype(str)
+    mask = obs["malignant"].astype(str).eq("malignant").to_numpy() & csc.isin([CSC_HIGH, CSC_LOW]).to_numpy()
+    return mask, csc.to_numpy()[mask] == CSC_HIGH
+
+
+def _group_stats(X: sp.csr_matrix, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Mean (log scale) and share expressing of each gene over ``rows``."""
+    sub = X[rows]
+    return np.asarray(sub.mean(axis=0)).ravel(), np.asarray((sub > 0).mean(axis=0)).ravel()
+
+
+def wilcoxon_de(adata: ad.AnnData) -> pd.DataFrame:
+    """CSC-high vs CSC-low malignant cells, per cell: rank-sum z, p, BH FDR, AUROC, log2FC, fractions."""
+    mask, high = csc_mask(adata.obs)
+    X = sp.csr_matrix(adata.X)
+    cells = np.flatnonzero(mask)
+    test = rank_sum(X[cells], high)
+    mean_h, pct_h = _group_stats(X, cells[high])
+    mean_l, pct_l = _group_stats(X, cells[~high])
+    lin_h = np.asarray(np.expm1(X[cells[high]]).mean(axis=0)).ravel()
+    lin_l = np.asarray(np.expm1(X[cells[~high]]).mean(axis=0)).ravel()
+    return pd.DataFrame({"gene": adata.var_names, "method": "wilcoxon", "stat": test.z,
+                         "log2fc": np.log2((lin_h + 1e-9) / (lin_l + 1e-9)), "pvalue": test.pvalue,
+                         "fdr": ss.false_discovery_control(test.pvalue), "auroc": test.auroc,
+                         "pct_csc": pct_h, "pct_noncsc": pct_l, "mean_csc": mean_h, "mean_noncsc": mean_l})
+
+
+def pseudobulk_plan(adata: ad.AnnData, min_cells: int) -> tuple[list[str], str]:
+    """Patients usable for pseudobulk DE, and why pseudobulk is or is not run."""
+    if adata.uns.get("value_scale", "counts") != "counts" or "counts" not in adata.layers:
+        return [], "per-cell Wilcoxon only: the input is not counts (pseudobulk DESeq2 needs raw counts)"
+    mask, high = csc_mask(adata.obs)
+    patients = adata.obs["patient"].astype(str).to_numpy()[mask]
+    table = pd.crosstab(patients, np.where(high, CSC_HIGH, CSC_LOW))
+    usable = [p for p in table.index if all(table.loc[p].get(g, 0) >= min_cells for g in (CSC_HIGH, CSC_LOW))]
+    if len(usable) < 2:
+        return usable, (f"per-cell Wilcoxon only: {len(usable)} patient(s) with at least {min_cells} CSC-high and "
+                        f"CSC-low cells (pseudobulk needs 2)")
+    return usable, f"pseudobulk DESeq2 (~ patient + csc) over {len(usable)} patients; Wilcoxon per cell alongside"
+
+
+def pseudobulk_de(adata: ad.AnnData, patients: list[str], *, min_counts: int = 10) -> pd.DataFrame:
+    """PyDESeq2 on counts summed per patient and CSC group (design ``~ patient + csc``)."""
+    import logging
+
+    from pydeseq2.dds import DeseqDataSet
+    from pydeseq2.default_inference import DefaultInference
+    from pydeseq2.ds import DeseqStats
+
+    mask, high = csc_mask(adata.obs)
+    cells = np.flatnonzero(mask)
+    patient = adata.obs["patient"].astype(str).to_numpy()[cells]
+    counts = sp.csr_matrix(adata.layers["counts"])
+    rows, meta = [], []
+    for p in patients:
+        for label, group in (("high", high), ("low", ~high)):
+            members = cells[(patient == p) & group]
+            rows.append(np.asarray(counts[members].sum(axis=0)).ravel())
+            meta.append({"sample": f"{p}_{label}", "patient": p, "csc": label})
+    meta = pd.DataFrame(meta).set_index("sample")
+    bulk = pd.DataFrame(np.rint(np.vstack(rows)).astype(np.int64), index=meta.index, columns=adata.var_names)
+    bulk = bulk.loc[:, bulk.sum(axis=0) >= min_counts]
+    logging.getLogger("pydeseq2").setLevel(logging.WARNING)
+    inference = DefaultInference(n_cpus=1)
+    dds = DeseqDataSet(counts=bulk, metadata=meta, design="~ patient + csc", inference=inference, quiet=True)
+    dds.deseq2()
+    stats = DeseqStats(dds, contrast=["csc", "high", "low"], inference=inference, quiet=True)
+    stats.summary()
+    res = stats.results_df
+    return pd.DataFrame({"gene": res.index, "method": "pseudobulk", "stat": res["stat"].to_numpy(),
+                         "log2fc": res["log2FoldChange"].to_numpy(), "pvalue": res["pvalue"].to_numpy(),
+                         "fdr": res["padj"].to_numpy(), "base_mean": res["baseMean"].to_numpy()})
+
+
+def surface_genes(path: str, resource: pd.DataFrame | None) -> dict[str, str]:
+    """Gene -> why it counts as cell-surface: ``LR receptor``, ``CD marker`` or both."""
+    file = Path(resolve_path(path))
+    if not file.is_file():
+        raise InputError(f"biomarkers.surface_markers: {path}: file not found")
+    curated = set((yaml.safe_load(file.read_text()) or {}).get("genes") or [])
+    receptors = set() if resource is None else {g for r in resource["receptor"] for g in str(r).split("_")}
+    out = {}
+    for gene in sorted(curated | receptors):
+        out[gene] = " + ".join(s for s, hit in (("LR receptor", gene in receptors), ("CD marker", gene in curated))
+                               if hit)
+    return out
+
+
+def biomarker_table(adata: ad.AnnData, wilcoxon: pd.DataFrame, surface: dict[str, str], *,
+                    min_cells: int) -> pd.DataFrame:
+    """Ranked biomarkers of CSC-high malignant cells (best first).
+
+    Columns: ``gene, auroc, log2fc, pct_csc, pct_noncsc, specificity, top_tme_type, n_patients_consistent,
+    n_patients, surface, surface_source, pvalue, fdr``. ``specificity`` is the smallest contrast
+    ``(m_csc - m_t) / (m_csc + m_t)`` of the CSC-high mean against each TME type's mean (1: absent from every
+    TME type; below 0: some TME type expresses it more); ``top_tme_type`` is that type. Genes up in CSC-high
+    cells come first, by AUROC.
+    """
+    X = sp.csr_matrix(adata.X)
+    mask, high = csc_mask(adata.obs)
+    cells = np.flatnonzero(mask)
+    mean_h = wilcoxon["mean_csc"].to_numpy()
+    tme = adata.obs["malignant"].astype(str).eq("non-malignant") & ~adata.obs["cell_type"].astype(str).isin(
+        ["unassigned", "", "nan"])
+    specificity = np.ones(adata.n_vars)
+    top_type = np.full(adata.n_vars, "", dtype=object)
+    for cell_type, idx in adata.obs[tme.to_numpy()].groupby("cell_type", observed=True).indices.items():
+        if len(idx) < min_cells:
+            continue
+        rows = np.flatnonzero(tme.to_numpy())[idx]
+        mean_t, _ = _group_stats(X, rows)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            contrast = np.where(mean_h + mean_t > 0, (mean_h - mean_t) / (mean_h + mean_t), 0.0)
+        lower = contrast < specificity
+        specificity = np.where(lower, contrast, specificity)
+        top_type = np.where(lower, cell_type, top_type)
+    patient = adata.obs["patient"].astype(str).to_numpy()[cells]
+    direction = np.sign(wilcoxon["log2fc"].to_numpy())
+    consistent, n_patients = np.zeros(adata.n_vars, int), 0
+    for p in np.unique(patient):
+        h, lo = cells[(patient == p) & high], cells[(patient == p) & ~high]
+        if len(h) < min_cells or len(lo) < min_cells:
+            continue
+        n_patients += 1
+        diff = _group_stats(X, h)[0] - _group_stats(X, lo)[0]
+        consistent += (np.sign(diff) == direction) & (diff != 0)
+    table = pd.DataFrame({"gene": adata.var_names, "auroc": wilcoxon["auroc"].to_numpy(),
+                          "log2fc": wilcoxon["log2fc"].to_numpy(), "pct_csc": wilcoxon["pct_csc"].to_numpy(),
+                          "pct_noncsc": wilcoxon["pct_noncsc"].to_numpy(), "specificity": specificity,
+                          "top_tme_type": top_type, "n_patients_consistent": consistent, "n_patients": n_patients,
+                          "pvalue": wilcoxon["pvalue"].to_numpy(), "fdr": wilcoxon["fdr"].to_numpy()})
+    table["surface_source"] = table["gene"].map(surface).fillna("")
+    table["surface"] = table["surface_source"].ne("")
+    table = table[(table["pct_csc"] > 0) | (table["pct_noncsc"] > 0)]
+    up = table["log2fc"] > 0
+    table = pd.concat([table[up].sort_values(["auroc", "log2fc", "gene"], ascending=[False, False, True]),
+                       table[~up].sort_values(["auroc", "gene"], ascending=[True, True])])
+    columns = ["gene", "auroc", "log2fc", "pct_csc", "pct_noncsc", "specificity", "top_tme_type",
+               "n_patients_consistent", "n_patients", "surface", "surface_source", "pvalue", "fdr"]
+    return table[columns].reset_index(drop=True)
+
+
+def gene_set_collection(params: dict, stemness_sets: dict[str, list[str]],
+                        axes: dict[str, dict]) -> dict[str, tuple[str, list[str]]]:
+    """Gene sets for GSEA: ``name -> (source, genes)`` from the GMT files, stemness sets and crosstalk axes."""
+    from .stemness import read_gmt
+
+    sets: dict[str, tuple[str, list[str]]] = {}
+    for entry in params["gene_sets"]:
+        path = resolve_path(entry["path"])
+        if not Path(path).is_file():
+            raise InputError(f"biomarkers.gene_sets: {entry['path']}: gene-set file not found")
+        for name, genes in read_gmt(path).items():
+            sets[name] = (entry["source"], genes)
+    if params["stemness_sets"]:
+        sets |= {name: ("stemness", genes) for name, genes in stemness_sets.items()}
+    if params["axes_sets"]:
+        for name, axis in axes.items():
+            genes = [g for pair in axis.get("pairs", []) for e in pair for g in str(e).split("_")]
+            sets[f"AXIS_{name}"] = ("crosstalk axis", sorted(set(genes) | set(axis.get("genes", []))))
+    return sets
+
+
+def gsea(ranking: pd.Series, sets: dict[str, tuple[str, list[str]]], params: dict, *, seed: int) -> pd.DataFrame:
+    """Prerank GSEA (gseapy) of ``ranking`` (gene -> statistic); rows ``term, source, nes, pvalue, fdr, ...``."""
+    import gseapy
+
+    columns = ["term", "source", "nes", "es", "pvalue", "fdr", "size", "lead_genes"]
+    ranking = ranking.replace([np.inf, -np.inf], np.nan).dropna()
+    ranking = ranking[~ranking.index.duplicated()].sort_values(ascending=False)
+    present = set(ranking.index)
+    usable = {k: [g for g in v if g in present] for k, (_, v) in sets.items()}
+    usable = {k: v for k, v in usable.items() if params["min_size"] <= len(v) <= params["max_size"]}
+    if not usable:
+        return pd.DataFrame(columns=columns)
+    result = gseapy.prerank(rnk=ranking, gene_sets=usable, min_size=params["min_size"], max_size=params["max_size"],
+                            permutation_num=params["permutations"], seed=seed, threads=1, outdir=None,
+                            no_plot=True, verbose=False).res2d
+    table = pd.DataFrame({"term": result["Term"].astype(str), "nes": result["NES"].astype(float),
+                          "es": result["ES"].astype(float), "pvalue": result["NOM p-val"].astype(float),
+                          "fdr": result["FDR q-val"].astype(float),
+                          "lead_genes": result["Lead_genes"].astype(str)})
+    table["source"] = table["term"].map(lambda t: sets[t][0])
+    table["size"] = table["term"].map(lambda t: len(usable[t]))
+    table = table.sort_values(["nes", "term"], ascending=[False, True])
+    return table[columns].reset_index(drop=True)
+
+
+def run_biomarkers(adata: ad.AnnData, params: dict, *, stemness_sets: dict[str, list[str]], axes: dict[str, dict],
+                   resource: pd.DataFrame | None, seed: int = 0):
+    """DE, GSEA and the biomarker table. Returns ``(biomarkers, de, gsea_table, notes)``."""
+    mask, high = csc_mask(adata.obs)
+    if high.sum() < params["min_cells"] or (~high).sum() < params["min_cells"]:
+        notes = [f"no biomarkers: {int(high.sum())} CSC-high and {int((~high).sum())} CSC-low malignant cells "
+                 f"(at least {params['min_cells']} of each needed; the stemness signal may be weak)"]
+        return _empty_outputs(notes)
+    wilcoxon = wilcoxon_de(adata)
+    patients, reason = pseudobulk_plan(adata, params["min_cells"]) if params["pseudobulk"] else \
+        ([], "per-cell Wilcoxon only: pseudobulk switched off in the config")
+    notes = [f"DE: {reason}"]
+    de = wilcoxon
+    ranking = wilcoxon.set_index("gene")["stat"]
+    if len(patients) >= 2 and "pseudobulk DESeq2" in reason:
+        bulk = pseudobulk_de(adata, patients)
+        de = pd.concat([bulk, wilcoxon], ignore_index=True)
+        ranking = bulk.set_index("gene")["stat"]
+        notes.append("GSEA ranks genes by the pseudobulk Wald statistic")
+    else:
+        notes.append("GSEA ranks genes by the per-cell Wilcoxon z")
+    surface = surface_genes(params["surface_markers"], resource)
+    table = biomarker_table(adata, wilcoxon, surface, min_cells=params["min_cells"])
+    sets = gene_set_collection(params, stemness_sets, axes)
+    enrichment = gsea(ranking, sets, params, seed=seed)
+    de = de.sort_values(["method", "pvalue", "gene"], kind="mergesort").reset_index(drop=True)
+    return table, de, enrichment, notes
+
+
+def group_expression(adata: ad.AnnData, genes: list[str]) -> pd.DataFrame:
+    """Mean log expression and share expressing of ``genes`` in each crosstalk group (for the dotplot)."""
+    from .crosstalk import cell_groups
+
+    groups = cell_groups(adata.obs)
+    genes = [g for g in genes if g in adata.var_names]
+    X = sp.csr_matrix(adata[:, genes].X) if genes else None
+    rows = []
+    for group, idx in groups[groups.ne("")].groupby(groups[groups.ne("")]).indices.items():
+        if X is None:
+            break
+        cells = np.flatnonzero(groups.ne("").to_numpy())[idx]
+        mean, pct = _group_stats(X, cells)
+        rows += [{"gene": g, "group": group, "cells": len(cells), "mean": m, "pct": q}
+                 for g, m, q in zip(genes, mean, pct, strict=True)]
+    return pd.DataFrame(rows, columns=["gene", "group", "cells", "mean", "pct"])
+
+
+def _empty_outputs(notes: list[str]):
+    biomarkers = pd.DataFrame(columns=["gene", "auroc", "log2fc", "pct_csc", "pct_noncsc", "specificity",
+                                       "top_tme_type", "n_patients_consistent", "n_patients", "surface",
+                                       "surface_source", "pvalue", "fdr"])
+    de = pd.DataFrame(columns=["gene", "method", "stat", "log2fc", "pvalue", "fdr"])
+    enrichment = pd.DataFrame(columns=["term", "source", "nes", "es", "pvalue", "fdr", "size", "lead_genes"])
+    return biomarkers, de, enrichment, notes

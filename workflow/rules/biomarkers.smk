@@ -1,0 +1,50 @@
+rule biomarkers:
+    input:
+        h5ad="results/{dataset}/stemness/stemness.h5ad",
+        config_files=biomarker_inputs,
+    output:
+        biomarkers="results/{dataset}/biomarkers/biomarkers.tsv",
+        de="results/{dataset}/biomarkers/de.tsv",
+        gsea="results/{dataset}/biomarkers/gsea.tsv",
+        expression="results/{dataset}/biomarkers/top_expression.tsv",
+        notes="results/{dataset}/biomarkers/notes.txt",
+    log:
+        "results/{dataset}/logs/biomarkers.log",
+    benchmark:
+        "results/{dataset}/benchmarks/biomarkers.tsv"
+    params:
+        biomarkers=lambda w: dataset(w)["biomarkers"],
+        stemness=lambda w: dataset(w)["stemness"],
+        crosstalk=lambda w: dataset(w)["crosstalk"],
+        seed=SEED,
+    resources:
+        mem_mb=lambda w, input: 2000 + 12 * input_mb(input),
+    conda:
+        ENV
+    script:
+        "../scripts/biomarkers.py"
+
+
+rule biomarker_figures:
+    input:
+        biomarkers="results/{dataset}/biomarkers/biomarkers.tsv",
+        de="results/{dataset}/biomarkers/de.tsv",
+        gsea="results/{dataset}/biomarkers/gsea.tsv",
+        expression="results/{dataset}/biomarkers/top_expression.tsv",
+    output:
+        **{
+            f"{name}_{ext}": report(
+                f"results/{{dataset}}/figures/biomarkers_{name}.{ext}",
+                caption="../report/biomarkers.rst",
+                category="Biomarkers",
+                subcategory="{dataset}",
+            )
+            for name in ("dotplot", "volcano", "gsea")
+            for ext in ("png", "svg")
+        },
+    log:
+        "results/{dataset}/logs/biomarker_figures.log",
+    conda:
+        REPORT_ENV
+    script:
+        "../scripts/biomarker_figures.py"

@@ -1,0 +1,24 @@
+"""Snakemake entry point: CSC-high vs CSC-low DE, GSEA and the ranked biomarker table."""
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from cscniche.biomarkers import group_expression, run_biomarkers  # noqa: E402
+from cscniche.crosstalk import load_axes, load_resource  # noqa: E402
+from cscniche.io import read_h5ad_checked, write_atomic, write_table  # noqa: E402
+from cscniche.logs import logged  # noqa: E402
+from cscniche.stemness import load_gene_sets  # noqa: E402
+
+with logged(snakemake.log[0]) as log:
+    params = snakemake.params.biomarkers
+    adata = read_h5ad_checked(snakemake.input.h5ad)
+    talk = snakemake.params.crosstalk
+    biomarkers, de, gsea, notes = run_biomarkers(
+        adata, params, stemness_sets=load_gene_sets(snakemake.params.stemness), axes=load_axes(talk["axes"]),
+        resource=load_resource(talk["resource"]), seed=snakemake.params.seed)
+    log.info("%s\ntop biomarkers: %s", "\n".join(notes), ", ".join(biomarkers["gene"].head(20)))
+    write_table(biomarkers, snakemake.output.biomarkers)
+    write_table(de, snakemake.output.de)
+    write_table(gsea, snakemake.output.gsea)
+    write_table(group_expression(adata, list(biomarkers["gene"].head(params["top"]))), snakemake.output.expression)
+    write_atomic(snakemake.output.notes, lambda tmp: tmp.write_text("\n".join(notes) + "\n"))
