@@ -23,6 +23,10 @@ def run_demo(workdir: Path) -> Path:
     for ds in config["datasets"].values():
         if "samples" in ds:
             ds["samples"] = str(REPO / ds["samples"])
+    config["biomarkers"] = {"gene_sets": [  # local GMT files (they stay outside the repository)
+        {"path": str(SHARED / "gene_sets/h.all.v7.0.symbols.gmt"), "source": "hallmark"},
+        {"path": str(SHARED / "gene_sets/c2.v6.0_stemness_subset.symbols.gmt"), "source": "stemness"},
+        {"path": str(SHARED / "gene_sets/3CA_Gavish2023_metaprograms.gmt"), "source": "3CA metaprogram"}]}
     workdir.mkdir(parents=True, exist_ok=True)
     (workdir / "config.yaml").write_text(yaml.safe_dump(config))
     cmd = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"), "--directory", str(workdir),
@@ -101,7 +105,8 @@ def test_report_is_self_contained_with_all_figures(demo):
 def test_same_seed_gives_identical_tables(demo, demo_again):
     for name in ("simulated", "oligodendroglioma"):
         for rel in ("cells.tsv.gz", "qc/summary.tsv", "cluster/markers.tsv", "crosstalk/interactions.tsv",
-                    "crosstalk/csc_specific.tsv", "crosstalk/axes.tsv"):
+                    "crosstalk/csc_specific.tsv", "crosstalk/axes.tsv", "biomarkers/biomarkers.tsv",
+                    "biomarkers/de.tsv", "biomarkers/gsea.tsv"):
             a = pd.read_csv(demo / name / rel, sep="\t")
             b = pd.read_csv(demo_again / name / rel, sep="\t")
             pd.testing.assert_frame_equal(a, b, check_exact=True)
@@ -183,3 +188,53 @@ def test_crosstalk_on_the_demo(demo):
     assert "CSC-TME crosstalk" in (demo / "simulated/report.html").read_text()
     oligo_notes = (demo / "oligodendroglioma/crosstalk/notes.txt").read_text()
     assert "CSC-specific test:" in oligo_notes
+
+
+def test_biomarkers_on_the_demo(demo):
+    truth = set((demo / "simulated/truth/csc_genes.txt").read_text().split())
+    biomarkers = pd.read_csv(demo / "simulated/biomarkers/biomarkers.tsv", sep="\t")
+    assert biomarkers["gene"].head(20).isin(truth).mean() >= 0.8, list(biomarkers["gene"].head(20))
+    gsea = pd.read_csv(demo / "simulated/biomarkers/gsea.tsv", sep="\t")
+    ranked = gsea[gsea["source"].isin(["stemness", "hallmark"])]
+    assert ranked.iloc[0]["source"] == "stemness"
+    assert set(gsea["source"]) >= {"hallmark", "stemness", "3CA metaprogram", "crosstalk axis"}
+    de = pd.read_csv(demo / "simulated/biomarkers/de.tsv", sep="\t")
+    assert set(de["method"]) == {"pseudobulk", "wilcoxon"}
+    oligo = pd.read_csv(demo / "oligodendroglioma/biomarkers/biomarkers.tsv", sep="\t")
+    notes = (demo / "oligodendroglioma/biomarkers/notes.txt").read_text()
+    assert len(oligo) > 1000 and "EXPLORATORY" in notes and "not counts" in notes
+    for name in ("simulated", "oligodendroglioma"):
+        html = (demo / name / "report.html").read_text()
+        assert "CSC biomarkers" in html and "Gene set enrichment" in html
+        for figure in ("dotplot", "volcano", "gsea"):
+            assert (demo / name / f"figures/biomarkers_{figure}.svg").stat().st_size > 1000
+
+
+def test_report_renders_in_headless_chromium(demo):
+    import shutil
+
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    browser, driver_path = shutil.which("chromium"), shutil.which("chromedriver")
+    assert browser and driver_path, "Debian packages chromium and chromium-driver are needed (.ci/run installs them)"
+    options = webdriver.ChromeOptions()
+    options.binary_location = browser
+    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"):
+        options.add_argument(flag)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    driver = webdriver.Chrome(service=Service(driver_path), options=options)
+    try:
+        for name in ("simulated", "oligodendroglioma"):
+            driver.get((demo / name / "report.html").resolve().as_uri())
+            images = driver.execute_script(
+                "return Array.from(document.images).map(i => [i.complete, i.naturalWidth, i.alt]);")
+            assert len(images) > 10
+            broken = [alt for complete, width, alt in images if not (complete and width > 0)]
+            assert not broken, broken
+            driver.find_element("css selector", "table.sortable th").click()  # the sorting script runs
+            errors = [e for e in driver.get_log("browser") if e["level"] in ("SEVERE", "ERROR")]
+            assert not errors, errors
+            assert driver.title == f"cscniche: {name}"
+    finally:
+        driver.quit()

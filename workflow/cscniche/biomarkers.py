@@ -26,6 +26,7 @@ from .io import InputError
 from .ranksum import rank_sum
 
 CSC_HIGH, CSC_LOW = "CSC-high", "CSC-low"
+MIN_CELLS_PER_PATIENT = 3  # a patient counts towards consistency with this many cells in each group
 
 
 def csc_mask(obs: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
@@ -128,7 +129,8 @@ def biomarker_table(adata: ad.AnnData, wilcoxon: pd.DataFrame, surface: dict[str
     Columns: ``gene, auroc, log2fc, pct_csc, pct_noncsc, specificity, top_tme_type, n_patients_consistent,
     n_patients, surface, surface_source, pvalue, fdr``. ``specificity`` is the smallest contrast
     ``(m_csc - m_t) / (m_csc + m_t)`` of the CSC-high mean against each TME type's mean (1: absent from every
-    TME type; below 0: some TME type expresses it more); ``top_tme_type`` is that type. Genes up in CSC-high
+    TME type; below 0: some TME type expresses it more); ``top_tme_type`` is that type. Consistency counts the
+    patients with at least 3 cells in each group whose mean difference has the pooled direction. Genes up in CSC-high
     cells come first, by AUROC.
     """
     X = sp.csr_matrix(adata.X)
@@ -154,7 +156,7 @@ def biomarker_table(adata: ad.AnnData, wilcoxon: pd.DataFrame, surface: dict[str
     consistent, n_patients = np.zeros(adata.n_vars, int), 0
     for p in np.unique(patient):
         h, lo = cells[(patient == p) & high], cells[(patient == p) & ~high]
-        if len(h) < min_cells or len(lo) < min_cells:
+        if min(len(h), len(lo)) < MIN_CELLS_PER_PATIENT:
             continue
         n_patients += 1
         diff = _group_stats(X, h)[0] - _group_stats(X, lo)[0]
@@ -223,16 +225,30 @@ def gsea(ranking: pd.Series, sets: dict[str, tuple[str, list[str]]], params: dic
 
 def run_biomarkers(adata: ad.AnnData, params: dict, *, stemness_sets: dict[str, list[str]], axes: dict[str, dict],
                    resource: pd.DataFrame | None, seed: int = 0):
-    """DE, GSEA and the biomarker table. Returns ``(biomarkers, de, gsea_table, notes)``."""
+    """DE, GSEA and the biomarker table. Returns ``(biomarkers, de, gsea_table, notes)``.
+
+    With fewer than ``min_cells`` CSC-high cells and ``weak_signal_fallback`` set, the comparison becomes the
+    top share of each patient's malignant cells by consensus stemness against the rest (exploratory; the first
+    note says so).
+    """
     mask, high = csc_mask(adata.obs)
+    prefix = []
     if high.sum() < params["min_cells"] or (~high).sum() < params["min_cells"]:
-        notes = [f"no biomarkers: {int(high.sum())} CSC-high and {int((~high).sum())} CSC-low malignant cells "
-                 f"(at least {params['min_cells']} of each needed; the stemness signal may be weak)"]
-        return _empty_outputs(notes)
+        counts = f"{int(high.sum())} CSC-high and {int((~high).sum())} CSC-low malignant cells"
+        fallback = params["weak_signal_fallback"]
+        if not fallback or "stemness" not in adata.obs:
+            return _empty_outputs([f"no biomarkers: {counts} (at least {params['min_cells']} of each needed; "
+                                   "the stemness signal is weak)"])
+        adata = _stemness_split(adata, fallback)
+        mask, high = csc_mask(adata.obs)
+        if high.sum() < params["min_cells"] or (~high).sum() < params["min_cells"]:
+            return _empty_outputs([f"no biomarkers: {counts}, and too few malignant cells for a stemness split"])
+        prefix = [f"EXPLORATORY: no confident CSC population ({counts}); comparing the top {fallback:.0%} of each "
+                  "patient's malignant cells by consensus stemness (labelled CSC-high below) with the rest"]
     wilcoxon = wilcoxon_de(adata)
     patients, reason = pseudobulk_plan(adata, params["min_cells"]) if params["pseudobulk"] else \
         ([], "per-cell Wilcoxon only: pseudobulk switched off in the config")
-    notes = [f"DE: {reason}"]
+    notes = prefix + [f"DE: {reason}"]
     de = wilcoxon
     ranking = wilcoxon.set_index("gene")["stat"]
     if len(patients) >= 2 and "pseudobulk DESeq2" in reason:
@@ -248,6 +264,16 @@ def run_biomarkers(adata: ad.AnnData, params: dict, *, stemness_sets: dict[str, 
     enrichment = gsea(ranking, sets, params, seed=seed)
     de = de.sort_values(["method", "pvalue", "gene"], kind="mergesort").reset_index(drop=True)
     return table, de, enrichment, notes
+
+
+def _stemness_split(adata: ad.AnnData, quantile: float) -> ad.AnnData:
+    """The same data (not copied) with ``csc`` set from each patient's top ``quantile`` of consensus stemness."""
+    obs = adata.obs.copy()
+    malignant = obs["malignant"].astype(str).eq("malignant") & obs["stemness"].notna()
+    rank = obs.loc[malignant].groupby(obs.loc[malignant, "patient"].astype(str))["stemness"].rank(pct=True)
+    obs["csc"] = ""
+    obs.loc[malignant, "csc"] = np.where(rank > 1 - quantile, CSC_HIGH, CSC_LOW)
+    return ad.AnnData(X=adata.X, obs=obs, var=adata.var, layers=dict(adata.layers), uns=dict(adata.uns))
 
 
 def group_expression(adata: ad.AnnData, genes: list[str]) -> pd.DataFrame:
