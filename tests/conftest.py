@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("CSCNICHE_SHARED", REPO.parent / "shared")) / "data"
@@ -30,6 +33,43 @@ def small_tumour():
     from cscniche.simulate import simulate_tumour
 
     return simulate_tumour(SMALL_SIM, seed=1)
+
+
+def demo_config(datasets: list[str] | None = None) -> dict:
+    """The repository's demo config (optionally some of its datasets), with local GMT files for biomarkers."""
+    config = yaml.safe_load((REPO / "config/config.yaml").read_text())
+    if datasets is not None:
+        config["datasets"] = {k: v for k, v in config["datasets"].items() if k in datasets}
+    for ds in config["datasets"].values():
+        if "samples" in ds:
+            ds["samples"] = str(REPO / ds["samples"])
+    config["biomarkers"] = {"gene_sets": [  # local GMT files (they stay outside the repository)
+        {"path": str(SHARED / "gene_sets/h.all.v7.0.symbols.gmt"), "source": "hallmark"},
+        {"path": str(SHARED / "gene_sets/c2.v6.0_stemness_subset.symbols.gmt"), "source": "stemness"},
+        {"path": str(SHARED / "gene_sets/3CA_Gavish2023_metaprograms.gmt"), "source": "3CA metaprogram"}]}
+    return config
+
+
+def snakemake_command(workdir: Path, config: dict) -> list[str]:
+    """Write ``config`` into ``workdir`` and return the Snakemake command line that runs it there."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    (workdir / "config.yaml").write_text(yaml.safe_dump(config))
+    return [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"), "--directory", str(workdir),
+            "--configfile", str(workdir / "config.yaml")]
+
+
+def run_demo(workdir: Path) -> Path:
+    """Run the demo config locally in ``workdir`` and return its results folder."""
+    run = subprocess.run(snakemake_command(workdir, demo_config()) + ["--cores", "2", "--quiet"],
+                         capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr[-3000:]
+    return workdir / "results"
+
+
+@pytest.fixture(scope="session")
+def demo(tmp_path_factory) -> Path:
+    """The demo run locally once per test session (results folder)."""
+    return run_demo(tmp_path_factory.mktemp("demo1"))
 
 
 def default_settings(**overrides) -> dict:

@@ -9,36 +9,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-import yaml
 from sklearn.metrics import adjusted_rand_score
 
-from conftest import REPO, SHARED
+from conftest import REPO, SHARED, run_demo
 
 pytestmark = pytest.mark.slow
-
-
-def run_demo(workdir: Path) -> Path:
-    """Run the repository's demo config in ``workdir`` and return its results folder."""
-    config = yaml.safe_load((REPO / "config/config.yaml").read_text())
-    for ds in config["datasets"].values():
-        if "samples" in ds:
-            ds["samples"] = str(REPO / ds["samples"])
-    config["biomarkers"] = {"gene_sets": [  # local GMT files (they stay outside the repository)
-        {"path": str(SHARED / "gene_sets/h.all.v7.0.symbols.gmt"), "source": "hallmark"},
-        {"path": str(SHARED / "gene_sets/c2.v6.0_stemness_subset.symbols.gmt"), "source": "stemness"},
-        {"path": str(SHARED / "gene_sets/3CA_Gavish2023_metaprograms.gmt"), "source": "3CA metaprogram"}]}
-    workdir.mkdir(parents=True, exist_ok=True)
-    (workdir / "config.yaml").write_text(yaml.safe_dump(config))
-    cmd = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"), "--directory", str(workdir),
-           "--configfile", str(workdir / "config.yaml"), "--cores", "2", "--quiet"]
-    run = subprocess.run(cmd, capture_output=True, text=True)
-    assert run.returncode == 0, run.stderr[-3000:]
-    return workdir / "results"
-
-
-@pytest.fixture(scope="module")
-def demo(tmp_path_factory) -> Path:
-    return run_demo(tmp_path_factory.mktemp("demo1"))
 
 
 @pytest.fixture(scope="module")

@@ -21,7 +21,7 @@ TME_MARKERS: dict[str, list[str]] = {
     "B": ["MS4A1", "CD79A", "CD79B", "CD19", "BANK1", "IGHM"],
     "macrophage": ["CD68", "CD14", "LYZ", "CSF1R", "C1QA", "CD163", "MRC1", "AIF1", "TYROBP", "IL6"],
     "fibroblast": ["COL1A1", "COL1A2", "DCN", "LUM", "FAP", "PDGFRA", "CD248", "CXCL12"],
-    "endothelial": ["PECAM1", "VWF", "CDH5", "KDR", "FLT1", "CLDN5", "ESAM", "EMCN", "CD34", "PLVAP"],
+    "endothelial": ["PECAM1", "VWF", "CDH5", "KDR", "CLDN5", "ESAM", "EMCN", "CD34", "PLVAP"],
     # ISCT MSC criteria (CD73/NT5E, CD90/THY1, CD105/ENG; Dominici 2006) plus LEPR, NGFR, VCAM1
     "MSC": ["THY1", "NT5E", "ENG", "LEPR", "NGFR", "VCAM1", "PDGFRB"],
 }
@@ -41,6 +41,10 @@ PLANTED_LR = [
 ]
 CSC_LR_GENES = [g for lig, rec, src, _ in PLANTED_LR for g in (lig if src == "CSC" else rec).split("_")]
 CSC_PROGRAM = CSC_MARKERS + CSC_LR_GENES
+# Companion genes get the planted effect of their partner on top of their own random baseline (added after
+# the original draws, so the rest of a simulation with a given seed is unchanged): FLT1 with KDR in
+# endothelial cells, IL6ST with IL6R in CSCs.
+COMPANIONS = {"FLT1": "KDR", "IL6ST": "IL6R"}
 
 # GRCh38 positions (GENCODE v27) of planted genes that the infercnvpy gene table lacks.
 EXTRA_GENES = [
@@ -116,12 +120,12 @@ def gene_universe(n_genes: int | None = None, *, seed: int = 0) -> pd.DataFrame:
     var = cnv.datasets.oligodendroglioma().var[["chromosome", "start", "end"]].copy()
     extra = pd.DataFrame(EXTRA_GENES, columns=["symbol", "chromosome", "start", "end"]).set_index("symbol")
     genes = pd.concat([var, extra[~extra.index.isin(var.index)]])
-    planted = set(extra.index) | set(CSC_PROGRAM) | {g for m in TME_MARKERS.values() for g in m}
+    planted = (set(extra.index) | set(CSC_PROGRAM) | {g for m in TME_MARKERS.values() for g in m}) - set(COMPANIONS)
     if n_genes is not None and n_genes < len(genes):
         rng = np.random.default_rng(seed)
         others = np.array(sorted(set(genes.index) - planted))
         keep = rng.choice(others, size=max(n_genes - len(planted), 0), replace=False)
-        genes = genes.loc[genes.index.isin(planted) | genes.index.isin(keep)]
+        genes = genes.loc[genes.index.isin(planted) | genes.index.isin(keep) | genes.index.isin(list(COMPANIONS))]
     order = pd.Series(genes["chromosome"].str.replace("chr", "")).map(_chrom_rank)
     genes = genes.assign(_o=order.values).sort_values(["_o", "start"]).drop(columns="_o")
     genes.index.name = "gene_symbol"
@@ -141,7 +145,8 @@ def _programs(genes: pd.DataFrame, rng: np.random.Generator, n_patients: int) ->
     is_mt = names.str.startswith("MT-")
     is_ribo = names.str.match(r"^RP[LS]\d")
     base[is_ribo] += 3.0
-    planted = [g for m in TME_MARKERS.values() for g in m] + MALIGNANT_MARKERS + CSC_PROGRAM
+    planted = [g for m in TME_MARKERS.values() for g in m] + MALIGNANT_MARKERS + [
+        g for g in CSC_PROGRAM if g not in COMPANIONS]
     low = np.quantile(base, 0.25)
     for g in planted:
         base[idx[g]] = low  # planted genes are low by default; programs switch them on
@@ -151,6 +156,9 @@ def _programs(genes: pd.DataFrame, rng: np.random.Generator, n_patients: int) ->
         bg = rng.choice(n, 150, replace=False)
         lfc[bg] = rng.normal(0, 0.8, 150)
         lfc[[idx[g] for g in markers]] = rng.uniform(3.0, 4.0, len(markers))
+        for companion, partner in COMPANIONS.items():
+            if partner in markers:
+                lfc[idx[companion]] = lfc[idx[partner]]
         profiles[cell_type] = base + lfc
     chroms = genes["chromosome"].to_numpy()
     autosomes = [c for c in pd.unique(chroms) if c not in ("chrX", "chrY", "chrM")]

@@ -14,7 +14,8 @@ rule annotate:
     params:
         annotate=lambda w: dataset(w)["annotate"],
     resources:
-        mem_mb=lambda w, input: 1500 + 20 * input_mb(input),
+        mem_mb=mem(1500, 20),
+        runtime=minutes(10, 0.02),
     conda:
         ENV
     script:

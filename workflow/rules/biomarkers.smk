@@ -18,7 +18,8 @@ rule biomarkers:
         crosstalk=lambda w: dataset(w)["crosstalk"],
         seed=SEED,
     resources:
-        mem_mb=lambda w, input: 2000 + 12 * input_mb(input),
+        mem_mb=mem(2000, 12),
+        runtime=minutes(10, 0.03),
     conda:
         ENV
     script:

@@ -14,7 +14,8 @@ rule cluster:
         seed=SEED,
     threads: 2
     resources:
-        mem_mb=lambda w, input: 2000 + 40 * input_mb(input),
+        mem_mb=mem(2000, 40),
+        runtime=minutes(10, 0.1),
     conda:
         ENV
     script:

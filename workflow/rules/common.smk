@@ -110,6 +110,16 @@ def input_mb(input, floor=1):
     return max(floor, total / 1e6)
 
 
+def mem(base, per_mb):
+    """``mem_mb`` of a job: ``base`` plus ``per_mb`` per MB of input, doubled on each retry."""
+    return lambda wildcards, input, attempt: int((base + per_mb * input_mb(input)) * 2 ** (attempt - 1))
+
+
+def minutes(base, per_mb):
+    """``runtime`` (minutes) of a job: ``base`` plus ``per_mb`` per MB of input, doubled on each retry."""
+    return lambda wildcards, input, attempt: int((base + per_mb * input_mb(input)) * 2 ** (attempt - 1))
+
+
 def crosstalk_inputs(w):
     """The axes file and the LR resource (a CellPhoneDB folder or a table) unless it ships in liana."""
     params = dataset(w)["crosstalk"]

@@ -16,7 +16,8 @@ rule crosstalk:
         seed=SEED,
     threads: 2
     resources:
-        mem_mb=lambda w, input: 2000 + 12 * input_mb(input),
+        mem_mb=mem(2000, 12),
+        runtime=minutes(10, 0.02),
     conda:
         ENV
     script:

@@ -12,7 +12,8 @@ rule ingest:
         author_labels=lambda w: dataset(w)["author_labels"],
         author_codes=lambda w: dataset(w)["author_codes"],
     resources:
-        mem_mb=lambda w, input: 1500 + 20 * input_mb(input),
+        mem_mb=mem(1500, 20),
+        runtime=minutes(5, 0.02),
     conda:
         ENV
     script:

@@ -15,7 +15,8 @@ rule malignant:
         malignant=malignant_params,
         seed=SEED,
     resources:
-        mem_mb=lambda w, input: 2000 + 30 * input_mb(input),
+        mem_mb=mem(2000, 30),
+        runtime=minutes(10, 0.03),
     conda:
         ENV
     script:

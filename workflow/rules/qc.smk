@@ -13,7 +13,8 @@ rule qc:
         qc=lambda w: dataset(w)["qc"],
         seed=SEED,
     resources:
-        mem_mb=lambda w, input: 1500 + 30 * input_mb(input),
+        mem_mb=mem(1500, 30),
+        runtime=minutes(10, 0.1),
     conda:
         ENV
     script:

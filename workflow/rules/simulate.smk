@@ -14,6 +14,7 @@ rule simulate:
         seed=SEED,
     resources:
         mem_mb=lambda w: 2000 + dataset(w)["simulate"]["n_cells"] // 10,
+        runtime=lambda w: 5 + dataset(w)["simulate"]["n_cells"] // 5000,
     conda:
         ENV
     script:

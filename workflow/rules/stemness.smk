@@ -17,7 +17,8 @@ rule stemness:
         stemness=lambda w: dataset(w)["stemness"],
         seed=SEED,
     resources:
-        mem_mb=lambda w, input: 2000 + 20 * input_mb(input),
+        mem_mb=mem(2000, 20),
+        runtime=minutes(10, 0.03),
     conda:
         ENV
     script:

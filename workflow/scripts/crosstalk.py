@@ -8,6 +8,9 @@ from cscniche.io import read_h5ad_checked, write_atomic, write_table  # noqa: E4
 from cscniche.logs import logged  # noqa: E402
 
 with logged(snakemake.log[0]) as log:
+    import numba
+
+    numba.set_num_threads(max(1, min(snakemake.threads, numba.config.NUMBA_NUM_THREADS)))
     params = snakemake.params.crosstalk
     adata = read_h5ad_checked(snakemake.input.h5ad)
     resource = load_resource(params["resource"])
