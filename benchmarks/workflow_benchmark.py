@@ -1,17 +1,26 @@
-"""Time and peak memory of the cscniche workflow: the demo config and simulated tumours of N cells.
+"""Scale benchmark: the whole cscniche workflow and the bare scanpy chain on the same simulated cells.
 
-usage: python benchmarks/workflow_benchmark.py [--cells 50000 ...] [--demo] [--cores 2] [--out benchmarks/out]
+usage: python benchmarks/workflow_benchmark.py [--cells 10000 50000 100000 200000] [--demo] [--cores 2]
+                                               [--genes 20000] [--out benchmarks/out]
 
-Each run is a fresh Snakemake invocation in its own working folder. Printed per run: wall time, the
-peak RSS of the largest job (getrusage of children), and per-rule wall time / max RSS from the rules'
-Snakemake ``benchmark:`` files.
+For each size, one invocation runs, one after the other:
+
+(a) the whole workflow (every stage, report included) in a fresh Snakemake run: simulated tumour of N cells,
+    4 patients x 2 samples, ``--genes`` genes (synthetic genes beyond the ~9,500 real ones), integration
+    off (the bare chain has none); printed: total wall time, per-rule wall time and max RSS from the rules'
+    Snakemake ``benchmark:`` files;
+(b) the bare scanpy chain on the same raw samples, in a child process: concat, QC metrics and filters,
+    scrublet per sample, normalise, log1p, HVG, PCA, neighbours, Leiden at the workflow's three resolutions,
+    UMAP, Wilcoxon markers; printed: wall time and peak RSS per step;
+
+and the ratio workflow / bare chain for the stages both perform (ingest, qc and cluster rules, job wall
+times summed).
 """
 
 from __future__ import annotations
 
 import argparse
 import platform
-import resource
 import subprocess
 import sys
 import time
@@ -22,18 +31,58 @@ import pandas as pd
 import yaml
 
 REPO = Path(__file__).resolve().parents[1]
+SHARED_STAGES = ("ingest", "qc", "cluster")
+
+BARE_CHAIN = r"""
+import resource, sys, time, warnings
+from pathlib import Path
+warnings.simplefilter("ignore")
+import anndata as ad, numpy as np, scanpy as sc
+times = {}
+def step(name, start):
+    times[name] = time.perf_counter() - start
+    return time.perf_counter()
+t0 = t = time.perf_counter()
+files = sorted(Path(sys.argv[1]).glob("*.h5ad"))
+adata = ad.concat({f.stem: ad.read_h5ad(f) for f in files}, label="sample", index_unique=None)
+t = step("read", t)
+adata.var["mt"] = adata.var_names.str.startswith("MT-")
+sc.pp.calculate_qc_metrics(adata, qc_vars=["mt"], inplace=True, percent_top=None)
+adata = adata[(adata.obs["n_genes_by_counts"] >= 200) & (adata.obs["pct_counts_mt"] < 20)].copy()
+sc.pp.scrublet(adata, batch_key="sample", random_state=0)
+adata = adata[~adata.obs["predicted_doublet"].to_numpy()].copy()
+sc.pp.filter_genes(adata, min_cells=3)
+t = step("qc+scrublet", t)
+sc.pp.normalize_total(adata, target_sum=1e4); sc.pp.log1p(adata)
+t = step("normalise", t)
+sc.pp.highly_variable_genes(adata, n_top_genes=2000, flavor="seurat")
+t = step("hvg", t)
+sc.pp.pca(adata, n_comps=30, mask_var="highly_variable", svd_solver="arpack", random_state=0)
+t = step("pca", t)
+sc.pp.neighbors(adata, n_neighbors=15, n_pcs=30, random_state=0)
+t = step("neighbours", t)
+for res in (0.3, 0.5, 1.0):
+    sc.tl.leiden(adata, resolution=res, key_added=f"leiden_{res}", flavor="leidenalg", random_state=0)
+t = step("leiden x3", t)
+sc.tl.umap(adata, random_state=0)
+t = step("umap", t)
+sc.tl.rank_genes_groups(adata, "leiden_0.3", method="wilcoxon")
+t = step("wilcoxon markers", t)
+times["total"] = time.perf_counter() - t0
+peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+print(" ".join(f"{k}={v:.1f}" for k, v in times.items()) + f" peak_rss_mb={peak:.0f} cells={adata.n_obs}")
+"""
 
 
-def run(workdir: Path, config: dict, cores: int) -> tuple[float, float]:
-    """Run Snakemake on ``config`` in ``workdir``; return (wall seconds, peak child RSS in MB)."""
+def run_workflow(workdir: Path, config: dict, cores: int) -> float:
+    """Run Snakemake on ``config`` in ``workdir``; return the wall seconds."""
     workdir.mkdir(parents=True, exist_ok=True)
     (workdir / "config.yaml").write_text(yaml.safe_dump(config))
     start = time.perf_counter()
     subprocess.run([sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"), "--directory",
                     str(workdir), "--configfile", str(workdir / "config.yaml"), "--cores", str(cores),
                     "--quiet", "--forceall"], check=True)
-    wall = time.perf_counter() - start
-    return wall, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    return time.perf_counter() - start
 
 
 def per_rule(results: Path) -> pd.DataFrame:
@@ -41,38 +90,56 @@ def per_rule(results: Path) -> pd.DataFrame:
     rows = []
     for f in sorted(results.glob("*/benchmarks/**/*.tsv")):
         rel = f.relative_to(results)
-        rule = rel.parts[2].removesuffix(".tsv")
         t = pd.read_csv(f, sep="\t")
-        rows.append({"dataset": rel.parts[0], "rule": rule, "s": t["s"].iloc[0], "max_rss_mb": t["max_rss"].iloc[0]})
+        rows.append({"dataset": rel.parts[0], "rule": rel.parts[2].removesuffix(".tsv"), "s": t["s"].iloc[0],
+                     "max_rss_mb": t["max_rss"].iloc[0]})
     df = pd.DataFrame(rows)
     return df.groupby(["dataset", "rule"], sort=False).agg(jobs=("s", "size"), wall_s=("s", "sum"),
                                                            max_rss_mb=("max_rss_mb", "max")).reset_index()
 
 
+def bare_chain(raw: Path) -> dict[str, float]:
+    """Run the bare scanpy chain on the raw samples in a child process; its timings and peak RSS."""
+    out = subprocess.run([sys.executable, "-c", BARE_CHAIN, str(raw)], check=True, capture_output=True, text=True)
+    return {k: float(v) for k, v in (item.split("=") for item in out.stdout.split())}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--cells", type=int, nargs="*", default=[50_000])
+    parser.add_argument("--cells", type=int, nargs="*", default=[10_000, 50_000, 100_000, 200_000],
+                        help="sizes to run (500000 as an option)")
+    parser.add_argument("--genes", type=int, default=20_000)
     parser.add_argument("--demo", action="store_true", help="also run the demo config (config/config.yaml)")
     parser.add_argument("--cores", type=int, default=2)
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks/out")
     args = parser.parse_args()
     print(f"machine: {platform.machine()}, {platform.system()} {platform.release()}, cores used: {args.cores}; "
           f"python {platform.python_version()}, scanpy {metadata.version('scanpy')}, "
-          f"snakemake {metadata.version('snakemake')}")
-    runs = []
+          f"snakemake {metadata.version('snakemake')}", flush=True)
     if args.demo:
         demo = yaml.safe_load((REPO / "config/config.yaml").read_text())
         for ds in demo["datasets"].values():
             if "samples" in ds:
                 ds["samples"] = str(REPO / ds["samples"])
-        runs.append(("demo", demo))
+        wall = run_workflow(args.out / "demo", demo, args.cores)
+        print(f"\n== demo: total wall {wall:.1f} s")
+        print(per_rule(args.out / "demo/results").to_string(index=False, float_format=lambda v: f"{v:.1f}"))
     for n in args.cells:
-        runs.append((f"sim{n}", {"seed": 0, "datasets": {f"sim{n}": {"simulate": {"n_cells": n, "n_patients": 4}}}}))
-    for name, config in runs:
-        workdir = args.out / name
-        wall, peak = run(workdir, config, args.cores)
-        print(f"\n== {name}: total wall {wall:.1f} s, peak RSS of the largest job {peak:.0f} MB")
-        print(per_rule(workdir / "results").to_string(index=False, float_format=lambda v: f"{v:.1f}"))
+        name = f"sim{n}"
+        config = {"seed": 0, "cluster": {"integration": "none"},
+                  "datasets": {name: {"simulate": {"n_cells": n, "n_patients": 4, "samples_per_patient": 2,
+                                                   "n_genes": args.genes}}}}
+        wall = run_workflow(args.out / name, config, args.cores)
+        rules = per_rule(args.out / name / "results")
+        print(f"\n== {name} ({args.genes} genes, 8 samples): whole workflow {wall:.1f} s wall, "
+              f"largest job max RSS {rules['max_rss_mb'].max():.0f} MB", flush=True)
+        print(rules.to_string(index=False, float_format=lambda v: f"{v:.1f}"), flush=True)
+        bare = bare_chain(args.out / name / "results" / name / "raw")
+        shared = rules.loc[rules["rule"].isin(SHARED_STAGES), "wall_s"].sum()
+        print("bare scanpy chain: " + ", ".join(f"{k} {v:.1f} s" for k, v in bare.items()
+                                                if k not in ("peak_rss_mb", "cells")))
+        print(f"bare chain peak RSS {bare['peak_rss_mb']:.0f} MB on {bare['cells']:.0f} cells; workflow ingest+qc+"
+              f"cluster jobs {shared:.1f} s = {shared / bare['total']:.2f}x the bare chain", flush=True)
 
 
 if __name__ == "__main__":

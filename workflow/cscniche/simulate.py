@@ -126,10 +126,23 @@ def gene_universe(n_genes: int | None = None, *, seed: int = 0) -> pd.DataFrame:
         others = np.array(sorted(set(genes.index) - planted))
         keep = rng.choice(others, size=max(n_genes - len(planted), 0), replace=False)
         genes = genes.loc[genes.index.isin(planted) | genes.index.isin(keep) | genes.index.isin(list(COMPANIONS))]
+    elif n_genes is not None and n_genes > len(genes):
+        genes = pd.concat([genes, _synthetic_genes(genes, n_genes - len(genes), seed=seed)])
     order = pd.Series(genes["chromosome"].str.replace("chr", "")).map(_chrom_rank)
     genes = genes.assign(_o=order.values).sort_values(["_o", "start"]).drop(columns="_o")
     genes.index.name = "gene_symbol"
     return genes
+
+
+def _synthetic_genes(genes: pd.DataFrame, n: int, *, seed: int) -> pd.DataFrame:
+    """``n`` made-up genes (``SYN00001``...) at random positions on the autosomes, to reach large gene counts."""
+    rng = np.random.default_rng(seed + 1)
+    autosomes = genes[genes["chromosome"].str.fullmatch(r"chr\d+")]
+    spans = autosomes.groupby("chromosome")["end"].max()
+    chrom = rng.choice(spans.index.to_numpy(), size=n, p=(spans / spans.sum()).to_numpy())
+    start = (rng.random(n) * spans.loc[chrom].to_numpy()).astype(np.int64)
+    return pd.DataFrame({"chromosome": chrom, "start": start, "end": start + 10_000},
+                        index=pd.Index([f"SYN{i:05d}" for i in range(1, n + 1)]))
 
 
 def _chrom_rank(c: str) -> int:
