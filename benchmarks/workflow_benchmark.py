@@ -63,11 +63,11 @@ sc.pp.neighbors(adata, n_neighbors=15, n_pcs=30, random_state=0)
 t = step("neighbours", t)
 for res in (0.3, 0.5, 1.0):
     sc.tl.leiden(adata, resolution=res, key_added=f"leiden_{res}", flavor="leidenalg", random_state=0)
-t = step("leiden x3", t)
+t = step("leiden_x3", t)
 sc.tl.umap(adata, random_state=0)
 t = step("umap", t)
 sc.tl.rank_genes_groups(adata, "leiden_0.3", method="wilcoxon")
-t = step("wilcoxon markers", t)
+t = step("wilcoxon_markers", t)
 times["total"] = time.perf_counter() - t0
 peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 print(" ".join(f"{k}={v:.1f}" for k, v in times.items()) + f" peak_rss_mb={peak:.0f} cells={adata.n_obs}")
@@ -101,7 +101,8 @@ def per_rule(results: Path) -> pd.DataFrame:
 def bare_chain(raw: Path) -> dict[str, float]:
     """Run the bare scanpy chain on the raw samples in a child process; its timings and peak RSS."""
     out = subprocess.run([sys.executable, "-c", BARE_CHAIN, str(raw)], check=True, capture_output=True, text=True)
-    return {k: float(v) for k, v in (item.split("=") for item in out.stdout.split())}
+    last = out.stdout.strip().splitlines()[-1]
+    return {k: float(v) for k, v in (item.split("=") for item in last.split())}
 
 
 def main() -> None:
