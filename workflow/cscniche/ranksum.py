@@ -1,9 +1,10 @@
 """Exact Wilcoxon rank-sum (Mann-Whitney U) per gene on a sparse matrix, ranking only the stored values.
 
 Zeros share one tied rank, so a gene costs time in proportion to its non-zero entries. Each column is ranked
-once (numba, in parallel over columns) and the rank sums of all groups are gathered in the same pass. Gives U, AUROC and the normal-approximation p-value: tie-corrected as
-``scipy.stats.mannwhitneyu(..., method="asymptotic", use_continuity=False)``, or without the correction as
-scanpy's ``rank_genes_groups(method="wilcoxon")``.
+once (numba, in parallel over columns) and the rank sums of all groups are gathered in the same pass. Gives
+U, AUROC and the normal-approximation p-value: tie-corrected as ``scipy.stats.mannwhitneyu(...,
+method="asymptotic", use_continuity=False)``, or without the correction as scanpy's
+``rank_genes_groups(method="wilcoxon")``.
 """
 
 from __future__ import annotations
