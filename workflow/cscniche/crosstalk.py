@@ -254,15 +254,16 @@ def csc_specific(stats: list[PatientStats], resource: pd.DataFrame, entities: En
     The statistic is the expression product (ligand mean x receptor mean) with CSC-high minus that with
     CSC-low malignant cells, summed over the patients that have both CSC groups (and the partner); its null
     is the same sum under CSC-label permutations within each patient. Two-sided p-values from the
-    permutation z-score; ``fdr`` by Benjamini-Hochberg over all tests. Rows come sorted with the
-    interactions significant at ``fdr_level`` first, strongest gain in CSC-high first (``effect``), then the
-    rest by p-value: among significant tests the size of the effect, not a smaller p, tells which partner
-    receives the most signal.
+    permutation z-score; ``fdr`` by Benjamini-Hochberg over all tests. ``partner_specificity`` is the
+    partner's share of its side's expression among the TME groups (mean over patients; 1 for CSC<->CSC).
+    Rows come sorted with the interactions significant at ``fdr_level`` (and stronger with CSC-high cells)
+    first, by ``effect x partner_specificity`` (a large gain with a partner that is the main TME source or
+    target of the pair ranks first; a ligand every cell type expresses ranks lower), then the rest by p-value.
     """
     usable = [p for p in stats if p.csc_perm is not None]
     columns = ["ligand", "receptor", "source", "target", "direction", "partner", "effect", "score_csc_high",
-               "score_csc_low", "z", "pvalue", "fdr", "significant", "n_patients", "n_patients_consistent", "test",
-               "pathway"]
+               "score_csc_low", "z", "pvalue", "fdr", "significant", "partner_specificity", "n_patients",
+               "n_patients_consistent", "test", "pathway"]
     if not usable:
         return pd.DataFrame(columns=columns)
     test = (f"stratified permutation within {len(usable)} patients" if len(usable) > 1
@@ -282,7 +283,7 @@ def csc_specific(stats: list[PatientStats], resource: pd.DataFrame, entities: En
     table["fdr"] = ss.false_discovery_control(table["pvalue"].to_numpy())
     table["test"] = test
     table["significant"] = (table["fdr"] <= fdr_level) & (table["effect"] > 0)
-    table["_key"] = np.where(table["significant"], -table["effect"], table["pvalue"])
+    table["_key"] = np.where(table["significant"], -table["effect"] * table["partner_specificity"], table["pvalue"])
     table = table.sort_values(["significant", "_key", "ligand", "receptor", "source", "target"],
                               ascending=[False, True, True, True, True, True], kind="mergesort")
     return table[columns].reset_index(drop=True)
@@ -293,7 +294,7 @@ def _partner_tests(stats: list[PatientStats], kind: str, partner: str, lig: np.n
     """Observed and permuted CSC-high minus CSC-low products of every pair for one partner and direction."""
     n_pairs = len(lig)
     obs, high, low = np.zeros(n_pairs), np.zeros(n_pairs), np.zeros(n_pairs)
-    per_patient, expressed = [], np.zeros(n_pairs, bool)
+    per_patient, shares, expressed = [], [], np.zeros(n_pairs, bool)
     perm_total = None
     for p in stats:
         gi = {g: i for i, g in enumerate(p.groups)}
@@ -302,12 +303,14 @@ def _partner_tests(stats: list[PatientStats], kind: str, partner: str, lig: np.n
         h, lo = gi[CSC_HIGH], gi[CSC_LOW]
         if kind == "CSC->TME":
             w = p.mean[gi[partner], rec]
+            shares.append(_partner_share(p, gi[partner], rec))
             csc_side, perm_side = p.mean[[h, lo]][:, lig], p.csc_perm[:, :, lig]
             ok = (p.prop[gi[partner], rec] >= expr_prop) & (p.prop[[h, lo]][:, lig].max(axis=0) >= expr_prop)
             sh, sl = csc_side[0] * w, csc_side[1] * w
             perm = (perm_side[:, 0] - perm_side[:, 1]) * w
         elif kind == "TME->CSC":
             w = p.mean[gi[partner], lig]
+            shares.append(_partner_share(p, gi[partner], lig))
             csc_side, perm_side = p.mean[[h, lo]][:, rec], p.csc_perm[:, :, rec]
             ok = (p.prop[gi[partner], lig] >= expr_prop) & (p.prop[[h, lo]][:, rec].max(axis=0) >= expr_prop)
             sh, sl = csc_side[0] * w, csc_side[1] * w
@@ -324,6 +327,7 @@ def _partner_tests(stats: list[PatientStats], kind: str, partner: str, lig: np.n
         perm_total = perm if perm_total is None else perm_total + perm
     if perm_total is None or not expressed.any():
         return pd.DataFrame()
+    share = np.mean(shares, axis=0) if shares else np.ones(n_pairs)
     sd = perm_total.std(axis=0)
     z = np.where(sd > 0, (obs - perm_total.mean(axis=0)) / np.where(sd > 0, sd, 1), 0.0)
     pvalue = np.clip(2 * ss.norm.sf(np.abs(z)), 0, 1)
@@ -335,7 +339,15 @@ def _partner_tests(stats: list[PatientStats], kind: str, partner: str, lig: np.n
     return pd.DataFrame({"pair": keep, "source": source, "target": target, "direction": kind,
                          "partner": partner, "effect": obs[keep], "score_csc_high": high[keep],
                          "score_csc_low": low[keep], "z": z[keep], "pvalue": pvalue[keep],
+                         "partner_specificity": share[keep],
                          "n_patients": len(per_patient), "n_patients_consistent": consistent[keep]})
+
+
+def _partner_share(stats: PatientStats, partner: int, entities: np.ndarray) -> np.ndarray:
+    """The partner's share of its side's expression among the patient's TME groups (1 = only the partner)."""
+    tme = [i for i, g in enumerate(stats.groups) if g not in (CSC_HIGH, CSC_LOW)]
+    total = stats.mean[tme][:, entities].sum(axis=0)
+    return np.where(total > 0, stats.mean[partner, entities] / np.where(total > 0, total, 1.0), 0.0)
 
 
 # ----------------------------------------------------------------------------------------------- axes
