@@ -74,6 +74,8 @@ def test_report_is_self_contained_with_all_figures(demo):
     n_figures = len(list((demo / "simulated/qc").glob("*.png"))) + len(list((demo / "simulated/figures").glob("*.png")))
     assert html.count('src="data:image/png;base64,') == n_figures
     assert 'src="http' not in html and "<link" not in html
+    for png in [*(demo / "simulated/qc").glob("*.png"), *(demo / "simulated/figures").glob("*.png")]:
+        assert png.with_suffix(".svg").stat().st_size > 1000, png  # every figure also as SVG
     assert "Cluster markers" in html and "scanpy" in html
 
 

@@ -31,13 +31,14 @@ rule crosstalk_figures:
         axes="results/{dataset}/crosstalk/axes.tsv",
     output:
         **{
-            name: report(
-                f"results/{{dataset}}/figures/crosstalk_{name}.png",
+            f"{name}_{ext}": report(
+                f"results/{{dataset}}/figures/crosstalk_{name}.{ext}",
                 caption="../report/crosstalk.rst",
                 category="Crosstalk",
                 subcategory="{dataset}",
             )
             for name in ("heatmap", "dotplot", "network", "axes")
+            for ext in ("png", "svg")
         },
     log:
         "results/{dataset}/logs/crosstalk_figures.log",

@@ -27,12 +27,13 @@ rule cnv_heatmap:
     input:
         "results/{dataset}/adata.h5ad",
     output:
-        report(
+        png=report(
             "results/{dataset}/figures/cnv_heatmap_{patient}.png",
             caption="../report/cnv_heatmap.rst",
             category="Cell identity",
             subcategory="{dataset}",
         ),
+        svg="results/{dataset}/figures/cnv_heatmap_{patient}.svg",
     log:
         "results/{dataset}/logs/cnv_heatmap/{patient}.log",
     conda:

@@ -26,12 +26,13 @@ rule qc_plot:
         cells="results/{dataset}/qc/{sample}.cells.tsv.gz",
         summary="results/{dataset}/qc/{sample}.summary.tsv",
     output:
-        report(
+        png=report(
             "results/{dataset}/qc/{sample}.png",
             caption="../report/qc.rst",
             category="QC",
             subcategory="{dataset}",
         ),
+        svg="results/{dataset}/qc/{sample}.svg",
     log:
         "results/{dataset}/logs/qc_plot/{sample}.log",
     conda:

@@ -2,12 +2,13 @@ rule umap_plot:
     input:
         "results/{dataset}/cells.tsv.gz",
     output:
-        report(
+        png=report(
             "results/{dataset}/figures/umap_{key}.png",
             caption="../report/umap.rst",
             category="Clustering",
             subcategory="{dataset}",
         ),
+        svg="results/{dataset}/figures/umap_{key}.svg",
     log:
         "results/{dataset}/logs/umap_plot/{key}.log",
     conda:

@@ -30,7 +30,8 @@ rule stemness_figure:
         cells="results/{dataset}/cells.tsv.gz",
         agreement="results/{dataset}/stemness/agreement.tsv",
     output:
-        report(
+        svg="results/{dataset}/figures/stemness_patients.svg",
+        png=report(
             "results/{dataset}/figures/stemness_patients.png",
             caption="../report/stemness.rst",
             category="Stemness",

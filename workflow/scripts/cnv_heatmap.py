@@ -10,4 +10,5 @@ from cscniche.plots import cnv_heatmap  # noqa: E402
 
 with logged(snakemake.log[0]):
     adata = ad.read_h5ad(snakemake.input[0], backed="r")
-    cnv_heatmap(adata, snakemake.wildcards.patient, snakemake.output[0])
+    for path in snakemake.output:  # PNG and SVG
+        cnv_heatmap(adata, snakemake.wildcards.patient, path)

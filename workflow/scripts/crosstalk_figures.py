@@ -13,7 +13,10 @@ with logged(snakemake.log[0]):
         return pd.read_csv(path, sep="\t", dtype={"patient": str})
 
     interactions = read(snakemake.input.interactions)
-    crosstalk_heatmap(interactions, snakemake.output.heatmap)
-    group_network(interactions, snakemake.output.network)
-    csc_specific_dotplot(read(snakemake.input.csc_specific), snakemake.output.dotplot)
-    axes_figure(read(snakemake.input.axes), snakemake.output.axes)
+    specific, axes = read(snakemake.input.csc_specific), read(snakemake.input.axes)
+    out = snakemake.output
+    for ext in ("png", "svg"):
+        crosstalk_heatmap(interactions, out[f"heatmap_{ext}"])
+        group_network(interactions, out[f"network_{ext}"])
+        csc_specific_dotplot(specific, out[f"dotplot_{ext}"])
+        axes_figure(axes, out[f"axes_{ext}"])

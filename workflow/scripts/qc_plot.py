@@ -11,4 +11,5 @@ from cscniche.plots import qc_figure  # noqa: E402
 with logged(snakemake.log[0]):
     cells = pd.read_csv(snakemake.input.cells, sep="\t")
     summary = pd.read_csv(snakemake.input.summary, sep="\t").iloc[0]
-    qc_figure(cells, summary, snakemake.output[0])
+    for path in snakemake.output:  # PNG and SVG
+        qc_figure(cells, summary, path)

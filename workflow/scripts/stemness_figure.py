@@ -11,4 +11,6 @@ from cscniche.plots import stemness_figure  # noqa: E402
 with logged(snakemake.log[0]):
     cells = pd.read_csv(snakemake.input.cells, sep="\t", dtype={"patient": str}, keep_default_na=False,
                         na_values=[""])
-    stemness_figure(cells, pd.read_csv(snakemake.input.agreement, sep="\t"), snakemake.output[0])
+    agreement = pd.read_csv(snakemake.input.agreement, sep="\t")
+    for path in snakemake.output:  # PNG and SVG
+        stemness_figure(cells, agreement, path)

@@ -12,4 +12,5 @@ with logged(snakemake.log[0]):
     key = snakemake.wildcards.key
     categorical = key in ("leiden", "sample", "patient") or key.startswith(("leiden_", "author_"))
     cells = pd.read_csv(snakemake.input[0], sep="\t", dtype={key: str} if categorical else None)
-    umap_figure(cells, key, snakemake.output[0])
+    for path in snakemake.output:  # PNG and SVG
+        umap_figure(cells, key, path)
