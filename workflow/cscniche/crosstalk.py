@@ -301,20 +301,13 @@ def _partner_tests(stats: list[PatientStats], kind: str, partner: str, lig: np.n
         if kind != "CSC<->CSC" and partner not in gi:
             continue
         h, lo = gi[CSC_HIGH], gi[CSC_LOW]
-        if kind == "CSC->TME":
-            w = p.mean[gi[partner], rec]
-            shares.append(_partner_share(p, gi[partner], rec))
-            csc_side, perm_side = p.mean[[h, lo]][:, lig], p.csc_perm[:, :, lig]
-            ok = (p.prop[gi[partner], rec] >= expr_prop) & (p.prop[[h, lo]][:, lig].max(axis=0) >= expr_prop)
-            sh, sl = csc_side[0] * w, csc_side[1] * w
-            perm = (perm_side[:, 0] - perm_side[:, 1]) * w
-        elif kind == "TME->CSC":
-            w = p.mean[gi[partner], lig]
-            shares.append(_partner_share(p, gi[partner], lig))
-            csc_side, perm_side = p.mean[[h, lo]][:, rec], p.csc_perm[:, :, rec]
-            ok = (p.prop[gi[partner], lig] >= expr_prop) & (p.prop[[h, lo]][:, rec].max(axis=0) >= expr_prop)
-            sh, sl = csc_side[0] * w, csc_side[1] * w
-            perm = (perm_side[:, 0] - perm_side[:, 1]) * w
+        if kind != "CSC<->CSC":  # the malignant side's entity, and the partner's
+            mine, theirs = (lig, rec) if kind == "CSC->TME" else (rec, lig)
+            w = p.mean[gi[partner], theirs]
+            shares.append(_partner_share(p, gi[partner], theirs))
+            ok = (p.prop[gi[partner], theirs] >= expr_prop) & (p.prop[[h, lo]][:, mine].max(axis=0) >= expr_prop)
+            sh, sl = p.mean[h, mine] * w, p.mean[lo, mine] * w
+            perm = (p.csc_perm[:, 0, mine] - p.csc_perm[:, 1, mine]) * w
         else:
             sh, sl = p.mean[h, lig] * p.mean[h, rec], p.mean[lo, lig] * p.mean[lo, rec]
             ok = (p.prop[[h, lo]][:, lig].max(axis=0) >= expr_prop) & (p.prop[[h, lo]][:, rec].max(axis=0) >= expr_prop)
