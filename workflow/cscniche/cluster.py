@@ -141,13 +141,13 @@ def markers(adata: ad.AnnData, *, groupby: str = "leiden", n_genes: int = 50) ->
     for k, cluster in enumerate(labels.cat.categories):
         if sizes[k] == 0:
             continue
-        test = type(tests)(auroc=None, z=tests.z[remap[k]], pvalue=tests.pvalue[remap[k]])
+        z, pvalue = tests.z[remap[k]], tests.pvalue[remap[k]]
         mean_in, mean_out = sums[k] / sizes[k], (total_sum - sums[k]) / (n - sizes[k])
         log2fc = np.log2((np.expm1(mean_in) + 1e-9) / (np.expm1(mean_out) + 1e-9))
-        order = np.argsort(-test.z, kind="stable")[:n_genes]
+        order = np.argsort(-z, kind="stable")[:n_genes]
         tables.append(pd.DataFrame({
             "cluster": cluster, "rank": np.arange(1, len(order) + 1), "gene": adata.var_names[order],
-            "score": test.z[order].astype(np.float32), "log2fc": log2fc[order].astype(np.float32),
-            "pval": test.pvalue[order], "pval_adj": false_discovery_control(test.pvalue)[order],
+            "score": z[order].astype(np.float32), "log2fc": log2fc[order].astype(np.float32),
+            "pval": pvalue[order], "pval_adj": false_discovery_control(pvalue)[order],
             "pct_in": nonzero[k, order] / sizes[k], "pct_out": (total_nz - nonzero[k])[order] / (n - sizes[k])}))
     return pd.concat(tables, ignore_index=True)[columns]
