@@ -105,3 +105,19 @@ def test_ssgsea_crosscheck_agrees_with_ucell_on_metacells(planted):
     table, check = ssgsea_crosscheck(adata, load_gene_sets(settings["stemness"]), size=20)
     assert len(table) >= 10
     assert check.set_index("set").loc["CSC_markers", "spearman"] >= 0.5
+
+
+def test_oligodendroglioma_mrnasi_agrees_with_the_stemness_signatures(demo, shared_data):
+    """Tirosh et al. 2016 tumours (demo run): mRNAsi (PCBC OCLR weights) and the rank signatures of stemness
+    correlate positively within each tumour's malignant cells."""
+    import anndata as ad
+
+    adata = ad.read_h5ad(demo / "results/oligodendroglioma/stemness/stemness.h5ad")
+    params = {**adata.uns["stemness"]["params"],
+              "gmt": [{"path": str(GMT), "sets": ["BENPORATH_ES_1", "WONG_EMBRYONIC_STEM_CELL_CORE"]}]}
+    scores = score_malignant(adata, params, weights=read_weights(WEIGHTS), gene_sets=load_gene_sets(params))
+    patients = adata.obs.loc[scores.index, "patient"].astype(str).to_numpy()
+    per_patient = pd.DataFrame({p: part.rank().corr()["mrnasi"] for p, part in scores.groupby(patients)}).T
+    assert len(per_patient) >= 4
+    signatures = ["ucell_CSC_markers", "ucell_BENPORATH_ES_1", "ucell_WONG_EMBRYONIC_STEM_CELL_CORE"]
+    assert (per_patient[signatures].mean() > 0.1).all(), per_patient
