@@ -62,9 +62,14 @@ def write_table(df: pd.DataFrame, path: str | os.PathLike, *, index: bool = Fals
     write_atomic(path, lambda tmp: _write_tsv(df, tmp, index=index, gz=gz))
 
 
-def write_h5ad(adata: ad.AnnData, path: str | os.PathLike) -> None:
-    """Write an AnnData atomically (gzip-compressed h5ad)."""
-    write_atomic(path, lambda tmp: adata.write_h5ad(tmp, compression="gzip"))
+def write_h5ad(adata: ad.AnnData, path: str | os.PathLike, *, compression: str | None = "lzf") -> None:
+    """Write an AnnData atomically.
+
+    ``compression``: ``"lzf"`` (default, for the workflow's intermediate files: 3x faster to write than
+    gzip, measured 16.5 s vs 49.2 s for 46k cells x 20k genes, files 2.2x larger) or ``"gzip"`` (the
+    delivered ``adata.h5ad``: smaller, and readable by HDF5 libraries without the lzf filter, e.g. R's).
+    """
+    write_atomic(path, lambda tmp: adata.write_h5ad(tmp, compression=compression))
 
 
 def read_h5ad_checked(path: str | os.PathLike, *, backed: str | None = None) -> ad.AnnData:

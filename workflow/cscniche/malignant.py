@@ -124,16 +124,29 @@ def infer_cnv(adata: ad.AnnData, reference: np.ndarray, params: dict) -> None:
     """Run infercnvpy on the log-normalised data against the reference cells (``obsm['X_cnv']``)."""
     import infercnvpy as cnv
 
-    var = adata.var[["chromosome", "start", "end"]].copy()
-    var["chromosome"] = var["chromosome"].astype(object).where(var["chromosome"].isin(CHROMOSOMES), None)
-    # shares adata.X (no copy); infercnvpy itself skips the genes without a chromosome
-    sub = ad.AnnData(adata.X, obs=pd.DataFrame({"ref": np.where(reference, "reference", "query")},
-                                               index=adata.obs_names), var=var)
+    genes = cnv_genes(adata, params["min_mean_counts"])
+    # one copy of the CNV genes' columns (infercnvpy would slice a view of the full matrix itself)
+    sub = ad.AnnData(sp.csr_matrix(adata.X)[:, genes] if sp.issparse(adata.X) else adata.X[:, genes],
+                     obs=pd.DataFrame({"ref": np.where(reference, "reference", "query")}, index=adata.obs_names),
+                     var=adata.var.loc[genes, ["chromosome", "start", "end"]].astype({"chromosome": object}))
     cnv.tl.infercnv(sub, reference_key="ref", reference_cat="reference", window_size=params["window_size"],
                     step=params["step"], exclude_chromosomes=("chrX", "chrY", "chrM"), n_jobs=1,
                     calculate_gene_values=False)
     adata.obsm["X_cnv"] = sub.obsm["X_cnv"]
-    adata.uns["cnv"] = sub.uns["cnv"]
+    adata.uns["cnv"] = {**sub.uns["cnv"], "n_genes": int(genes.sum())}
+
+
+def cnv_genes(adata: ad.AnnData, min_mean_counts: float) -> np.ndarray:
+    """Genes used for CNV inference.
+
+    Placed on an autosome and, for count data, with a mean raw count of at least ``min_mean_counts``
+    (inferCNV's expression cutoff: lowly expressed genes only add noise).
+    """
+    genes = adata.var["chromosome"].astype(object).isin([c for c in CHROMOSOMES if c not in ("chrX", "chrY")])
+    genes = genes.to_numpy()
+    if min_mean_counts > 0 and "counts" in adata.layers:
+        genes &= np.asarray(adata.layers["counts"].mean(axis=0)).ravel() >= min_mean_counts
+    return genes
 
 
 def _row_corr(M: np.ndarray, profile: np.ndarray) -> np.ndarray:

@@ -14,8 +14,8 @@ rule annotate:
     params:
         annotate=lambda w: dataset(w)["annotate"],
     resources:
-        mem_mb=mem(1500, 20),
-        runtime=minutes(10, 0.02),
+        mem_mb=mem(1500, 1.3),
+        runtime=minutes(10, 0.006),
     conda:
         ENV
     script:

@@ -18,8 +18,8 @@ rule biomarkers:
         crosstalk=lambda w: dataset(w)["crosstalk"],
         seed=SEED,
     resources:
-        mem_mb=mem(2000, 12),
-        runtime=minutes(10, 0.03),
+        mem_mb=mem(2000, 1.5),
+        runtime=minutes(10, 0.01),
     conda:
         ENV
     script:

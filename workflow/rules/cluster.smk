@@ -14,8 +14,8 @@ rule cluster:
         seed=SEED,
     threads: 2
     resources:
-        mem_mb=mem(2000, 40),
-        runtime=minutes(10, 0.1),
+        mem_mb=mem(2000, 5),
+        runtime=minutes(10, 0.03),
     conda:
         ENV
     script:

@@ -101,17 +101,37 @@ def patients(name):
 
 
 def input_mb(input, floor=1):
-    """Total size of a job's inputs in MB (folders included)."""
+    """Size of a job's inputs in MB: h5ad files by their arrays' uncompressed size (what a job holds in
+    memory, whatever the file's compression), other files and folders by their size on disk."""
     total = 0
     for f in input:
         p = Path(f)
         files = p.rglob("*") if p.is_dir() else [p]
-        total += sum(q.stat().st_size for q in files if q.is_file())
-    return max(floor, total / 1e6)
+        total += sum(h5ad_mb(q) if q.suffix == ".h5ad" else q.stat().st_size / 1e6 for q in files if q.is_file())
+    return max(floor, total)
+
+
+def h5ad_mb(path):
+    """Uncompressed size (MB) of all arrays in an HDF5 file."""
+    import h5py
+
+    total = 0
+
+    def add(_, obj):
+        nonlocal total
+        if isinstance(obj, h5py.Dataset):
+            total += (obj.size or 0) * obj.dtype.itemsize
+
+    with h5py.File(path, "r") as fh:
+        fh.visititems(add)
+    return total / 1e6
 
 
 def mem(base, per_mb):
-    """``mem_mb`` of a job: ``base`` plus ``per_mb`` per MB of input, doubled on each retry."""
+    """``mem_mb`` of a job: ``base`` plus ``per_mb`` per MB of input (:func:`input_mb`), doubled on each retry.
+
+    The factors of the rules are the peak RSS / input MB measured at 50k cells x 20k genes, plus ~30%.
+    """
     return lambda wildcards, input, attempt: int((base + per_mb * input_mb(input)) * 2 ** (attempt - 1))
 
 

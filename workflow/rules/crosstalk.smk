@@ -16,8 +16,8 @@ rule crosstalk:
         seed=SEED,
     threads: 2
     resources:
-        mem_mb=mem(2000, 12),
-        runtime=minutes(10, 0.02),
+        mem_mb=mem(2000, 1.5),
+        runtime=minutes(10, 0.006),
     conda:
         ENV
     script:

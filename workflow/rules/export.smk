@@ -7,6 +7,11 @@ rule export:
         cells="results/{dataset}/cells.tsv.gz",
     log:
         "results/{dataset}/logs/export.log",
+    benchmark:
+        "results/{dataset}/benchmarks/export.tsv"
+    resources:
+        mem_mb=mem(1000, 1.5),
+        runtime=minutes(5, 0.005),
     conda:
         ENV
     script:

@@ -15,8 +15,8 @@ rule malignant:
         malignant=malignant_params,
         seed=SEED,
     resources:
-        mem_mb=mem(2000, 30),
-        runtime=minutes(10, 0.03),
+        mem_mb=mem(2000, 5),
+        runtime=minutes(10, 0.01),
     conda:
         ENV
     script:

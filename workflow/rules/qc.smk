@@ -13,8 +13,8 @@ rule qc:
         qc=lambda w: dataset(w)["qc"],
         seed=SEED,
     resources:
-        mem_mb=mem(1500, 30),
-        runtime=minutes(10, 0.1),
+        mem_mb=mem(1500, 20),
+        runtime=minutes(10, 0.03),
     conda:
         ENV
     script:

@@ -17,8 +17,8 @@ rule stemness:
         stemness=lambda w: dataset(w)["stemness"],
         seed=SEED,
     resources:
-        mem_mb=mem(2000, 20),
-        runtime=minutes(10, 0.03),
+        mem_mb=mem(2000, 3),
+        runtime=minutes(10, 0.01),
     conda:
         ENV
     script:
