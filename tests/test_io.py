@@ -1,7 +1,7 @@
 import pandas as pd
 import pytest
 
-from cscniche.io import write_atomic, write_table
+from cscniche.io import InputError, write_atomic, write_table
 
 
 def test_failed_write_leaves_no_file(tmp_path):
@@ -22,3 +22,29 @@ def test_gzipped_tables_are_byte_identical(tmp_path):
     write_table(df, tmp_path / "two.tsv.gz")
     assert (tmp_path / "one.tsv.gz").read_bytes() == (tmp_path / "two.tsv.gz").read_bytes()
     pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "one.tsv.gz", sep="\t"), df)
+
+
+def test_stage_annotations_join_the_clustered_matrix(tmp_path):
+    import anndata as ad
+    import numpy as np
+    import scipy.sparse as sp
+
+    from cscniche.io import read_stage, write_annotations, write_h5ad
+
+    full = ad.AnnData(sp.random(50, 20, density=0.3, format="csr", dtype=np.float32, random_state=0))
+    full.layers["counts"] = full.X.copy()
+    full.obsp["connectivities"] = sp.identity(50, format="csr")
+    write_h5ad(full, tmp_path / "clustered.h5ad")
+    full.obs["cell_type"] = "T cell"
+    full.obsm["X_cnv"] = sp.random(50, 5, density=0.5, format="csr", random_state=1)
+    write_annotations(full, tmp_path / "stage.h5ad")
+    assert ad.read_h5ad(tmp_path / "stage.h5ad").X is None  # the matrix is not written again
+    joined = read_stage(tmp_path / "clustered.h5ad", tmp_path / "stage.h5ad", layers=True, graph=True)
+    assert (joined.X != full.X).nnz == 0 and "counts" in joined.layers and "connectivities" in joined.obsp
+    assert (joined.obs["cell_type"] == "T cell").all() and joined.obsm["X_cnv"].shape == (50, 5)
+    lean = read_stage(tmp_path / "clustered.h5ad", tmp_path / "stage.h5ad")
+    assert not lean.layers and not lean.obsp
+    other = full[:40].copy()
+    write_annotations(other, tmp_path / "other.h5ad")
+    with pytest.raises(InputError, match=r"other.h5ad: its cells or genes differ from .*clustered.h5ad"):
+        read_stage(tmp_path / "clustered.h5ad", tmp_path / "other.h5ad")

@@ -110,9 +110,10 @@ def test_ssgsea_crosscheck_agrees_with_ucell_on_metacells(planted):
 def test_oligodendroglioma_mrnasi_agrees_with_the_stemness_signatures(demo, shared_data):
     """Tirosh et al. 2016 tumours (demo run): mRNAsi (PCBC OCLR weights) and the rank signatures of stemness
     correlate positively within each tumour's malignant cells."""
-    import anndata as ad
+    from cscniche.io import read_stage
 
-    adata = ad.read_h5ad(demo / "results/oligodendroglioma/stemness/stemness.h5ad")
+    results = demo / "oligodendroglioma"
+    adata = read_stage(results / "cluster/clustered.h5ad", results / "stemness/stemness.h5ad")
     params = {**adata.uns["stemness"]["params"],
               "gmt": [{"path": str(GMT), "sets": ["BENPORATH_ES_1", "WONG_EMBRYONIC_STEM_CELL_CORE"]}]}
     scores = score_malignant(adata, params, weights=read_weights(WEIGHTS), gene_sets=load_gene_sets(params))

@@ -41,7 +41,9 @@ def merge_samples(samples: list[ad.AnnData], *, min_cells_per_gene: int = 3) -> 
 
 
 def normalise(adata: ad.AnnData) -> None:
-    """Log-normalise according to ``uns['value_scale']``, in place; counts go to ``layers['counts']``.
+    """Log-normalise according to ``uns['value_scale']``, in place.
+
+    Counts go to ``layers['counts']`` and their mean per gene to ``var['mean_counts']``.
 
     counts: per-cell total 1e4 then log1p; tpm: log1p(TPM / 10) (no renormalisation); log: unchanged.
     """
@@ -49,6 +51,7 @@ def normalise(adata: ad.AnnData) -> None:
     adata.X = sp.csr_matrix(adata.X, dtype=np.float32)
     if scale == "counts":
         adata.layers["counts"] = adata.X.copy()
+        adata.var["mean_counts"] = np.asarray(adata.X.mean(axis=0), dtype=np.float32).ravel()
         sc.pp.normalize_total(adata, target_sum=1e4)
         sc.pp.log1p(adata)
     elif scale == "tpm":

@@ -86,3 +86,57 @@ def read_h5ad_checked(path: str | os.PathLike, *, backed: str | None = None) -> 
         return ad.read_h5ad(path, backed=backed)
     except Exception as err:  # h5py/anndata raise many types for corrupt files
         raise InputError(f"{path}: not a readable h5ad file ({type(err).__name__}: {err})") from err
+
+
+def read_stage(matrix: str | os.PathLike, annotations: str | os.PathLike | None = None, *,
+               layers: bool = False, graph: bool = False) -> ad.AnnData:
+    """The clustered data with a later stage's cell annotations, reading only what a step needs.
+
+    The expression matrix is written once (``cluster/clustered.h5ad``); later stages write annotation
+    files (:func:`write_annotations`: ``obs``, ``var``, ``obsm``, ``varm``, ``uns``, no matrix). This joins
+    the two: ``X`` from ``matrix`` (plus its ``layers`` and ``obsp`` kNN graph when asked), everything else
+    from ``annotations`` (or from ``matrix`` when ``None``).
+
+    Raises
+    ------
+    InputError
+        When a file is missing or unreadable, or the two files do not describe the same cells and genes.
+    """
+    import anndata as ad
+    import h5py
+
+    parts = ["X", "obs", "var", "obsm", "varm", "uns"] + (["layers"] if layers else []) + (["obsp"] if graph else [])
+    data = _read_parts(Path(matrix), parts if annotations is None else ["X", "obs", "var"]
+                       + (["layers"] if layers else []) + (["obsp"] if graph else []), h5py)
+    if annotations is not None:
+        notes = _read_parts(Path(annotations), ["obs", "var", "obsm", "varm", "uns"], h5py)
+        if not (notes["obs"].index.equals(data["obs"].index) and notes["var"].index.equals(data["var"].index)):
+            raise InputError(f"{annotations}: its cells or genes differ from {matrix}'s; rerun the stage that "
+                             "wrote it")
+        data |= notes
+    return ad.AnnData(**data)
+
+
+def _read_parts(path: Path, parts: list[str], h5py) -> dict:
+    from anndata.io import read_elem
+
+    if not path.is_file():
+        raise InputError(f"{path}: file not found")
+    try:
+        with h5py.File(path, "r") as fh:
+            return {k: read_elem(fh[k]) for k in parts if k in fh}
+    except Exception as err:  # h5py/anndata raise many types for corrupt files
+        raise InputError(f"{path}: not a readable h5ad file ({type(err).__name__}: {err})") from err
+
+
+def write_annotations(adata: ad.AnnData, path: str | os.PathLike) -> None:
+    """Write a stage's annotations of ``adata`` without its matrix, layers or graph.
+
+    ``obs``, ``var``, ``obsm``, ``varm`` and ``uns`` are written; the matrix, layers and kNN graph stay in
+    the clustered file, written once (see :func:`read_stage`).
+    """
+    import anndata as ad
+
+    notes = ad.AnnData(obs=adata.obs, var=adata.var, obsm=dict(adata.obsm), varm=dict(adata.varm),
+                       uns=dict(adata.uns))
+    write_h5ad(notes, path)

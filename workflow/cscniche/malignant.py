@@ -144,7 +144,9 @@ def cnv_genes(adata: ad.AnnData, min_mean_counts: float) -> np.ndarray:
     """
     genes = adata.var["chromosome"].astype(object).isin([c for c in CHROMOSOMES if c not in ("chrX", "chrY")])
     genes = genes.to_numpy()
-    if min_mean_counts > 0 and "counts" in adata.layers:
+    if min_mean_counts > 0 and "mean_counts" in adata.var:
+        genes &= adata.var["mean_counts"].to_numpy() >= min_mean_counts
+    elif min_mean_counts > 0 and "counts" in adata.layers:
         genes &= np.asarray(adata.layers["counts"].mean(axis=0)).ravel() >= min_mean_counts
     return genes
 
@@ -250,7 +252,8 @@ def cnv_clusters(adata: ad.AnnData, *, resolution: float = 0.5, seed: int = 0, m
             continue
         sub = ad.AnnData(X[cells].toarray().astype(np.float32))
         sc.pp.pca(sub, n_comps=min(20, len(cells) - 1, X.shape[1] - 1), random_state=seed)
-        sc.pp.neighbors(sub, n_neighbors=min(15, len(cells) - 1), random_state=seed)
+        # exact neighbours: no pynndescent compilation in this job (measured 36 s vs 45 s for 4 x 11.5k cells)
+        sc.pp.neighbors(sub, n_neighbors=min(15, len(cells) - 1), random_state=seed, transformer="sklearn")
         sc.tl.leiden(sub, resolution=resolution, flavor="leidenalg", random_state=seed)
         labels[cells] = [f"{p}:{k}" for k in sub.obs["leiden"]]
     adata.obs["cnv_cluster"] = pd.Categorical(labels)

@@ -1,5 +1,6 @@
 rule biomarkers:
     input:
+        matrix="results/{dataset}/cluster/clustered.h5ad",
         h5ad="results/{dataset}/stemness/stemness.h5ad",
         config_files=biomarker_inputs,
     output:

@@ -1,5 +1,6 @@
 rule crosstalk:
     input:
+        matrix="results/{dataset}/cluster/clustered.h5ad",
         h5ad="results/{dataset}/stemness/stemness.h5ad",
         config_files=crosstalk_inputs,
     output:

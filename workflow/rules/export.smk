@@ -1,7 +1,8 @@
 # The final AnnData and the per-cell contract table. Later stages point this rule at their output.
 rule export:
     input:
-        "results/{dataset}/stemness/stemness.h5ad",
+        matrix="results/{dataset}/cluster/clustered.h5ad",
+        h5ad="results/{dataset}/stemness/stemness.h5ad",
     output:
         adata="results/{dataset}/adata.h5ad",
         cells="results/{dataset}/cells.tsv.gz",

@@ -1,5 +1,6 @@
 rule malignant:
     input:
+        matrix="results/{dataset}/cluster/clustered.h5ad",
         h5ad="results/{dataset}/identity/annotated.h5ad",
         positions=lambda w: [p] if (p := malignant_params(w)["gene_positions"]) else [],
     output:

@@ -1,5 +1,6 @@
 rule stemness:
     input:
+        matrix="results/{dataset}/cluster/clustered.h5ad",
         h5ad="results/{dataset}/identity/identity.h5ad",
         sets=lambda w: dataset(w)["stemness"]["marker_sets"] + [g["path"] for g in dataset(w)["stemness"]["gmt"]],
         weights=lambda w: [p] if (p := dataset(w)["stemness"]["mrnasi_weights"]) else [],

@@ -6,12 +6,12 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from cscniche import annotate  # noqa: E402
-from cscniche.io import read_h5ad_checked, write_h5ad, write_table  # noqa: E402
+from cscniche.io import read_stage, write_annotations, write_table  # noqa: E402
 from cscniche.logs import logged  # noqa: E402
 
 with logged(snakemake.log[0]) as log:
     params = snakemake.params.annotate
-    adata = read_h5ad_checked(snakemake.input.h5ad)
+    adata = read_stage(snakemake.input.h5ad, graph=params["smooth"])
     annotate.annotate(adata, annotate.load_marker_sets(params["markers"]), params)
     if params["celltypist_model"]:
         annotate.celltypist_labels(adata, params["celltypist_model"])
@@ -22,4 +22,4 @@ with logged(snakemake.log[0]) as log:
     agreement = pd.concat(frames) if frames else pd.DataFrame(columns=["author_label", "cell_type", "cells",
                                                                        "author_column"])
     write_table(agreement, snakemake.output.agreement)
-    write_h5ad(adata, snakemake.output.h5ad)
+    write_annotations(adata, snakemake.output.h5ad)

@@ -5,13 +5,13 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from cscniche.biomarkers import group_expression, run_biomarkers  # noqa: E402
 from cscniche.crosstalk import load_axes, load_resource  # noqa: E402
-from cscniche.io import read_h5ad_checked, write_atomic, write_table  # noqa: E402
+from cscniche.io import read_stage, write_atomic, write_table  # noqa: E402
 from cscniche.logs import logged  # noqa: E402
 from cscniche.stemness import load_gene_sets  # noqa: E402
 
 with logged(snakemake.log[0]) as log:
     params = snakemake.params.biomarkers
-    adata = read_h5ad_checked(snakemake.input.h5ad)
+    adata = read_stage(snakemake.input.matrix, snakemake.input.h5ad, layers=True)
     talk = snakemake.params.crosstalk
     biomarkers, de, gsea, notes = run_biomarkers(
         adata, params, stemness_sets=load_gene_sets(snakemake.params.stemness), axes=load_axes(talk["axes"]),

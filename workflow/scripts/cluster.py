@@ -9,8 +9,9 @@ from cscniche.logs import logged  # noqa: E402
 
 with logged(snakemake.log[0]) as log:
     params, seed = snakemake.params.cluster, snakemake.params.seed
-    samples = [read_h5ad_checked(f) for f in snakemake.input]
-    adata = cluster.merge_samples(samples, min_cells_per_gene=snakemake.params.min_cells_per_gene)
+    # the list is not kept: the per-sample objects are freed once merged
+    adata = cluster.merge_samples([read_h5ad_checked(f) for f in snakemake.input],
+                                  min_cells_per_gene=snakemake.params.min_cells_per_gene)
     log.info("merged: %d cells x %d genes", adata.n_obs, adata.n_vars)
     cluster.cluster(adata, params, seed=seed)
     markers = cluster.markers(adata, n_genes=params["n_markers"])

@@ -4,7 +4,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from cscniche.crosstalk import axis_scores, cell_groups, load_axes, load_resource, run_crosstalk  # noqa: E402
-from cscniche.io import read_h5ad_checked, write_atomic, write_table  # noqa: E402
+from cscniche.io import read_stage, write_atomic, write_table  # noqa: E402
 from cscniche.logs import logged  # noqa: E402
 
 with logged(snakemake.log[0]) as log:
@@ -12,7 +12,7 @@ with logged(snakemake.log[0]) as log:
 
     numba.set_num_threads(max(1, min(snakemake.threads, numba.config.NUMBA_NUM_THREADS)))
     params = snakemake.params.crosstalk
-    adata = read_h5ad_checked(snakemake.input.h5ad)
+    adata = read_stage(snakemake.input.matrix, snakemake.input.h5ad)
     resource = load_resource(params["resource"])
     axes = load_axes(params["axes"])
     log.info("resource %s: %d pairs", params["resource"], len(resource))

@@ -6,12 +6,12 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from cscniche import malignant  # noqa: E402
-from cscniche.io import read_h5ad_checked, write_h5ad, write_table  # noqa: E402
+from cscniche.io import read_stage, write_annotations, write_table  # noqa: E402
 from cscniche.logs import logged  # noqa: E402
 
 with logged(snakemake.log[0]) as log:
     params = snakemake.params.malignant
-    adata = read_h5ad_checked(snakemake.input.h5ad)
+    adata = read_stage(snakemake.input.matrix, snakemake.input.h5ad)
     if params["method"] == "author":
         summary = malignant.call_from_author_labels(adata, params["author_column"], params["author_pattern"])
         profiles = pd.DataFrame(columns=["patient", "call", "window", "chromosome", "mean_cnv", "cells"])
@@ -31,4 +31,4 @@ with logged(snakemake.log[0]) as log:
     write_table(summary, snakemake.output.summary)
     write_table(profiles, snakemake.output.profiles)
     write_table(clusters, snakemake.output.clusters)
-    write_h5ad(adata, snakemake.output.h5ad)
+    write_annotations(adata, snakemake.output.h5ad)

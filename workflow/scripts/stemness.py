@@ -3,12 +3,12 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from cscniche.io import read_h5ad_checked, write_h5ad, write_table  # noqa: E402
+from cscniche.io import read_stage, write_annotations, write_table  # noqa: E402
 from cscniche.logs import logged  # noqa: E402
 from cscniche.stemness import load_gene_sets, run_stemness, ssgsea_crosscheck  # noqa: E402
 
 with logged(snakemake.log[0]) as log:
-    adata = read_h5ad_checked(snakemake.input.h5ad)
+    adata = read_stage(snakemake.input.matrix, snakemake.input.h5ad, graph=True)
     params = snakemake.params.stemness
     summary, agreement = run_stemness(adata, params, seed=snakemake.params.seed)
     log.info("stemness:\n%s", summary.to_string())
@@ -19,4 +19,4 @@ with logged(snakemake.log[0]) as log:
     write_table(check, snakemake.output.ssgsea_check)
     write_table(summary, snakemake.output.summary)
     write_table(agreement, snakemake.output.agreement)
-    write_h5ad(adata, snakemake.output.h5ad)
+    write_annotations(adata, snakemake.output.h5ad)
