@@ -61,9 +61,13 @@ def wilcoxon_de(adata: ad.AnnData) -> pd.DataFrame:
                          "pct_csc": pct_h, "pct_noncsc": pct_l, "mean_csc": mean_h, "mean_noncsc": mean_l})
 
 
-def pseudobulk_plan(adata: ad.AnnData, min_cells: int) -> tuple[list[str], str]:
-    """Patients usable for pseudobulk DE, and why pseudobulk is or is not run."""
-    if adata.uns.get("value_scale", "counts") != "counts" or "counts" not in adata.layers:
+def pseudobulk_plan(adata: ad.AnnData, min_cells: int, *, counts=None) -> tuple[list[str], str]:
+    """Patients usable for pseudobulk DE, and why pseudobulk is or is not run.
+
+    ``counts``: raw counts kept outside ``adata`` (see :func:`pseudobulk_de`).
+    """
+    has_counts = counts is not None or "counts" in adata.layers
+    if adata.uns.get("value_scale", "counts") != "counts" or not has_counts:
         return [], "per-cell Wilcoxon only: the input is not counts (pseudobulk DESeq2 needs raw counts)"
     mask, high = csc_mask(adata.obs)
     patients = adata.obs["patient"].astype(str).to_numpy()[mask]
@@ -75,8 +79,12 @@ def pseudobulk_plan(adata: ad.AnnData, min_cells: int) -> tuple[list[str], str]:
     return usable, f"pseudobulk DESeq2 (~ patient + csc) over {len(usable)} patients; Wilcoxon per cell alongside"
 
 
-def pseudobulk_de(adata: ad.AnnData, patients: list[str], *, min_counts: int = 10) -> pd.DataFrame:
-    """PyDESeq2 on counts summed per patient and CSC group (design ``~ patient + csc``)."""
+def pseudobulk_de(adata: ad.AnnData, patients: list[str], *, min_counts: int = 10, counts=None) -> pd.DataFrame:
+    """PyDESeq2 on counts summed per patient and CSC group (design ``~ patient + csc``).
+
+    ``counts``: the raw counts as any matrix whose rows can be indexed (e.g. anndata's on-disk
+    ``sparse_dataset``, so only the malignant cells' rows are read); default ``adata.layers['counts']``.
+    """
     import logging
 
     from pydeseq2.dds import DeseqDataSet
@@ -86,7 +94,7 @@ def pseudobulk_de(adata: ad.AnnData, patients: list[str], *, min_counts: int = 1
     mask, high = csc_mask(adata.obs)
     cells = np.flatnonzero(mask)
     patient = adata.obs["patient"].astype(str).to_numpy()[cells]
-    counts = sp.csr_matrix(adata.layers["counts"])
+    counts = sp.csr_matrix(adata.layers["counts"]) if counts is None else counts
     rows, meta = [], []
     for p in patients:
         for label, group in (("high", high), ("low", ~high)):
@@ -224,8 +232,11 @@ def gsea(ranking: pd.Series, sets: dict[str, tuple[str, list[str]]], params: dic
 
 
 def run_biomarkers(adata: ad.AnnData, params: dict, *, stemness_sets: dict[str, list[str]], axes: dict[str, dict],
-                   resource: pd.DataFrame | None, seed: int = 0):
+                   resource: pd.DataFrame | None, seed: int = 0, counts=None):
     """DE, GSEA and the biomarker table. Returns ``(biomarkers, de, gsea_table, notes)``.
+
+    ``counts``: raw counts for the pseudobulk when they are not ``adata.layers['counts']`` (see
+    :func:`pseudobulk_de`).
 
     With fewer than ``min_cells`` CSC-high cells and ``weak_signal_fallback`` set, the comparison becomes the
     top share of each patient's malignant cells by consensus stemness against the rest (exploratory; the first
@@ -246,13 +257,13 @@ def run_biomarkers(adata: ad.AnnData, params: dict, *, stemness_sets: dict[str, 
         prefix = [f"EXPLORATORY: no confident CSC population ({counts}); comparing the top {fallback:.0%} of each "
                   "patient's malignant cells by consensus stemness (labelled CSC-high below) with the rest"]
     wilcoxon = wilcoxon_de(adata)
-    patients, reason = pseudobulk_plan(adata, params["min_cells"]) if params["pseudobulk"] else \
+    patients, reason = pseudobulk_plan(adata, params["min_cells"], counts=counts) if params["pseudobulk"] else \
         ([], "per-cell Wilcoxon only: pseudobulk switched off in the config")
     notes = prefix + [f"DE: {reason}"]
     de = wilcoxon
     ranking = wilcoxon.set_index("gene")["stat"]
     if len(patients) >= 2 and "pseudobulk DESeq2" in reason:
-        bulk = pseudobulk_de(adata, patients)
+        bulk = pseudobulk_de(adata, patients, counts=counts)
         de = pd.concat([bulk, wilcoxon], ignore_index=True)
         ranking = bulk.set_index("gene")["stat"]
         notes.append("GSEA ranks genes by the pseudobulk Wald statistic")

@@ -69,7 +69,9 @@ def write_h5ad(adata: ad.AnnData, path: str | os.PathLike, *, compression: str |
     gzip, measured 16.5 s vs 49.2 s for 46k cells x 20k genes, files 2.2x larger) or ``"gzip"`` (the
     delivered ``adata.h5ad``: smaller, and readable by HDF5 libraries without the lzf filter, e.g. R's).
     """
-    write_atomic(path, lambda tmp: adata.write_h5ad(tmp, compression=compression))
+    # gzip level 1: most of level 4's (h5py's default) size reduction at a fraction of its time
+    opts = 1 if compression == "gzip" else None
+    write_atomic(path, lambda tmp: adata.write_h5ad(tmp, compression=compression, compression_opts=opts))
 
 
 def read_h5ad_checked(path: str | os.PathLike, *, backed: str | None = None) -> ad.AnnData:
@@ -140,3 +142,18 @@ def write_annotations(adata: ad.AnnData, path: str | os.PathLike) -> None:
     notes = ad.AnnData(obs=adata.obs, var=adata.var, obsm=dict(adata.obsm), varm=dict(adata.varm),
                        uns=dict(adata.uns))
     write_h5ad(notes, path)
+
+
+@contextmanager
+def on_disk_layer(path: str | os.PathLike, layer: str) -> Iterator[object | None]:
+    """A layer of an h5ad file left on disk (rows are read when indexed), or ``None`` when it has none."""
+    import h5py
+    from anndata.io import sparse_dataset
+
+    try:
+        fh = h5py.File(path, "r")
+    except OSError as err:
+        raise InputError(f"{path}: not a readable h5ad file ({err})") from err
+    with fh:
+        group = fh.get(f"layers/{layer}")
+        yield None if group is None else (sparse_dataset(group) if isinstance(group, h5py.Group) else group)

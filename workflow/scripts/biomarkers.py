@@ -5,17 +5,18 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from cscniche.biomarkers import group_expression, run_biomarkers  # noqa: E402
 from cscniche.crosstalk import load_axes, load_resource  # noqa: E402
-from cscniche.io import read_stage, write_atomic, write_table  # noqa: E402
+from cscniche.io import on_disk_layer, read_stage, write_atomic, write_table  # noqa: E402
 from cscniche.logs import logged  # noqa: E402
 from cscniche.stemness import load_gene_sets  # noqa: E402
 
-with logged(snakemake.log[0]) as log:
+# the counts stay on disk: the pseudobulk reads only the malignant cells' rows
+with logged(snakemake.log[0]) as log, on_disk_layer(snakemake.input.matrix, "counts") as counts:
     params = snakemake.params.biomarkers
-    adata = read_stage(snakemake.input.matrix, snakemake.input.h5ad, layers=True)
+    adata = read_stage(snakemake.input.matrix, snakemake.input.h5ad)
     talk = snakemake.params.crosstalk
     biomarkers, de, gsea, notes = run_biomarkers(
         adata, params, stemness_sets=load_gene_sets(snakemake.params.stemness), axes=load_axes(talk["axes"]),
-        resource=load_resource(talk["resource"]), seed=snakemake.params.seed)
+        resource=load_resource(talk["resource"]), seed=snakemake.params.seed, counts=counts)
     log.info("%s\ntop biomarkers: %s", "\n".join(notes), ", ".join(biomarkers["gene"].head(20)))
     write_table(biomarkers, snakemake.output.biomarkers)
     write_table(de, snakemake.output.de)
