@@ -107,9 +107,8 @@ def read_stage(matrix: str | os.PathLike, annotations: str | os.PathLike | None 
     import anndata as ad
     import h5py
 
-    parts = ["X", "obs", "var", "obsm", "varm", "uns"] + (["layers"] if layers else []) + (["obsp"] if graph else [])
-    data = _read_parts(Path(matrix), parts if annotations is None else ["X", "obs", "var"]
-                       + (["layers"] if layers else []) + (["obsp"] if graph else []), h5py)
+    parts = ["X", "obs", "var"] + (["layers"] if layers else []) + (["obsp"] if graph else [])
+    data = _read_parts(Path(matrix), parts + (["obsm", "varm", "uns"] if annotations is None else []), h5py)
     if annotations is not None:
         notes = _read_parts(Path(annotations), ["obs", "var", "obsm", "varm", "uns"], h5py)
         if not (notes["obs"].index.equals(data["obs"].index) and notes["var"].index.equals(data["var"].index)):
