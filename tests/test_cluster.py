@@ -6,7 +6,7 @@ import pandas as pd
 import scanpy as sc
 import scipy.sparse as sp
 
-from cscniche.cluster import markers
+from cscniche.cluster import markers, merge_samples
 
 
 def test_markers_equal_scanpy_wilcoxon():
@@ -29,3 +29,40 @@ def test_markers_equal_scanpy_wilcoxon():
         np.testing.assert_allclose(both[ours], both[theirs], rtol=1e-5, atol=1e-6, err_msg=ours)
     top = mine[(mine["cluster"] == "1") & (mine["rank"] <= 10)]
     assert set(top["gene"]) == {f"g{i}" for i in range(10)}
+
+
+def _merged_small_tumour(small_tumour, min_cells_per_gene=3):
+    samples = []
+    for name, sample in small_tumour.samples.items():
+        sample = sample.copy()
+        sample.uns["ingest"] = {"sample": name, "value_scale": "counts"}
+        sample.uns["qc"] = {}
+        samples.append(sample)
+    detected = sum(np.asarray((s.X > 0).sum(axis=0)).ravel() for s in samples)
+    merged = merge_samples(samples, min_cells_per_gene=min_cells_per_gene)
+    assert samples == []  # consumed, so the per-sample matrices can be freed
+    return merged, detected
+
+
+def test_merge_keeps_genes_detected_in_enough_cells_over_all_samples(small_tumour):
+    merged, detected = _merged_small_tumour(small_tumour, min_cells_per_gene=25)
+    genes = next(iter(small_tumour.samples.values())).var_names
+    assert list(merged.var_names) == list(genes[detected >= 25])
+    assert 0 < merged.n_vars < len(genes)
+    assert merged.n_obs == sum(s.n_obs for s in small_tumour.samples.values())
+    assert set(merged.uns["ingest"]) == set(small_tumour.samples)
+
+
+def test_blockwise_hvg_equals_scanpy_seurat(small_tumour, monkeypatch):
+    import cscniche.cluster as cluster
+
+    merged, _ = _merged_small_tumour(small_tumour)
+    cluster.normalise(merged)
+    reference = merged.copy()
+    sc.pp.highly_variable_genes(reference, n_top_genes=300, flavor="seurat")
+    monkeypatch.setattr(cluster, "HVG_BLOCK_CELLS", 97)  # several blocks, the last one partial
+    cluster.highly_variable_seurat(merged, n_top_genes=300)
+    assert merged.var["highly_variable"].sum() == 300
+    assert (merged.var["highly_variable"] == reference.var["highly_variable"]).all()
+    for column in ("means", "dispersions", "dispersions_norm"):
+        np.testing.assert_allclose(merged.var[column], reference.var[column], rtol=1e-5, atol=1e-5, err_msg=column)

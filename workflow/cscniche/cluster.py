@@ -14,12 +14,17 @@ from .io import InputError
 def merge_samples(samples: list[ad.AnnData], *, min_cells_per_gene: int = 3) -> ad.AnnData:
     """Concatenate QC-passed samples (shared genes) and keep each sample's ingest/QC records.
 
+    ``samples`` is emptied: each sample is cut to the kept genes and dropped once merged, so that the
+    per-sample matrices and the merged one are never held twice.
+
     Raises
     ------
     InputError
         When samples disagree on value scale, share no genes, or no cell is left.
     """
-    samples = [a for a in samples if a.n_obs > 0]
+    nonempty = [a for a in samples if a.n_obs > 0]
+    samples.clear()
+    samples = nonempty
     if not samples:
         raise InputError("no cells left in any sample after QC")
     scales = {a.uns["ingest"]["value_scale"] for a in samples}
@@ -27,17 +32,35 @@ def merge_samples(samples: list[ad.AnnData], *, min_cells_per_gene: int = 3) -> 
         detail = {a.uns["ingest"]["sample"]: a.uns["ingest"]["value_scale"] for a in samples}
         raise InputError(f"samples have different value scales {detail}; convert them to one scale")
     var = samples[0].var
-    merged = ad.concat(samples, join="inner", merge="first")
-    if merged.n_vars == 0:
+    shared = var.index
+    for a in samples[1:]:
+        shared = shared.intersection(a.var_names, sort=False)
+    if len(shared) == 0:
         raise InputError("samples share no gene names (check gene ids: symbols vs Ensembl)")
+    keep = shared[_detected_in(samples, shared) >= min_cells_per_gene] if min_cells_per_gene > 0 else shared
+    # each sample is cut to the kept genes before concatenation: never two copies of the merged matrix
+    uns = {"ingest": {a.uns["ingest"]["sample"]: a.uns["ingest"] for a in samples},
+           "qc": {a.uns["ingest"]["sample"]: a.uns["qc"] for a in samples}}
+    for i, a in enumerate(samples):
+        if not a.var_names.equals(keep):
+            samples[i] = a[:, keep].copy()
+    merged = ad.concat(samples, join="inner", merge="first")
+    samples.clear()
     merged.var = var.loc[merged.var_names].copy()
-    merged.uns["ingest"] = {a.uns["ingest"]["sample"]: a.uns["ingest"] for a in samples}
-    merged.uns["qc"] = {a.uns["ingest"]["sample"]: a.uns["qc"] for a in samples}
+    merged.uns.update(uns)
     merged.uns["value_scale"] = scales.pop()
-    if min_cells_per_gene > 0:
-        detected = np.asarray((merged.X > 0).sum(axis=0)).ravel()
-        merged = merged[:, detected >= min_cells_per_gene].copy()
     return merged
+
+
+def _detected_in(samples: list[ad.AnnData], genes: pd.Index) -> np.ndarray:
+    """Cells with a non-zero value, per gene of ``genes``, summed over the samples."""
+    detected = np.zeros(len(genes), dtype=np.int64)
+    for a in samples:
+        X = sp.csr_matrix(a.X)
+        columns = a.var_names.get_indexer(genes)
+        per_gene = np.bincount(X.indices[X.data > 0], minlength=a.n_vars)
+        detected += per_gene[columns]
+    return detected
 
 
 def normalise(adata: ad.AnnData) -> None:
@@ -60,6 +83,52 @@ def normalise(adata: ad.AnnData) -> None:
         sc.pp.log1p(adata)
     adata.uns["normalisation"] = {"counts": "normalize_total(1e4) + log1p", "tpm": "log1p(TPM/10)",
                                   "log": "none (already log)"}[scale]
+
+
+HVG_BLOCK_CELLS = 10_000
+
+
+def highly_variable_seurat(adata: ad.AnnData, *, n_top_genes: int, n_bins: int = 20) -> None:
+    """``sc.pp.highly_variable_genes(flavor="seurat", n_top_genes=...)`` computed in blocks of cells.
+
+    Same statistics and selection as scanpy (mean and variance of ``expm1(X)``, log dispersion z-scored
+    within 20 bins of log mean, top ``n_top_genes``), but ``expm1`` is applied to
+    :data:`HVG_BLOCK_CELLS` rows at a time instead of to a full copy of ``X`` (scanpy holds two), so the
+    peak memory stays one matrix. Adds ``var['highly_variable', 'means', 'dispersions',
+    'dispersions_norm']`` and ``uns['hvg']``.
+    """
+    X = adata.X
+    total = np.zeros(adata.n_vars)
+    squares = np.zeros(adata.n_vars)
+    for start in range(0, adata.n_obs, HVG_BLOCK_CELLS):
+        block = sp.csr_matrix(X[start : start + HVG_BLOCK_CELLS], copy=True)
+        block.data = np.expm1(block.data).astype(np.float64)  # expm1 in X's precision, as scanpy
+        total += np.asarray(block.sum(axis=0)).ravel()
+        block.data **= 2
+        squares += np.asarray(block.sum(axis=0)).ravel()
+    n = adata.n_obs
+    mean = total / n
+    var = (squares / n - mean**2) * (n / (n - 1))  # unbiased, as scanpy
+    mean[mean == 0] = 1e-12
+    dispersion = var / mean
+    dispersion[dispersion == 0] = np.nan
+    dispersion = np.log(dispersion)
+    mean = np.log1p(mean)
+    table = pd.DataFrame({"means": mean, "dispersions": dispersion}, index=adata.var_names)
+    table["mean_bin"] = pd.cut(table["means"], bins=n_bins)
+    stats = table.groupby("mean_bin", observed=True)["dispersions"].agg(avg="mean", dev="std")
+    single = stats["dev"].isnull()  # a bin with one gene: its normalised dispersion is 1 (as scanpy)
+    stats.loc[single, "dev"] = stats.loc[single, "avg"]
+    stats.loc[single, "avg"] = 0
+    stats = stats.loc[table["mean_bin"]].set_index(table.index)
+    table["dispersions_norm"] = (table["dispersions"] - stats["avg"]) / stats["dev"]
+    norm = table["dispersions_norm"].to_numpy()
+    finite = np.sort(norm[~np.isnan(norm)])[::-1]
+    cutoff = finite[min(n_top_genes, len(finite)) - 1]
+    adata.var["highly_variable"] = np.nan_to_num(norm, nan=-np.inf) >= cutoff
+    for column in ("means", "dispersions", "dispersions_norm"):
+        adata.var[column] = table[column].to_numpy(dtype=np.float32)
+    adata.uns["hvg"] = {"flavor": "seurat"}
 
 
 def _batches(adata: ad.AnnData, params: dict) -> int:
@@ -97,7 +166,7 @@ def cluster(adata: ad.AnnData, params: dict, *, seed: int = 0) -> ad.AnnData:
     """
     normalise(adata)
     n_hvg = min(params["n_hvg"], adata.n_vars)
-    sc.pp.highly_variable_genes(adata, n_top_genes=n_hvg, flavor="seurat")
+    highly_variable_seurat(adata, n_top_genes=n_hvg)
     n_pcs = max(2, min(params["n_pcs"], adata.n_obs - 1, int(adata.var["highly_variable"].sum()) - 1))
     sc.pp.pca(adata, n_comps=n_pcs, mask_var="highly_variable", svd_solver="arpack", random_state=seed)
     rep = integrate(adata, params, seed=seed)
@@ -128,18 +197,20 @@ def markers(adata: ad.AnnData, *, groupby: str = "leiden", n_genes: int = 50) ->
     labels = adata.obs[groupby].astype("category")
     if labels.nunique() < 2:
         return pd.DataFrame(columns=columns)
-    X = sp.csr_matrix(adata.X)
+    X = adata.X
     codes = labels.cat.codes.to_numpy()
     indicator = sp.csr_matrix((np.ones(len(codes)), (codes, np.arange(len(codes)))),
                               shape=(len(labels.cat.categories), len(codes)))
     sizes = np.asarray(indicator.sum(axis=1)).ravel()
     sums = np.asarray((indicator @ X).todense())
-    nonzero = np.asarray((indicator @ (X > 0).astype(np.float64)).todense())
-    total_sum, total_nz, n = sums.sum(axis=0), nonzero.sum(axis=0), len(codes)
+    total_sum, n = sums.sum(axis=0), len(codes)
     present = np.flatnonzero(sizes > 0)
     remap = np.full(len(sizes), -1)
     remap[present] = np.arange(len(present))
     tests = rank_sum_groups(X, remap[codes], len(present), tie_correct=False)
+    nonzero = np.zeros((len(sizes), X.shape[1]))
+    nonzero[present] = tests.n_nonzero
+    total_nz = nonzero.sum(axis=0)
     tables = []
     for k, cluster in enumerate(labels.cat.categories):
         if sizes[k] == 0:

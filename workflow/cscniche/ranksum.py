@@ -24,6 +24,7 @@ class RankSum:
     auroc: np.ndarray  # P(group > rest) + P(tie) / 2
     z: np.ndarray  # standardised U; > 0 when the group ranks higher
     pvalue: np.ndarray  # two-sided
+    n_nonzero: np.ndarray | None = None  # groups x genes: the group's cells with a non-zero value
 
 
 @numba.njit(parallel=True, cache=False)
@@ -81,7 +82,7 @@ def rank_sum_groups(X: sp.spmatrix, codes: np.ndarray, n_groups: int, *, tie_cor
     var = n1 * n2 / 12.0 * ((n + 1) - correction / (n * (n - 1)))
     with np.errstate(invalid="ignore", divide="ignore"):
         z = np.where(var > 0, (u1 - n1 * n2 / 2.0) / np.sqrt(np.where(var > 0, var, 1.0)), 0.0)
-    return RankSum(auroc=u1 / (n1 * n2), z=z, pvalue=np.clip(2 * ss.norm.sf(np.abs(z)), 0, 1))
+    return RankSum(auroc=u1 / (n1 * n2), z=z, pvalue=np.clip(2 * ss.norm.sf(np.abs(z)), 0, 1), n_nonzero=stored)
 
 
 def rank_sum(X: sp.spmatrix, in_group: np.ndarray, *, tie_correct: bool = True) -> RankSum:

@@ -9,12 +9,12 @@ from cscniche.logs import logged  # noqa: E402
 
 with logged(snakemake.log[0]) as log:
     params, seed = snakemake.params.cluster, snakemake.params.seed
-    # the list is not kept: the per-sample objects are freed once merged
-    adata = cluster.merge_samples([read_h5ad_checked(f) for f in snakemake.input],
-                                  min_cells_per_gene=snakemake.params.min_cells_per_gene)
+    samples = [read_h5ad_checked(f) for f in snakemake.input]
+    # merge_samples empties the list: each sample's matrix is freed once merged
+    adata = cluster.merge_samples(samples, min_cells_per_gene=snakemake.params.min_cells_per_gene)
     log.info("merged: %d cells x %d genes", adata.n_obs, adata.n_vars)
     cluster.cluster(adata, params, seed=seed)
-    markers = cluster.markers(adata, n_genes=params["n_markers"])
     log.info("leiden: %d clusters", adata.obs["leiden"].nunique())
-    write_table(markers, snakemake.output.markers)
     write_h5ad(adata, snakemake.output.h5ad)
+    adata.layers.clear()  # written; the markers' column-sorted copy of X takes its place in memory
+    write_table(cluster.markers(adata, n_genes=params["n_markers"]), snakemake.output.markers)
