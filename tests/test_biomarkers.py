@@ -111,3 +111,23 @@ def test_weak_signal_and_bad_inputs_are_explained(tmp_path):
     tpm.uns["value_scale"] = "tpm"
     patients, reason = bm.pseudobulk_plan(tpm, 10)
     assert patients == [] and "not counts" in reason
+
+
+def test_weak_signal_split_reads_the_counts_from_disk(tmp_path):
+    from cscniche.io import on_disk_layer, write_h5ad
+
+    adata = _labelled()
+    malignant = adata.obs["malignant"] == "malignant"
+    adata.obs["csc"] = np.where(malignant, "CSC-low", "")
+    adata.obs["stemness"] = np.where(malignant, adata[:, "SOX2"].X.toarray().ravel(), np.nan)
+    write_h5ad(adata, tmp_path / "matrix.h5ad")
+    settings = default_settings()["biomarkers"]
+    in_memory = bm.run_biomarkers(adata, settings, stemness_sets={}, axes={}, resource=None)
+    with on_disk_layer(tmp_path / "matrix.h5ad", "counts") as counts:
+        del adata.layers["counts"]
+        biomarkers, de, _, notes = bm.run_biomarkers(adata, settings, stemness_sets={}, axes={}, resource=None,
+                                                     counts=counts)
+    assert notes[0].startswith("EXPLORATORY") and "0 CSC-high" in notes[0]
+    assert "pseudobulk DESeq2" in notes[1] and set(de["method"]) == {"pseudobulk", "wilcoxon"}
+    pd.testing.assert_frame_equal(de, in_memory[1])
+    assert biomarkers["gene"].iloc[0] == "SOX2"

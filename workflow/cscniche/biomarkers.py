@@ -245,16 +245,16 @@ def run_biomarkers(adata: ad.AnnData, params: dict, *, stemness_sets: dict[str, 
     mask, high = csc_mask(adata.obs)
     prefix = []
     if high.sum() < params["min_cells"] or (~high).sum() < params["min_cells"]:
-        counts = f"{int(high.sum())} CSC-high and {int((~high).sum())} CSC-low malignant cells"
+        sizes = f"{int(high.sum())} CSC-high and {int((~high).sum())} CSC-low malignant cells"
         fallback = params["weak_signal_fallback"]
         if not fallback or "stemness" not in adata.obs:
-            return _empty_outputs([f"no biomarkers: {counts} (at least {params['min_cells']} of each needed; "
+            return _empty_outputs([f"no biomarkers: {sizes} (at least {params['min_cells']} of each needed; "
                                    "the stemness signal is weak)"])
         adata = _stemness_split(adata, fallback)
         mask, high = csc_mask(adata.obs)
         if high.sum() < params["min_cells"] or (~high).sum() < params["min_cells"]:
-            return _empty_outputs([f"no biomarkers: {counts}, and too few malignant cells for a stemness split"])
-        prefix = [f"EXPLORATORY: no confident CSC population ({counts}); comparing the top {fallback:.0%} of each "
+            return _empty_outputs([f"no biomarkers: {sizes}, and too few malignant cells for a stemness split"])
+        prefix = [f"EXPLORATORY: no confident CSC population ({sizes}); comparing the top {fallback:.0%} of each "
                   "patient's malignant cells by consensus stemness (labelled CSC-high below) with the rest"]
     wilcoxon = wilcoxon_de(adata)
     patients, reason = pseudobulk_plan(adata, params["min_cells"], counts=counts) if params["pseudobulk"] else \
