@@ -2,7 +2,7 @@
 
 usage: python benchmarks/workflow_benchmark.py [--cells 10000 50000 100000 200000] [--demo] [--cores 2]
                                                [--genes 20000] [--library-size 6000] [--out benchmarks/out]
-                                               [--bare-total S]
+                                               [--mem-mb 20000] [--bare-total S]
 
 For each size, one invocation runs, one after the other:
 
@@ -80,14 +80,14 @@ print(" ".join(f"{k}={v:.1f}" for k, v in times.items()) + f" peak_rss_mb={peak:
 """
 
 
-def run_workflow(workdir: Path, config: dict, cores: int) -> float:
-    """Run Snakemake on ``config`` in ``workdir``; return the wall seconds."""
+def run_workflow(workdir: Path, config: dict, cores: int, mem_mb: int) -> float:
+    """Run Snakemake on ``config`` in ``workdir`` (jobs side by side within ``mem_mb``); return the wall seconds."""
     workdir.mkdir(parents=True, exist_ok=True)
     (workdir / "config.yaml").write_text(yaml.safe_dump(config))
     start = time.perf_counter()
     subprocess.run([sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"), "--directory",
                     str(workdir), "--configfile", str(workdir / "config.yaml"), "--cores", str(cores),
-                    "--quiet", "--forceall"], check=True)
+                    "--resources", f"mem_mb={mem_mb}", "--quiet", "--forceall"], check=True)
     return time.perf_counter() - start
 
 
@@ -130,6 +130,8 @@ def main() -> None:
     parser.add_argument("--library-size", type=float, default=6000,
                         help="mean UMIs per cell of the simulated tumours (default 6000: ~3,600 genes per cell)")
     parser.add_argument("--cores", type=int, default=2)
+    parser.add_argument("--mem-mb", type=int, default=20_000,
+                        help="memory the jobs may use together (Snakemake --resources mem_mb; as the local profile)")
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks/out")
     parser.add_argument("--bare-total", type=float, default=None,
                         help="skip the bare chain and compare with this earlier bare-chain total (seconds)")
@@ -142,7 +144,7 @@ def main() -> None:
         for ds in demo["datasets"].values():
             if "samples" in ds:
                 ds["samples"] = str(REPO / ds["samples"])
-        wall = run_workflow(args.out / "demo", demo, args.cores)
+        wall = run_workflow(args.out / "demo", demo, args.cores, args.mem_mb)
         print(f"\n== demo: total wall {wall:.1f} s")
         print(per_rule(args.out / "demo/results").to_string(index=False, float_format=lambda v: f"{v:.1f}"))
     for n in args.cells:
@@ -151,7 +153,7 @@ def main() -> None:
                   "datasets": {name: {"simulate": {"n_cells": n, "n_patients": 4, "samples_per_patient": 2,
                                                    "n_genes": args.genes,
                                                    "mean_library_size": args.library_size}}}}
-        wall = run_workflow(args.out / name, config, args.cores)
+        wall = run_workflow(args.out / name, config, args.cores, args.mem_mb)
         rules = per_rule(args.out / name / "results")
         print(f"\n== {name} ({args.genes} genes, 8 samples, {args.library_size:g} UMIs per cell): whole workflow "
               f"{wall:.1f} s wall, largest job max PSS {rules['max_pss_mb'].max():.0f} MB "

@@ -3,6 +3,7 @@
 import anndata as ad
 import numpy as np
 import pandas as pd
+import pytest
 import scanpy as sc
 import scipy.sparse as sp
 
@@ -37,6 +38,7 @@ def _merged_small_tumour(small_tumour, min_cells_per_gene=3):
         sample = sample.copy()
         sample.uns["ingest"] = {"sample": name, "value_scale": "counts"}
         sample.uns["qc"] = {}
+        sample.obs["sample"] = name
         samples.append(sample)
     detected = sum(np.asarray((s.X > 0).sum(axis=0)).ravel() for s in samples)
     merged = merge_samples(samples, min_cells_per_gene=min_cells_per_gene)
@@ -66,3 +68,23 @@ def test_blockwise_hvg_equals_scanpy_seurat(small_tumour, monkeypatch):
     assert (merged.var["highly_variable"] == reference.var["highly_variable"]).all()
     for column in ("means", "dispersions", "dispersions_norm"):
         np.testing.assert_allclose(merged.var[column], reference.var[column], rtol=1e-5, atol=1e-5, err_msg=column)
+
+
+def test_igraph_and_leidenalg_flavours_agree(small_tumour):
+    from sklearn.metrics import adjusted_rand_score
+
+    import cscniche.cluster as cluster
+
+    from conftest import default_settings
+
+    merged, _ = _merged_small_tumour(small_tumour)
+    params = default_settings()["cluster"]
+    assert params["leiden_flavor"] == "igraph"
+    cluster.cluster(merged, {**params, "integration": "none"}, seed=0)
+    fast = merged.obs["leiden_r1"].copy()
+    cluster.leiden(merged, resolution=1.0, flavor="leidenalg", seed=0, key_added="reference")
+    assert adjusted_rand_score(fast, merged.obs["reference"]) > 0.9
+    truth = small_tumour.truth.set_index("cell_id").loc[merged.obs_names, "cell_type"]
+    assert adjusted_rand_score(truth, merged.obs["leiden_r0.3"]) > 0.5
+    with pytest.raises(ValueError, match="leiden flavor 'louvain'"):
+        cluster.leiden(merged, resolution=1.0, flavor="louvain")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import anndata as ad
 import numpy as np
 import pandas as pd
@@ -9,6 +11,8 @@ import scanpy as sc
 import scipy.sparse as sp
 
 from .io import InputError
+
+log = logging.getLogger(__name__)
 
 
 def merge_samples(samples: list[ad.AnnData], *, min_cells_per_gene: int = 3) -> ad.AnnData:
@@ -155,6 +159,21 @@ def integrate(adata: ad.AnnData, params: dict, *, seed: int) -> str:
     return "X_pca_harmony"
 
 
+def leiden(adata: ad.AnnData, *, resolution: float, flavor: str = "igraph", seed: int = 0,
+           key_added: str = "leiden") -> None:
+    """``sc.tl.leiden`` on ``obsp['connectivities']`` (modularity, iterated until stable), in place.
+
+    ``flavor``: ``"igraph"`` (igraph's C implementation, undirected) or ``"leidenalg"``.
+    """
+    if flavor == "igraph":
+        sc.tl.leiden(adata, resolution=resolution, key_added=key_added, flavor="igraph", n_iterations=-1,
+                     directed=False, random_state=seed)
+    elif flavor == "leidenalg":
+        sc.tl.leiden(adata, resolution=resolution, key_added=key_added, flavor="leidenalg", random_state=seed)
+    else:
+        raise ValueError(f"leiden flavor {flavor!r}: expected 'igraph' or 'leidenalg'")
+
+
 def cluster(adata: ad.AnnData, params: dict, *, seed: int = 0) -> ad.AnnData:
     """Normalise, select HVGs, PCA, integrate, neighbours, UMAP and Leiden, in place.
 
@@ -165,17 +184,23 @@ def cluster(adata: ad.AnnData, params: dict, *, seed: int = 0) -> ad.AnnData:
     (the configured resolution); ``uns['cluster']['params']`` records the settings.
     """
     normalise(adata)
+    log.info("normalised")
     n_hvg = min(params["n_hvg"], adata.n_vars)
     highly_variable_seurat(adata, n_top_genes=n_hvg)
+    log.info("highly variable genes: %d", int(adata.var["highly_variable"].sum()))
     n_pcs = max(2, min(params["n_pcs"], adata.n_obs - 1, int(adata.var["highly_variable"].sum()) - 1))
     sc.pp.pca(adata, n_comps=n_pcs, mask_var="highly_variable", svd_solver="arpack", random_state=seed)
+    log.info("PCA: %d components", n_pcs)
     rep = integrate(adata, params, seed=seed)
     n_neighbors = min(params["n_neighbors"], adata.n_obs - 1)
     sc.pp.neighbors(adata, n_neighbors=n_neighbors, use_rep=rep, random_state=seed)
+    log.info("neighbours on %s", rep)
     sc.tl.umap(adata, random_state=seed)
+    log.info("UMAP")
     for res in params["resolutions"]:
         key = f"leiden_r{res:g}"
-        sc.tl.leiden(adata, resolution=res, key_added=key, flavor="leidenalg", random_state=seed)
+        leiden(adata, resolution=res, key_added=key, flavor=params.get("leiden_flavor", "igraph"), seed=seed)
+        log.info("Leiden at resolution %g: %d clusters", res, adata.obs[key].nunique())
     adata.obs["leiden"] = adata.obs[f"leiden_r{params['resolution']:g}"]
     adata.uns["cluster"] = {"params": dict(params), "n_pcs": n_pcs, "representation": rep, "seed": seed}
     return adata

@@ -244,13 +244,16 @@ def call_malignant(adata: ad.AnnData, reference: np.ndarray, params: dict) -> pd
     return pd.DataFrame(rows)
 
 
-def cnv_clusters(adata: ad.AnnData, *, resolution: float = 0.5, seed: int = 0, min_cells: int = 10) -> pd.DataFrame:
+def cnv_clusters(adata: ad.AnnData, *, resolution: float = 0.5, seed: int = 0, min_cells: int = 10,
+                 leiden_flavor: str = "igraph") -> pd.DataFrame:
     """Cluster each patient's cells by CNV profile (PCA, kNN, Leiden), in place: ``obs['cnv_cluster']``.
 
     Returns one row per CNV cluster: patient, cells, share of each call, mean CNV correlation; clusters
     of malignant cells are the tumour's candidate subclones.
     """
     import scanpy as sc
+
+    from .cluster import leiden
 
     X = sp.csr_matrix(adata.obsm["X_cnv"])
     labels = np.full(adata.n_obs, "", dtype=object)
@@ -264,7 +267,7 @@ def cnv_clusters(adata: ad.AnnData, *, resolution: float = 0.5, seed: int = 0, m
         sc.pp.pca(sub, n_comps=min(20, len(cells) - 1, X.shape[1] - 1), random_state=seed)
         # exact neighbours: no pynndescent compilation in this job (measured 36 s vs 45 s for 4 x 11.5k cells)
         sc.pp.neighbors(sub, n_neighbors=min(15, len(cells) - 1), random_state=seed, transformer="sklearn")
-        sc.tl.leiden(sub, resolution=resolution, flavor="leidenalg", random_state=seed)
+        leiden(sub, resolution=resolution, flavor=leiden_flavor, seed=seed)
         labels[cells] = [f"{p}:{k}" for k in sub.obs["leiden"]]
     adata.obs["cnv_cluster"] = pd.Categorical(labels)
     obs = adata.obs

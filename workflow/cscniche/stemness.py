@@ -60,7 +60,7 @@ def row_ranks(X: sp.spmatrix) -> tuple[sp.csr_matrix, np.ndarray]:
     return sp.csr_matrix((values, X.indices, X.indptr), shape=X.shape), zero_rank
 
 
-CHUNK_CELLS = 10_000  # rows ranked at a time: bounds the temporary arrays of the sparse ranking
+CHUNK_CELLS = 2_500  # rows ranked at a time: bounds the temporary arrays of the sparse ranking (~1 GB)
 
 
 def ucell(adata: ad.AnnData, genes: list[str], *, max_rank: int = 1500) -> np.ndarray:

@@ -130,7 +130,7 @@ def h5ad_mb(path):
 def mem(base, per_mb):
     """``mem_mb`` of a job: ``base`` plus ``per_mb`` per MB of input (:func:`input_mb`), doubled on each retry.
 
-    The factors of the rules are the peak RSS / input MB measured at 50k cells x 20k genes, plus ~30%.
+    The factors of the rules are the peak memory (PSS) per input MB measured at 100k cells x 20k genes, plus ~30%.
     """
     return lambda wildcards, input, attempt: int((base + per_mb * input_mb(input)) * 2 ** (attempt - 1))
 

@@ -11,7 +11,7 @@ rule export:
     benchmark:
         "results/{dataset}/benchmarks/export.tsv"
     resources:
-        mem_mb=mem(1000, 1.5),
+        mem_mb=mem(1000, 1.1),
         runtime=minutes(5, 0.005),
     conda:
         ENV

@@ -14,9 +14,10 @@ rule malignant:
         "results/{dataset}/benchmarks/malignant.tsv"
     params:
         malignant=malignant_params,
+        leiden_flavor=lambda w: dataset(w)["cluster"]["leiden_flavor"],
         seed=SEED,
     resources:
-        mem_mb=mem(2000, 5),
+        mem_mb=mem(2000, 1.0),
         runtime=minutes(10, 0.01),
     conda:
         ENV

@@ -18,7 +18,7 @@ rule stemness:
         stemness=lambda w: dataset(w)["stemness"],
         seed=SEED,
     resources:
-        mem_mb=mem(2000, 3),
+        mem_mb=mem(2000, 1.2),
         runtime=minutes(10, 0.01),
     conda:
         ENV

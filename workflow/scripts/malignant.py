@@ -12,6 +12,7 @@ from cscniche.logs import logged  # noqa: E402
 with logged(snakemake.log[0]) as log:
     params = snakemake.params.malignant
     adata = read_stage(snakemake.input.matrix, snakemake.input.h5ad)
+    log.info("read %d cells x %d genes", adata.n_obs, adata.n_vars)
     if params["method"] == "author":
         summary = malignant.call_from_author_labels(adata, params["author_column"], params["author_pattern"])
         profiles = pd.DataFrame(columns=["patient", "call", "window", "chromosome", "mean_cnv", "cells"])
@@ -23,9 +24,13 @@ with logged(snakemake.log[0]) as log:
         reference = malignant.choose_reference(adata.obs, params)
         log.info("reference cells: %d", reference.sum())
         malignant.infer_cnv(adata, reference, params)
+        log.info("CNV inferred: %d windows", adata.obsm["X_cnv"].shape[1])
         summary = malignant.call_malignant(adata, reference, params).assign(genes_placed=fraction)
         profiles = malignant.cnv_profiles(adata)
-        clusters = malignant.cnv_clusters(adata, seed=snakemake.params.seed)
+        log.info("called")
+        clusters = malignant.cnv_clusters(adata, seed=snakemake.params.seed,
+                                          leiden_flavor=snakemake.params.leiden_flavor)
+        log.info("CNV clusters: %d", len(clusters))
     adata.uns["malignant"] = {"params": params, "summary": summary.to_dict("list")}
     log.info("calls:\n%s", summary.to_string())
     write_table(summary, snakemake.output.summary)

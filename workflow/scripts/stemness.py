@@ -9,6 +9,7 @@ from cscniche.stemness import load_gene_sets, run_stemness, ssgsea_crosscheck  #
 
 with logged(snakemake.log[0]) as log:
     adata = read_stage(snakemake.input.matrix, snakemake.input.h5ad, graph=True)
+    log.info("read %d cells x %d genes", adata.n_obs, adata.n_vars)
     params = snakemake.params.stemness
     summary, agreement = run_stemness(adata, params, seed=snakemake.params.seed)
     log.info("stemness:\n%s", summary.to_string())
