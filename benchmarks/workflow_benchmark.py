@@ -2,7 +2,7 @@
 
 usage: python benchmarks/workflow_benchmark.py [--cells 10000 50000 100000 200000] [--demo] [--cores 2]
                                                [--genes 20000] [--library-size 6000] [--out benchmarks/out]
-                                               [--mem-mb 20000] [--bare-total S]
+                                               [--mem-mb 20000] [--bare-total S | --no-bare]
 
 For each size, one invocation runs, one after the other:
 
@@ -133,6 +133,7 @@ def main() -> None:
     parser.add_argument("--mem-mb", type=int, default=20_000,
                         help="memory the jobs may use together (Snakemake --resources mem_mb; as the local profile)")
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks/out")
+    parser.add_argument("--no-bare", action="store_true", help="run the workflow only (no bare chain, no ratio)")
     parser.add_argument("--bare-total", type=float, default=None,
                         help="skip the bare chain and compare with this earlier bare-chain total (seconds)")
     args = parser.parse_args()
@@ -164,6 +165,8 @@ def main() -> None:
         span = shared_span(results)
         print(f"whole workflow without the simulation (simulate runs alone first): {wall - simulate_s:.1f} s; "
               f"ingest to markers, wall clock: {span:.1f} s", flush=True)
+        if args.no_bare:
+            continue
         if args.bare_total is not None:
             print(f"bare chain not rerun; given total {args.bare_total:.1f} s: workflow ingest to markers "
                   f"{span / args.bare_total:.2f}x", flush=True)
