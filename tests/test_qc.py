@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from cscniche.config import validate_config
-from cscniche.qc import SampleTooSmallError, mad_bounds, passing_cells, run_qc, summary
+from cscniche.qc import SampleTooSmallError, mad_bounds, passing_cells, run_qc, scrublet_chunks, summary
 
 QC = validate_config({"datasets": {"s": {"simulate": {}}}})["datasets"]["s"]["qc"]
 
@@ -30,6 +30,26 @@ def test_qc_removes_low_quality_and_flags_doublets(small_tumour):
     row = summary(adata).iloc[0]
     assert row["cells_before"] == adata.n_obs and row["cells_after"] == passed.sum()
     assert row["doublet_method"].startswith("scrublet, otsu threshold")
+
+
+def test_large_sample_is_scored_in_random_chunks():
+    from cscniche.simulate import simulate_tumour
+
+    chunks = scrublet_chunks(3001, 1500, seed=0)
+    assert sorted(set(np.bincount(chunks))) == [1000, 1001]  # three near-equal chunks
+    assert len(set(chunks[:100])) == 3  # random, not consecutive blocks
+    tumour = simulate_tumour({"n_cells": 2400, "n_patients": 1, "samples_per_patient": 1, "n_genes": 1500,
+                              "malignant_fraction": 0.45, "csc_fraction": 0.15, "low_quality_fraction": 0.05,
+                              "doublet_fraction": 0.05, "mean_library_size": 4000}, seed=2)
+    dbl = tumour.truth.set_index("cell_id").loc[tumour.samples["P1_S1"].obs_names, "doublet"].to_numpy()
+    recall, method = {}, {}
+    for max_cells in (1200, 5000):
+        adata = run_qc(_sample(tumour, "P1_S1"), QC | {"scrublet_max_cells": max_cells}, seed=0)
+        flagged = adata.obs["fail_doublet"].to_numpy()
+        recall[max_cells], method[max_cells] = flagged[dbl].mean(), adata.uns["qc"]["doublet_method"]
+        assert flagged[~dbl].mean() <= 0.01
+    assert "2 random chunks of <= 1200 cells" in method[1200] and "chunks" not in method[5000]
+    assert recall[1200] >= 0.5 and recall[1200] >= recall[5000] - 0.1  # chunks find the doublets one run finds
 
 
 def test_tpm_data_skips_count_filters_and_scrublet(small_tumour):

@@ -13,7 +13,7 @@ rule qc:
         qc=lambda w: dataset(w)["qc"],
         seed=SEED,
     resources:
-        mem_mb=mem(1500, 16),
+        mem_mb=qc_mem,
         runtime=minutes(10, 0.03),
     conda:
         ENV
