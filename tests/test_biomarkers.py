@@ -21,7 +21,11 @@ GENE_SETS = [{"path": str(SHARED / "gene_sets/h.all.v7.0.symbols.gmt"), "source"
              {"path": str(SHARED / "gene_sets/3CA_Gavish2023_metaprograms.gmt"), "source": "3CA metaprogram"}]
 
 
-def test_rank_sum_matches_scipy():
+@pytest.mark.parametrize("block_genes", [2000, 7])  # one block; several column blocks, the last partial
+def test_rank_sum_matches_scipy(block_genes, monkeypatch):
+    import cscniche.ranksum
+
+    monkeypatch.setattr(cscniche.ranksum, "RANK_BLOCK_GENES", block_genes)
     rng = np.random.default_rng(0)
     dense = rng.poisson(0.6, (300, 30)).astype(float) * rng.random((300, 30))
     dense[:, 3] = 0

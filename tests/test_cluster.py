@@ -53,6 +53,10 @@ def test_merge_keeps_genes_detected_in_enough_cells_over_all_samples(small_tumou
     assert 0 < merged.n_vars < len(genes)
     assert merged.n_obs == sum(s.n_obs for s in small_tumour.samples.values())
     assert set(merged.uns["ingest"]) == set(small_tumour.samples)
+    reference = ad.concat([s[:, merged.var_names] for s in small_tumour.samples.values()])
+    assert list(merged.obs_names) == list(reference.obs_names)
+    assert merged.X.dtype == np.float32 and merged.X.has_sorted_indices
+    assert (merged.X != sp.csr_matrix(reference.X)).nnz == 0  # the same matrix, stacked without two copies
 
 
 def test_blockwise_hvg_equals_scanpy_seurat(small_tumour, monkeypatch):

@@ -48,3 +48,30 @@ def test_stage_annotations_join_the_clustered_matrix(tmp_path):
     write_annotations(other, tmp_path / "other.h5ad")
     with pytest.raises(InputError, match=r"other.h5ad: its cells or genes differ from .*clustered.h5ad"):
         read_stage(tmp_path / "clustered.h5ad", tmp_path / "other.h5ad")
+
+
+def test_counts_written_first_give_the_same_file_as_a_counts_layer(tmp_path):
+    import anndata as ad
+    import numpy as np
+    import scipy.sparse as sp
+
+    from cscniche.io import counts_written_first
+
+    counts = sp.random(60, 30, density=0.3, format="csr", dtype=np.float32, random_state=0)
+    counts.data = np.ceil(counts.data * 10)
+    adata = ad.AnnData(counts.copy())
+    with counts_written_first(adata, tmp_path / "clustered.h5ad"):
+        assert not (tmp_path / "clustered.h5ad").exists()  # a temporary name until the block ends
+        adata.X.data = np.log1p(adata.X.data)  # normalised in place: the counts are already on disk
+        adata.obs["leiden"] = "0"
+        adata.obsm["X_umap"] = np.zeros((60, 2))
+        adata.obsp["connectivities"] = sp.identity(60, format="csr")
+        adata.uns["cluster"] = {"seed": 0}
+    back = ad.read_h5ad(tmp_path / "clustered.h5ad")
+    assert (back.layers["counts"] != counts).nnz == 0
+    np.testing.assert_allclose(back.X.toarray(), np.log1p(counts.toarray()), rtol=1e-6)
+    assert (back.obs["leiden"] == "0").all() and back.obsm["X_umap"].shape == (60, 2)
+    assert back.obsp["connectivities"].nnz == 60 and back.uns["cluster"]["seed"] == 0
+    with pytest.raises(RuntimeError, match="killed"), counts_written_first(adata, tmp_path / "failed.h5ad"):
+        raise RuntimeError("killed")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["clustered.h5ad"]  # no half-written file

@@ -45,15 +45,48 @@ def merge_samples(samples: list[ad.AnnData], *, min_cells_per_gene: int = 3) -> 
     # each sample is cut to the kept genes before concatenation: never two copies of the merged matrix
     uns = {"ingest": {a.uns["ingest"]["sample"]: a.uns["ingest"] for a in samples},
            "qc": {a.uns["ingest"]["sample"]: a.uns["qc"] for a in samples}}
-    for i, a in enumerate(samples):
-        if not a.var_names.equals(keep):
-            samples[i] = a[:, keep].copy()
-    merged = ad.concat(samples, join="inner", merge="first")
+    matrix = _stack_rows(samples, keep)  # empties the samples' matrices as it goes
+    merged = ad.concat(samples, join="inner", merge="first")  # obs, obsm, var: the samples hold no matrix now
     samples.clear()
+    merged.X = matrix
     merged.var = var.loc[merged.var_names].copy()
     merged.uns.update(uns)
     merged.uns["value_scale"] = scales.pop()
     return merged
+
+
+def _stack_rows(samples: list[ad.AnnData], genes: pd.Index) -> sp.csr_matrix:
+    """The samples' matrices cut to ``genes`` and stacked by rows into one float32 CSR matrix.
+
+    The result is allocated once (its size is known from the samples') and each sample's matrix is
+    dropped as soon as it is copied in: the peak is the merged matrix plus one sample, where
+    ``anndata.concat`` holds every sample and the merged matrix together.
+    """
+    nnz = 0
+    for a in samples:
+        X = sp.csr_matrix(a.X)
+        kept = np.zeros(a.n_vars, dtype=bool)
+        kept[a.var_names.get_indexer(genes)] = True
+        nnz += int(np.count_nonzero(kept[X.indices]))
+    n_rows = sum(a.n_obs for a in samples)
+    index_dtype = np.int64 if max(nnz, len(genes)) >= np.iinfo(np.int32).max else np.int32
+    data = np.empty(nnz, dtype=np.float32)
+    indices = np.empty(nnz, dtype=index_dtype)
+    indptr = np.zeros(n_rows + 1, dtype=index_dtype)
+    row = at = 0
+    for i, a in enumerate(samples):
+        X = sp.csr_matrix(a.X)
+        columns = a.var_names.get_indexer(genes)
+        if not np.array_equal(columns, np.arange(a.n_vars)):
+            X = X[:, columns]
+        X.sort_indices()
+        data[at : at + X.nnz] = X.data
+        indices[at : at + X.nnz] = X.indices
+        indptr[row + 1 : row + a.n_obs + 1] = X.indptr[1:] + at
+        row, at = row + a.n_obs, at + X.nnz
+        samples[i] = ad.AnnData(obs=a.obs, var=pd.DataFrame(index=genes), obsm=dict(a.obsm))
+        del X, a
+    return sp.csr_matrix((data, indices, indptr), shape=(n_rows, len(genes)))
 
 
 def _detected_in(samples: list[ad.AnnData], genes: pd.Index) -> np.ndarray:
@@ -67,17 +100,19 @@ def _detected_in(samples: list[ad.AnnData], genes: pd.Index) -> np.ndarray:
     return detected
 
 
-def normalise(adata: ad.AnnData) -> None:
+def normalise(adata: ad.AnnData, *, keep_counts: bool = True) -> None:
     """Log-normalise according to ``uns['value_scale']``, in place.
 
-    Counts go to ``layers['counts']`` and their mean per gene to ``var['mean_counts']``.
+    Counts go to ``layers['counts']`` (unless ``keep_counts`` is false: the caller has written them, see
+    :func:`cscniche.io.counts_written_first`) and their mean per gene to ``var['mean_counts']``.
 
     counts: per-cell total 1e4 then log1p; tpm: log1p(TPM / 10) (no renormalisation); log: unchanged.
     """
     scale = adata.uns["value_scale"]
     adata.X = sp.csr_matrix(adata.X, dtype=np.float32)
     if scale == "counts":
-        adata.layers["counts"] = adata.X.copy()
+        if keep_counts:
+            adata.layers["counts"] = adata.X.copy()
         adata.var["mean_counts"] = np.asarray(adata.X.mean(axis=0), dtype=np.float32).ravel()
         sc.pp.normalize_total(adata, target_sum=1e4)
         sc.pp.log1p(adata)
@@ -174,8 +209,10 @@ def leiden(adata: ad.AnnData, *, resolution: float, flavor: str = "igraph", seed
         raise ValueError(f"leiden flavor {flavor!r}: expected 'igraph' or 'leidenalg'")
 
 
-def cluster(adata: ad.AnnData, params: dict, *, seed: int = 0) -> ad.AnnData:
+def cluster(adata: ad.AnnData, params: dict, *, seed: int = 0, keep_counts: bool = True) -> ad.AnnData:
     """Normalise, select HVGs, PCA, integrate, neighbours, UMAP and Leiden, in place.
+
+    ``keep_counts``: keep the counts in ``layers['counts']`` (see :func:`normalise`).
 
     Returns
     -------
@@ -183,7 +220,7 @@ def cluster(adata: ad.AnnData, params: dict, *, seed: int = 0) -> ad.AnnData:
     ``obsm['X_umap']``, ``obs['leiden_r<res>']`` for each resolution and ``obs['leiden']``
     (the configured resolution); ``uns['cluster']['params']`` records the settings.
     """
-    normalise(adata)
+    normalise(adata, keep_counts=keep_counts)
     log.info("normalised")
     n_hvg = min(params["n_hvg"], adata.n_vars)
     highly_variable_seurat(adata, n_top_genes=n_hvg)

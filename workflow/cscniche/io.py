@@ -75,6 +75,40 @@ def write_h5ad(adata: ad.AnnData, path: str | os.PathLike, *, compression: str |
     write_atomic(path, lambda tmp: adata.write_h5ad(tmp, compression=compression, compression_opts=opts))
 
 
+@contextmanager
+def counts_written_first(adata: ad.AnnData, path: str | os.PathLike) -> Iterator[None]:
+    """Write the counts (``adata.X``) first and the rest of ``adata`` when the block ends, atomically.
+
+    The counts go to ``path`` as ``layers['counts']`` on entry; nothing is under ``path`` until both are
+    written.
+
+    Within the block ``X`` can be normalised in place, so a step holds one copy of the matrix instead of
+    the counts and the normalised values together; the file is the same as writing ``adata`` with a
+    ``counts`` layer (uncompressed, as :func:`write_h5ad`'s intermediates).
+    """
+    import h5py
+
+    with atomic_path(path) as tmp:
+        adata.write_h5ad(tmp)
+        with h5py.File(tmp, "r+") as fh:
+            fh.move("X", "layers/counts")
+        yield
+        _write_parts(adata, tmp, ["X", "obs", "var", "obsm", "varm", "obsp", "varp", "uns"])
+
+
+def _write_parts(adata: ad.AnnData, path: Path, parts: list[str]) -> None:
+    """Replace the named parts of an h5ad file with ``adata``'s."""
+    import h5py
+    from anndata.io import write_elem
+
+    with h5py.File(path, "r+") as fh:
+        for key in parts:
+            if key in fh:
+                del fh[key]
+            value = getattr(adata, key)
+            write_elem(fh, key, value if key in ("X", "obs", "var") else dict(value))
+
+
 def read_h5ad_checked(path: str | os.PathLike, *, backed: str | None = None) -> ad.AnnData:
     """Read an h5ad file, turning any low-level failure into an :class:`InputError` naming the file.
 

@@ -59,22 +59,37 @@ def _group_rank_sums(indptr, indices, data, n_rows, codes, n_groups):  # pragma:
     return sums, stored, ties
 
 
+RANK_BLOCK_GENES = 2_000
+
+
 def rank_sum_groups(X: sp.spmatrix, codes: np.ndarray, n_groups: int, *, tie_correct: bool = True) -> RankSum:
     """Each group (``codes``: group 0..n_groups-1 of each row) against all other rows; arrays groups x genes.
 
-    ``X`` is non-negative (cells x genes); each column is ranked once, in parallel over columns.
+    ``X`` is non-negative (cells x genes); each column is ranked once, in parallel over columns. A
+    row-sorted (CSR) matrix is ranked :data:`RANK_BLOCK_GENES` columns at a time, so the column-sorted copy
+    the ranking needs is one block, never a second copy of the whole matrix.
     """
+    n = X.shape[0]
+    codes = np.asarray(codes, dtype=np.int64)
+    n1 = np.bincount(codes, minlength=n_groups).astype(float)[:, None]
+    if (n1 == 0).any() or (n - n1 == 0).any():
+        raise ValueError("rank_sum needs cells in both groups")
+    if sp.issparse(X) and X.format == "csr" and X.shape[1] > RANK_BLOCK_GENES:
+        parts = [_rank_sum_block(X[:, start : start + RANK_BLOCK_GENES], codes, n1, tie_correct)
+                 for start in range(0, X.shape[1], RANK_BLOCK_GENES)]
+        return RankSum(*(np.concatenate([getattr(part, field) for part in parts], axis=1)
+                         for field in ("auroc", "z", "pvalue", "n_nonzero")))
+    return _rank_sum_block(X, codes, n1, tie_correct)
+
+
+def _rank_sum_block(X: sp.spmatrix, codes: np.ndarray, n1: np.ndarray, tie_correct: bool) -> RankSum:
     X = sp.csc_matrix(X)
     X.eliminate_zeros()
     if X.nnz and X.data.min() < 0:
         raise ValueError("rank sums expect non-negative values (zeros are ranked lowest)")
     n = X.shape[0]
-    codes = np.asarray(codes, dtype=np.int64)
-    n1 = np.bincount(codes, minlength=n_groups).astype(float)[:, None]
     n2 = n - n1
-    if (n1 == 0).any() or (n2 == 0).any():
-        raise ValueError("rank_sum needs cells in both groups")
-    sums, stored, ties = _group_rank_sums(X.indptr, X.indices, X.data, n, codes, n_groups)
+    sums, stored, ties = _group_rank_sums(X.indptr, X.indices, X.data, n, codes, len(n1))
     sums, stored = sums.T, stored.T
     n_zero = n - np.diff(X.indptr)
     u1 = sums + (n1 - stored) * (n_zero + 1) / 2.0 - n1 * (n1 + 1) / 2.0
