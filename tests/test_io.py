@@ -44,6 +44,16 @@ def test_stage_annotations_join_the_clustered_matrix(tmp_path):
     assert (joined.obs["cell_type"] == "T cell").all() and joined.obsm["X_cnv"].shape == (50, 5)
     lean = read_stage(tmp_path / "clustered.h5ad", tmp_path / "stage.h5ad")
     assert not lean.layers and not lean.obsp
+    for patients in (["P1"] * 20 + ["P2"] * 30, ["P1", "P2"] * 25):  # consecutive rows, then interleaved
+        full.obs["patient"] = patients
+        write_annotations(full, tmp_path / "stage.h5ad")
+        one = read_stage(tmp_path / "clustered.h5ad", tmp_path / "stage.h5ad", layers=True, graph=True,
+                         where=("patient", "P2"))
+        rows = np.flatnonzero(full.obs["patient"] == "P2")
+        assert list(one.obs_names) == list(full.obs_names[rows]) and (one.X != full.X[rows]).nnz == 0
+        assert (one.layers["counts"] != full.X[rows]).nnz == 0 and one.obsp["connectivities"].shape == (len(rows),) * 2
+        assert (one.obsp["connectivities"] != sp.identity(len(rows))).nnz == 0  # the cells' own sub-graph
+        assert one.obsm["X_cnv"].shape == (len(rows), 5) and (one.obs["cell_type"] == "T cell").all()
     other = full[:40].copy()
     write_annotations(other, tmp_path / "other.h5ad")
     with pytest.raises(InputError, match=r"other.h5ad: its cells or genes differ from .*clustered.h5ad"):
@@ -75,3 +85,29 @@ def test_counts_written_first_give_the_same_file_as_a_counts_layer(tmp_path):
     with pytest.raises(RuntimeError, match="killed"), counts_written_first(adata, tmp_path / "failed.h5ad"):
         raise RuntimeError("killed")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["clustered.h5ad"]  # no half-written file
+
+
+def test_delivered_file_copies_the_matrices_block_by_block(tmp_path, monkeypatch):
+    import anndata as ad
+    import h5py
+    import numpy as np
+    import scipy.sparse as sp
+
+    import cscniche.io as io
+
+    full = ad.AnnData(sp.random(70, 40, density=0.3, format="csr", dtype=np.float32, random_state=0))
+    full.layers["counts"] = sp.random(70, 40, density=0.2, format="csr", dtype=np.float32, random_state=1)
+    full.obsm["X_pca"] = np.arange(140, dtype=np.float32).reshape(70, 2)
+    io.write_h5ad(full, tmp_path / "clustered.h5ad")
+    monkeypatch.setattr(io, "COPY_BLOCK", 50)  # many blocks, the last one partial
+    notes = io.read_stage(tmp_path / "clustered.h5ad", x=False)
+    assert notes.X is None
+    notes.obs["cell_type"] = "B cell"
+    io.write_h5ad_with_matrices(notes, tmp_path / "adata.h5ad", tmp_path / "clustered.h5ad",
+                                ["X", "layers/counts", "layers/absent"])
+    back = ad.read_h5ad(tmp_path / "adata.h5ad")
+    assert (back.X != full.X).nnz == 0 and (back.layers["counts"] != full.layers["counts"]).nnz == 0
+    assert list(back.layers) == ["counts"] and (back.obs["cell_type"] == "B cell").all()
+    np.testing.assert_array_equal(back.obsm["X_pca"], full.obsm["X_pca"])
+    with h5py.File(tmp_path / "adata.h5ad") as fh:
+        assert fh["X/data"].compression == "gzip" and fh["layers/counts/indices"].compression == "gzip"

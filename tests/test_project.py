@@ -6,7 +6,7 @@ import sys
 
 import yaml
 
-from conftest import REPO
+from conftest import REPO, demo_config, snakemake_command
 
 
 def _requirements() -> dict[str, str]:
@@ -38,6 +38,15 @@ def test_conda_envs_pin_the_pip_versions():
 def test_snakemake_lint_is_clean():
     run = subprocess.run([sys.executable, "-m", "snakemake", "--lint"], cwd=REPO, capture_output=True, text=True)
     assert run.returncode == 0, run.stdout + run.stderr
+
+
+def test_dry_run_plans_the_demo_with_per_patient_stemness(tmp_path):
+    """Resource functions read input files that a dry run does not have yet: planning must not fail."""
+    command = snakemake_command(tmp_path, demo_config()) + ["-n", "--quiet", "rules"]
+    run = subprocess.run(command, cwd=REPO, capture_output=True, text=True)
+    assert run.returncode == 0, run.stdout + run.stderr
+    counts = dict(line.split()[:2] for line in run.stdout.splitlines() if line.startswith(("stemness", "qc ")))
+    assert counts["stemness_patient"] == "8" and counts["stemness"] == "2"  # 3 + 5 patients, one gather each
 
 
 def test_ruff_is_clean():

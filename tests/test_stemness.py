@@ -122,3 +122,44 @@ def test_oligodendroglioma_mrnasi_agrees_with_the_stemness_signatures(demo, shar
     assert len(per_patient) >= 4
     signatures = ["ucell_CSC_markers", "ucell_BENPORATH_ES_1", "ucell_WONG_EMBRYONIC_STEM_CELL_CORE"]
     assert (per_patient[signatures].mean() > 0.1).all(), per_patient
+
+
+def test_patient_jobs_gathered_equal_one_run(planted, tmp_path):
+    """The workflow scores each patient in its own job (files in between) and gathers them: the same cells'
+    calls, tables and ssGSEA cross-check as scoring all patients in one process; a patient without malignant
+    cells gives an empty part, not an error."""
+    from cscniche.stemness import (
+        combine_patients,
+        gather_metacells,
+        read_patient,
+        ssgsea_check,
+        ssgsea_crosscheck,
+        stemness_of_patient,
+        write_patient,
+    )
+
+    _, adata, settings = planted
+    params = settings["stemness"]
+    whole = adata.copy()
+    summary, agreement = run_stemness(whole, params, seed=0)
+    reference_table, reference_check = ssgsea_crosscheck(whole, load_gene_sets(params), size=params["metacell_size"])
+    gathered = adata.copy()
+    patients = gathered.obs["patient"].astype(str).to_numpy()
+    files = []
+    for p in np.unique(patients):
+        files.append(tmp_path / f"{p}.h5ad")
+        write_patient(stemness_of_patient(gathered[patients == p], params, seed=0), gathered.var_names, files[-1])
+    normal = gathered[gathered.obs["malignant"] != "malignant"]
+    files.append(tmp_path / "normal.h5ad")  # no malignant cells at all
+    write_patient(stemness_of_patient(normal[:50], params, seed=0), gathered.var_names, files[-1])
+    parts = [read_patient(f) for f in files]
+    assert parts[-1].summary.empty and parts[-1].bulks.shape[1] == 0 and (parts[-1].cells["csc"] == "").all()
+    summary2, agreement2 = combine_patients(gathered, parts[:-1], params)
+    stemness_columns = [c for c in whole.obs if c.startswith(("stemness", "csc"))]
+    assert len(stemness_columns) >= 5
+    pd.testing.assert_frame_equal(gathered.obs[stemness_columns], whole.obs[stemness_columns])
+    pd.testing.assert_frame_equal(summary2, summary)
+    pd.testing.assert_frame_equal(agreement2, agreement)
+    table, check = ssgsea_check(*gather_metacells(parts), load_gene_sets(params))
+    pd.testing.assert_frame_equal(table, reference_table)
+    pd.testing.assert_frame_equal(check, reference_check)

@@ -11,6 +11,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import numpy as np
 import pandas as pd
 
 if TYPE_CHECKING:
@@ -125,14 +126,16 @@ def read_h5ad_checked(path: str | os.PathLike, *, backed: str | None = None) -> 
         raise InputError(f"{path}: not a readable h5ad file ({type(err).__name__}: {err})") from err
 
 
-def read_stage(matrix: str | os.PathLike, annotations: str | os.PathLike | None = None, *,
-               layers: bool = False, graph: bool = False) -> ad.AnnData:
+def read_stage(matrix: str | os.PathLike, annotations: str | os.PathLike | None = None, *, x: bool = True,
+               layers: bool = False, graph: bool = False, where: tuple[str, str] | None = None) -> ad.AnnData:
     """The clustered data with a later stage's cell annotations, reading only what a step needs.
 
     The expression matrix is written once (``cluster/clustered.h5ad``); later stages write annotation
     files (:func:`write_annotations`: ``obs``, ``var``, ``obsm``, ``varm``, ``uns``, no matrix). This joins
     the two: ``X`` from ``matrix`` (plus its ``layers`` and ``obsp`` kNN graph when asked), everything else
-    from ``annotations`` (or from ``matrix`` when ``None``).
+    from ``annotations`` (or from ``matrix`` when ``None``). ``where=(column, value)`` reads only the cells
+    whose ``obs[column]`` (as text) is ``value``: their rows of the matrix and layers, their sub-graph.
+    ``x=False`` leaves the matrix out (``X`` is ``None``).
 
     Raises
     ------
@@ -142,10 +145,18 @@ def read_stage(matrix: str | os.PathLike, annotations: str | os.PathLike | None 
     import anndata as ad
     import h5py
 
-    parts = ["X", "obs", "var"] + (["layers"] if layers else []) + (["obsp"] if graph else [])
-    data = _read_parts(Path(matrix), parts + (["obsm", "varm", "uns"] if annotations is None else []), h5py)
+    parts = (["X"] if x else []) + ["obs", "var"] + (["layers"] if layers else []) + (["obsp"] if graph else [])
+    rows = None
+    if where is not None:
+        column, value = where
+        source = Path(annotations if annotations is not None else matrix)
+        obs = _read_parts(source, ["obs"], h5py)["obs"]
+        if column not in obs:
+            raise InputError(f"{source}: no obs column {column!r}")
+        rows = _as_slice(np.flatnonzero(obs[column].astype(str).to_numpy() == str(value)))
+    data = _read_parts(Path(matrix), parts + (["obsm", "varm", "uns"] if annotations is None else []), h5py, rows)
     if annotations is not None:
-        notes = _read_parts(Path(annotations), ["obs", "var", "obsm", "varm", "uns"], h5py)
+        notes = _read_parts(Path(annotations), ["obs", "var", "obsm", "varm", "uns"], h5py, rows)
         if not (notes["obs"].index.equals(data["obs"].index) and notes["var"].index.equals(data["var"].index)):
             raise InputError(f"{annotations}: its cells or genes differ from {matrix}'s; rerun the stage that "
                              "wrote it")
@@ -153,16 +164,89 @@ def read_stage(matrix: str | os.PathLike, annotations: str | os.PathLike | None 
     return ad.AnnData(**data)
 
 
-def _read_parts(path: Path, parts: list[str], h5py) -> dict:
+def _as_slice(rows: np.ndarray) -> slice | np.ndarray:
+    """Consecutive row numbers as a slice (read in one piece), others unchanged."""
+    if len(rows) and rows[-1] - rows[0] == len(rows) - 1:
+        return slice(int(rows[0]), int(rows[-1]) + 1)
+    return rows
+
+
+def _read_parts(path: Path, parts: list[str], h5py, rows: slice | np.ndarray | None = None) -> dict:
     from anndata.io import read_elem
 
     if not path.is_file():
         raise InputError(f"{path}: file not found")
     try:
         with h5py.File(path, "r") as fh:
-            return {k: read_elem(fh[k]) for k in parts if k in fh}
+            if rows is None:
+                return {k: read_elem(fh[k]) for k in parts if k in fh}
+            return {k: _read_rows(fh[k], k, rows) for k in parts if k in fh}
     except Exception as err:  # h5py/anndata raise many types for corrupt files
         raise InputError(f"{path}: not a readable h5ad file ({type(err).__name__}: {err})") from err
+
+
+def _read_rows(elem, key: str, rows: slice | np.ndarray):
+    """Part ``key`` of an h5ad file restricted to some cells: only their rows of matrices are read."""
+    from anndata.io import read_elem, sparse_dataset
+
+    def matrix_rows(item):
+        if hasattr(item, "shape"):  # dense dataset
+            return item[rows] if isinstance(rows, slice) or len(rows) else item[:0]
+        return sparse_dataset(item)[rows]
+
+    if key in ("X",):
+        return matrix_rows(elem)
+    if key == "layers":
+        return {name: matrix_rows(item) for name, item in elem.items()}
+    if key == "obsp":
+        return {name: matrix_rows(item)[:, rows] for name, item in elem.items()}
+    if key == "obsm":
+        return {name: value.iloc[rows] if isinstance(value, pd.DataFrame) else value[rows]
+                for name, value in read_elem(elem).items()}
+    if key == "obs":
+        return read_elem(elem).iloc[rows]
+    return read_elem(elem)
+
+
+def write_h5ad_with_matrices(adata: ad.AnnData, path: str | os.PathLike, source: str | os.PathLike,
+                             matrices: list[str]) -> None:
+    """Write ``adata`` (gzip) plus matrices copied from the h5ad file ``source``, atomically.
+
+    ``matrices`` are keys such as ``"X"`` or ``"layers/counts"`` (those absent from ``source`` are left out);
+    each is copied block by block (sparse
+    ``data``/``indices``/``indptr`` or dense rows) into a gzip (level 1) dataset, so a matrix is never held
+    in memory: the delivered file at 500k cells costs a few blocks of memory, not two matrices.
+    """
+    import h5py
+
+    def write(tmp: Path) -> None:
+        adata.write_h5ad(tmp, compression="gzip", compression_opts=1)
+        with h5py.File(source, "r") as src, h5py.File(tmp, "r+") as dst:
+            for key in (k for k in matrices if k in src):
+                if key in dst:
+                    del dst[key]
+                item = src[key]
+                if isinstance(item, h5py.Dataset):
+                    _copy_dataset(item, dst, key)
+                    continue
+                group = dst.create_group(key)
+                group.attrs.update(dict(item.attrs))
+                for name, part in item.items():
+                    _copy_dataset(part, group, name)
+
+    write_atomic(path, write)
+
+
+COPY_BLOCK = 1 << 24  # elements (or rows) per block copied
+
+
+def _copy_dataset(item, parent, name: str) -> None:
+    gzip = {"compression": "gzip", "compression_opts": 1} if item.size else {}
+    out = parent.create_dataset(name, shape=item.shape, dtype=item.dtype, **gzip)
+    out.attrs.update(dict(item.attrs))
+    step = max(1, COPY_BLOCK // max(1, int(np.prod(item.shape[1:]))))
+    for start in range(0, item.shape[0], step):
+        out[start : start + step] = item[start : start + step]
 
 
 def write_annotations(adata: ad.AnnData, path: str | os.PathLike) -> None:

@@ -15,6 +15,7 @@ All of them work on the sparse matrix: ranks are computed for stored entries onl
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import anndata as ad
@@ -196,6 +197,10 @@ def score_malignant(adata: ad.AnnData, params: dict, *, weights: pd.Series | Non
     Returns a DataFrame (malignant cells x scorers) named ``cytotrace``, ``mrnasi``, ``ucell_<set>``.
     """
     mal = adata.obs["malignant"].astype(str).eq("malignant").to_numpy()
+    usable = {k: g for k, g in gene_sets.items() if sum(x in adata.var_names for x in g) >= 2}
+    if not mal.any():  # e.g. a patient without a detected tumour: the columns, no rows
+        columns = ["cytotrace"] + (["mrnasi"] if weights is not None else []) + [f"ucell_{k}" for k in usable]
+        return pd.DataFrame(columns=columns, index=pd.Index([], dtype=object), dtype=float)
     # one copy of the malignant rows (slicing a view's X again would copy it on every access)
     sub = ad.AnnData(sp.csr_matrix(adata.X)[mal], obs=adata.obs.loc[mal, ["patient"]],
                      var=pd.DataFrame(index=adata.var_names))
@@ -212,7 +217,6 @@ def score_malignant(adata: ad.AnnData, params: dict, *, weights: pd.Series | Non
         scores.iloc[cells, 0] = cytotrace(part)
     if weights is not None:
         scores["mrnasi"] = mrnasi(sub, weights)
-    usable = {k: g for k, g in gene_sets.items() if sum(x in sub.var_names for x in g) >= 2}
     if usable:  # a set absent from the data (e.g. mouse genes) is not scored
         scores = scores.join(ucell_sets(sub, usable, max_rank=params["max_rank"]).add_prefix("ucell_"))
     return scores
@@ -276,10 +280,10 @@ def call_csc(consensus_scores: pd.Series, patients: pd.Series, agreement_table: 
     (cells, summary): per malignant cell ``csc`` and ``csc_frequency`` (share of subsamples calling it
     CSC-high); per patient the threshold, counts, agreement, Jaccard stability and signal.
     """
-    rng = np.random.default_rng(seed)
     cells = pd.DataFrame(index=consensus_scores.index, columns=["csc", "csc_frequency"], dtype=object)
     rows = []
     for p, values in consensus_scores.groupby(patients.to_numpy()):
+        rng = np.random.default_rng(seed)  # per patient: its calls do not depend on the other patients
         v = values.to_numpy()
         mean_agree = float(agreement_table.loc[agreement_table["patient"] == p, "spearman"].mean()) \
             if (agreement_table["patient"] == p).any() else float("nan")
@@ -309,13 +313,26 @@ def call_csc(consensus_scores: pd.Series, patients: pd.Series, agreement_table: 
     return cells, pd.DataFrame(rows)
 
 
-def run_stemness(adata: ad.AnnData, params: dict, *, seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Score, combine and call CSCs; adds ``stemness_<scorer>``, ``stemness``, ``csc``, ``csc_frequency``.
+@dataclass
+class PatientStemness:
+    """One patient's stemness (see :func:`stemness_of_patient`)."""
 
-    Non-malignant cells get empty ``csc`` and missing scores. Returns (per-patient summary, agreement).
+    cells: pd.DataFrame  # the patient's cells: stemness_<scorer>, stemness, csc, csc_frequency
+    summary: pd.DataFrame  # one row (none without malignant cells)
+    agreement: pd.DataFrame  # patient, scorer_a, scorer_b, spearman
+    metacells: pd.DataFrame  # patient, metacell, cells, ucell_<set> (mean over its cells)
+    bulks: pd.DataFrame  # genes x metacells: mean log expression
+
+
+def stemness_of_patient(adata: ad.AnnData, params: dict, *, seed: int = 0, weights: pd.Series | None = None,
+                        gene_sets: dict[str, list[str]] | None = None) -> PatientStemness:
+    """Scores, consensus, CSC calls and malignant metacells of one patient's cells.
+
+    Everything here is within the patient (the consensus ranks, the calls, their subsamples, CytoTRACE's
+    graph), so each patient runs as its own job; :func:`combine_patients` gathers them.
     """
-    weights = read_weights(params["mrnasi_weights"]) if params["mrnasi_weights"] else None
-    scores = score_malignant(adata, params, weights=weights, gene_sets=load_gene_sets(params))
+    gene_sets = load_gene_sets(params) if gene_sets is None else gene_sets
+    scores = score_malignant(adata, params, weights=weights, gene_sets=gene_sets)
     patients = adata.obs.loc[scores.index, "patient"].astype(str)
     scorers = params["consensus_scorers"] or list(scores.columns)
     unknown = [s for s in scorers if s not in scores]
@@ -325,16 +342,76 @@ def run_stemness(adata: ad.AnnData, params: dict, *, seed: int = 0) -> tuple[pd.
     combined = consensus(scores, patients, scorers)
     calls, summary = call_csc(combined, patients, agree[agree["scorer_a"].isin(scorers)
                                                          & agree["scorer_b"].isin(scorers)], params, seed=seed)
-    # a scorer that on average anti-correlates with the others is flagged in the report
-    summary["flagged_scorers"] = ", ".join(sorted(s for s in scores if _mean_agreement(agree, s) < 0))
+    cells = pd.DataFrame(index=adata.obs_names)
     for column in scores:
-        adata.obs[f"stemness_{column}"] = scores[column].reindex(adata.obs_names).astype(np.float32)
-    adata.obs["stemness"] = combined.reindex(adata.obs_names).astype(np.float32)
-    adata.obs["csc"] = calls["csc"].reindex(adata.obs_names).fillna("").astype(str)
-    adata.obs["csc_frequency"] = calls["csc_frequency"].reindex(adata.obs_names).astype(np.float32)
-    adata.uns["stemness"] = {"params": dict(params), "scorers": list(scores.columns), "consensus": scorers,
-                             "summary": summary.to_dict("list")}
+        cells[f"stemness_{column}"] = scores[column].reindex(cells.index).astype(np.float32)
+    cells["stemness"] = combined.reindex(cells.index).astype(np.float32)
+    cells["csc"] = calls["csc"].reindex(cells.index).fillna("").astype(str)
+    cells["csc_frequency"] = calls["csc_frequency"].reindex(cells.index).astype(np.float32)
+    metacell_table, bulks = malignant_metacells(adata, cells, size=params["metacell_size"], seed=seed)
+    return PatientStemness(cells, summary, agree, metacell_table, bulks)
+
+
+def write_patient(part: PatientStemness, genes: pd.Index, path: str | Path) -> None:
+    """Write one patient's stemness (a job's output) as an h5ad file: cells in ``obs``, tables in ``uns``."""
+    from .io import write_h5ad
+
+    notes = ad.AnnData(obs=part.cells, var=pd.DataFrame(index=genes),
+                       uns={"summary": part.summary, "agreement": part.agreement, "metacells": part.metacells,
+                            "bulks": part.bulks})
+    write_h5ad(notes, path)
+
+
+def read_patient(path: str | Path) -> PatientStemness:
+    """One patient's stemness written by :func:`write_patient`."""
+    from .io import read_h5ad_checked
+
+    notes = read_h5ad_checked(path)
+    missing = [k for k in ("summary", "agreement", "metacells", "bulks") if k not in notes.uns]
+    if missing:
+        raise InputError(f"{path}: not a patient stemness file (no {', '.join(missing)}); rerun stemness_patient")
+    cells = notes.obs.copy()
+    if "csc" in cells:
+        cells["csc"] = cells["csc"].astype(str)
+    return PatientStemness(cells, *(pd.DataFrame(notes.uns[k]) for k in ("summary", "agreement", "metacells")),
+                           bulks=pd.DataFrame(notes.uns["bulks"]).set_axis(notes.var_names))
+
+
+def combine_patients(adata: ad.AnnData, parts: list[PatientStemness], params: dict) -> tuple[pd.DataFrame,
+                                                                                             pd.DataFrame]:
+    """Add the patients' stemness to ``adata.obs`` and ``uns['stemness']``; returns (summary, agreement).
+
+    Adds ``stemness_<scorer>``, ``stemness``, ``csc`` and ``csc_frequency``; cells of no part (or
+    non-malignant) get empty ``csc`` and missing scores. A scorer that on average anti-correlates with
+    the others (over all patients) is flagged in ``summary['flagged_scorers']``.
+    """
+    cells = pd.concat([part.cells for part in parts])
+    summary = pd.concat([part.summary for part in parts if len(part.summary)], ignore_index=True) \
+        if any(len(part.summary) for part in parts) else pd.DataFrame()
+    agree = pd.concat([part.agreement for part in parts], ignore_index=True)
+    scorers = [c.removeprefix("stemness_") for c in cells if c.startswith("stemness_")]
+    summary["flagged_scorers"] = ", ".join(sorted(s for s in scorers if _mean_agreement(agree, s) < 0))
+    for column in cells:
+        values = cells[column].reindex(adata.obs_names)
+        adata.obs[column] = values.fillna("").astype(str) if column == "csc" else values.astype(np.float32)
+    adata.uns["stemness"] = {"params": dict(params), "scorers": scorers,
+                             "consensus": params["consensus_scorers"] or scorers, "summary": summary.to_dict("list")}
     return summary, agree
+
+
+def run_stemness(adata: ad.AnnData, params: dict, *, seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Score, combine and call CSCs in every patient, in one process.
+
+    :func:`stemness_of_patient` per patient, then :func:`combine_patients`: adds ``stemness_<scorer>``,
+    ``stemness``, ``csc``, ``csc_frequency``. Non-malignant cells get empty ``csc`` and missing scores.
+    Returns (per-patient summary, agreement).
+    """
+    weights = read_weights(params["mrnasi_weights"]) if params["mrnasi_weights"] else None
+    gene_sets = load_gene_sets(params)
+    patients = adata.obs["patient"].astype(str).to_numpy()
+    parts = [stemness_of_patient(adata[patients == p], params, seed=seed, weights=weights, gene_sets=gene_sets)
+             for p in np.unique(patients)]
+    return combine_patients(adata, parts, params)
 
 
 def _mean_agreement(agree: pd.DataFrame, scorer: str) -> float:
@@ -353,46 +430,72 @@ def metacells(adata: ad.AnnData, cells: np.ndarray, *, size: int, seed: int = 0)
     return KMeans(k, random_state=seed, n_init=3).fit_predict(rep)
 
 
-def ssgsea_crosscheck(adata: ad.AnnData, gene_sets: dict[str, list[str]], *, size: int = 30,
-                      seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Score the UCell gene sets with ssGSEA (gseapy) on malignant metacells, as a cross-check of UCell.
+def malignant_metacells(adata: ad.AnnData, cells: pd.DataFrame, *, size: int = 30,
+                        seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Metacells of the malignant cells of each patient, for the ssGSEA cross-check.
 
-    Metacells are formed within each patient (k-means on the PCA, independent of any score); each is
-    a pseudobulk (mean log expression) scored by ssGSEA. Returns the per-metacell table (patient,
-    metacell, cells, set, nes, ucell_mean) and, per set, the Spearman correlation between ssGSEA NES and
-    the metacells' mean UCell score.
+    Metacells are formed within each patient (k-means on the PCA, independent of any score). Returns the
+    metacell table (``patient, metacell, cells`` and the mean of each ``stemness_ucell_<set>`` column of
+    ``cells`` over its members) and their pseudobulks (genes x metacells, mean log expression).
+    """
+    mal = np.flatnonzero(adata.obs["malignant"].astype(str).eq("malignant").to_numpy())
+    patients = adata.obs["patient"].astype(str).to_numpy()
+    ucell = [c for c in cells if c.startswith("stemness_ucell_")]
+    X = sp.csr_matrix(adata.X)
+    bulks, meta = {}, []
+    for p in np.unique(patients[mal]):
+        members_of = mal[patients[mal] == p]
+        groups = metacells(adata, members_of, size=size, seed=seed)
+        for g in np.unique(groups):
+            members = members_of[groups == g]
+            name = f"{p}:{g}"
+            bulks[name] = np.asarray(X[members].mean(axis=0)).ravel()
+            meta.append({"patient": p, "metacell": name, "cells": len(members),
+                         **{c: float(cells[c].iloc[members].mean()) for c in ucell}})
+    table = pd.DataFrame(meta, columns=["patient", "metacell", "cells", *ucell])
+    return table, pd.DataFrame(bulks, index=adata.var_names, dtype=np.float64)
+
+
+def gather_metacells(parts: list[PatientStemness]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The patients' metacell tables and pseudobulks side by side (patients without metacells left out)."""
+    parts = [part for part in parts if len(part.metacells)]
+    if not parts:
+        return pd.DataFrame(columns=["patient", "metacell", "cells"]), pd.DataFrame()
+    return (pd.concat([part.metacells for part in parts], ignore_index=True),
+            pd.concat([part.bulks for part in parts], axis=1))
+
+
+def ssgsea_check(metacell_table: pd.DataFrame, bulks: pd.DataFrame, gene_sets: dict[str, list[str]], *,
+                 seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Score the UCell gene sets with ssGSEA (gseapy) on the malignant metacells of all patients.
+
+    Returns the per-metacell table (``patient, metacell, cells, set, nes, ucell_mean``) and, per set, the
+    Spearman correlation between ssGSEA NES and the metacells' mean UCell score.
     """
     import gseapy
 
-    mal = np.flatnonzero(adata.obs["malignant"].astype(str).eq("malignant").to_numpy())
-    patients = adata.obs["patient"].astype(str).to_numpy()
-    X = sp.csr_matrix(adata.X)
-    bulks, meta = [], []
-    for p in np.unique(patients[mal]):
-        cells = mal[patients[mal] == p]
-        groups = metacells(adata, cells, size=size, seed=seed)
-        for g in np.unique(groups):
-            members = cells[groups == g]
-            bulks.append(np.asarray(X[members].mean(axis=0)).ravel())
-            meta.append({"patient": p, "metacell": f"{p}:{g}", "cells": len(members), "members": members})
-    if not bulks:
+    if bulks.shape[1] == 0:
         return pd.DataFrame(), pd.DataFrame(columns=["set", "spearman", "metacells"])
-    data = pd.DataFrame(np.vstack(bulks).T, index=adata.var_names, columns=[m["metacell"] for m in meta])
-    usable = {k: [x for x in v if x in adata.var_names] for k, v in gene_sets.items()}
+    usable = {k: [x for x in v if x in bulks.index] for k, v in gene_sets.items()}
     usable = {k: v for k, v in usable.items() if len(v) >= 5}
-    result = gseapy.ssgsea(data=data, gene_sets=usable, outdir=None, min_size=5, max_size=5000, permutation_num=0,
+    result = gseapy.ssgsea(data=bulks, gene_sets=usable, outdir=None, min_size=5, max_size=5000, permutation_num=0,
                            no_plot=True, threads=1, seed=seed, verbose=False).res2d
     rows = []
-    for m in meta:
+    for m in metacell_table.to_dict("records"):
         for name in usable:
             column = f"stemness_ucell_{name}"
             nes = result.loc[(result["Name"] == m["metacell"]) & (result["Term"] == name), "NES"]
             rows.append({"patient": m["patient"], "metacell": m["metacell"], "cells": m["cells"], "set": name,
-                         "nes": float(nes.iloc[0]) if len(nes) else np.nan,
-                         "ucell_mean": float(adata.obs[column].iloc[m["members"]].mean())
-                         if column in adata.obs else np.nan})
+                         "nes": float(nes.iloc[0]) if len(nes) else np.nan, "ucell_mean": m.get(column, np.nan)})
     table = pd.DataFrame(rows)
     check = table.groupby("set").apply(
         lambda t: pd.Series({"spearman": t["nes"].corr(t["ucell_mean"], method="spearman"), "metacells": len(t)}),
         include_groups=False).reset_index()
     return table, check
+
+
+def ssgsea_crosscheck(adata: ad.AnnData, gene_sets: dict[str, list[str]], *, size: int = 30,
+                      seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """:func:`malignant_metacells` of scored ``adata`` (all patients) and their :func:`ssgsea_check`."""
+    table, bulks = malignant_metacells(adata, adata.obs, size=size, seed=seed)
+    return ssgsea_check(table, bulks, gene_sets, seed=seed)

@@ -14,7 +14,7 @@ rule cluster:
         seed=SEED,
     threads: 2
     resources:
-        mem_mb=mem(2000, 2.2),
+        mem_mb=mem(2000, 1.1),
         runtime=minutes(10, 0.03),
     conda:
         ENV

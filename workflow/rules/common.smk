@@ -147,9 +147,34 @@ def qc_mem(wildcards, input, attempt):
     """``mem_mb`` of a QC job: the sample's matrix held a few times, plus scrublet on at most
     ``qc.scrublet_max_cells`` cells at a time (z-scored dense HVG matrix of the cells and their simulated
     doublets). Measured at 25,000 cells x 20,000 genes (720 MB of arrays), in 3 chunks: 6.5 GB peak."""
-    sample_mb = input_mb(input)
-    chunk = min(1.0, dataset(wildcards)["qc"]["scrublet_max_cells"] / max(1, h5ad_cells(input[0])))
+    sample_mb = input_mb(input)  # 1 MB before the file exists (a dry run)
+    cells = h5ad_cells(input[0]) if Path(input[0]).is_file() else 1
+    chunk = min(1.0, dataset(wildcards)["qc"]["scrublet_max_cells"] / max(1, cells))
     return int((1500 + 6 * sample_mb + 10 * chunk * sample_mb) * 2 ** (attempt - 1))
+
+
+def patient_share(matrix, patient):
+    """Share of the cells of an h5ad file that belong to ``patient`` (``obs['patient']``)."""
+    import h5py
+    import numpy as np
+    from anndata.io import read_elem
+
+    if not Path(matrix).is_file():  # a dry run, before the file exists
+        return 1.0
+    with h5py.File(matrix, "r") as fh:
+        values = np.asarray(read_elem(fh["obs/patient"])).astype(str)
+    return float((values == str(patient)).mean()) if len(values) else 1.0
+
+
+def patient_mem(base, per_mb):
+    """``mem_mb`` of a per-patient job: :func:`mem` over the patient's share of ``input.matrix``."""
+    return lambda wildcards, input, attempt: int(
+        (base + per_mb * input_mb(input) * patient_share(input.matrix, wildcards.patient)) * 2 ** (attempt - 1))
+
+
+def patient_minutes(base, per_mb):
+    """``runtime`` of a per-patient job: :func:`minutes` over the patient's share of ``input.matrix``."""
+    return patient_mem(base, per_mb)
 
 
 def minutes(base, per_mb):

@@ -11,7 +11,7 @@ rule export:
     benchmark:
         "results/{dataset}/benchmarks/export.tsv"
     resources:
-        mem_mb=mem(1000, 1.1),
+        mem_mb=mem(1500, 0.1),  # the matrices are copied block by block, never held
         runtime=minutes(5, 0.005),
     conda:
         ENV

@@ -1,9 +1,33 @@
-rule stemness:
+rule stemness_patient:
     input:
         matrix="results/{dataset}/cluster/clustered.h5ad",
         h5ad="results/{dataset}/identity/identity.h5ad",
         sets=lambda w: dataset(w)["stemness"]["marker_sets"] + [g["path"] for g in dataset(w)["stemness"]["gmt"]],
         weights=lambda w: [p] if (p := dataset(w)["stemness"]["mrnasi_weights"]) else [],
+    output:
+        "results/{dataset}/stemness/patients/{patient}.h5ad",
+    log:
+        "results/{dataset}/logs/stemness_patient/{patient}.log",
+    benchmark:
+        "results/{dataset}/benchmarks/stemness_patient/{patient}.tsv"
+    params:
+        stemness=lambda w: dataset(w)["stemness"],
+        seed=SEED,
+    resources:
+        mem_mb=patient_mem(1500, 1.2),
+        runtime=patient_minutes(10, 0.01),
+    conda:
+        ENV
+    script:
+        "../scripts/stemness_patient.py"
+
+
+rule stemness:
+    input:
+        h5ad="results/{dataset}/identity/identity.h5ad",
+        patients=lambda w: expand("results/{{dataset}}/stemness/patients/{patient}.h5ad",
+                                  patient=patients(w.dataset)),
+        sets=lambda w: dataset(w)["stemness"]["marker_sets"] + [g["path"] for g in dataset(w)["stemness"]["gmt"]],
     output:
         h5ad="results/{dataset}/stemness/stemness.h5ad",
         summary="results/{dataset}/stemness/summary.tsv",
@@ -18,7 +42,7 @@ rule stemness:
         stemness=lambda w: dataset(w)["stemness"],
         seed=SEED,
     resources:
-        mem_mb=mem(2000, 1.2),
+        mem_mb=mem(1500, 0.5),
         runtime=minutes(10, 0.01),
     conda:
         ENV

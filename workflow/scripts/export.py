@@ -4,10 +4,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from cscniche.export import cells_table  # noqa: E402
-from cscniche.io import read_stage, write_h5ad, write_table  # noqa: E402
+from cscniche.io import read_stage, write_h5ad_with_matrices, write_table  # noqa: E402
 from cscniche.logs import logged  # noqa: E402
 
 with logged(snakemake.log[0]):
-    adata = read_stage(snakemake.input.matrix, snakemake.input.h5ad, layers=True, graph=True)
+    # the annotations and the graph; X and the counts are copied from the clustered file block by block
+    adata = read_stage(snakemake.input.matrix, snakemake.input.h5ad, x=False, graph=True)
     write_table(cells_table(adata), snakemake.output.cells)
-    write_h5ad(adata, snakemake.output.adata, compression="gzip")  # the deliverable: gzip, as R's HDF5 reads it
+    # the deliverable: gzip, as R's HDF5 reads it
+    write_h5ad_with_matrices(adata, snakemake.output.adata, snakemake.input.matrix, ["X", "layers/counts"])

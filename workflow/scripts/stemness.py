@@ -1,20 +1,19 @@
-"""Snakemake entry point: stemness scorers, consensus and CSC calls."""
+"""Snakemake entry point: gather the patients' stemness, flag scorers, ssGSEA cross-check on metacells."""
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from cscniche.io import read_stage, write_annotations, write_table  # noqa: E402
+from cscniche.io import read_h5ad_checked, write_annotations, write_table  # noqa: E402
 from cscniche.logs import logged  # noqa: E402
-from cscniche.stemness import load_gene_sets, run_stemness, ssgsea_crosscheck  # noqa: E402
+from cscniche.stemness import combine_patients, gather_metacells, load_gene_sets, read_patient, ssgsea_check  # noqa: E402
 
 with logged(snakemake.log[0]) as log:
-    adata = read_stage(snakemake.input.matrix, snakemake.input.h5ad, graph=True)
-    log.info("read %d cells x %d genes", adata.n_obs, adata.n_vars)
     params = snakemake.params.stemness
-    summary, agreement = run_stemness(adata, params, seed=snakemake.params.seed)
+    adata = read_h5ad_checked(snakemake.input.h5ad)  # the identity annotations: no matrix
+    parts = [read_patient(f) for f in snakemake.input.patients]
+    summary, agreement = combine_patients(adata, parts, params)
     log.info("stemness:\n%s", summary.to_string())
-    metacells, check = ssgsea_crosscheck(adata, load_gene_sets(params), size=params["metacell_size"],
-                                         seed=snakemake.params.seed)
+    metacells, check = ssgsea_check(*gather_metacells(parts), load_gene_sets(params), seed=snakemake.params.seed)
     log.info("ssGSEA vs UCell on metacells:\n%s", check.to_string())
     write_table(metacells, snakemake.output.ssgsea)
     write_table(check, snakemake.output.ssgsea_check)
