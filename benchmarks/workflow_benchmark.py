@@ -114,9 +114,17 @@ def shared_span(results: Path) -> float:
     return end - start
 
 
-def bare_chain(raw: Path) -> dict[str, float]:
-    """Run the bare scanpy chain on the raw samples in a child process; its timings and peak RSS."""
-    out = subprocess.run([sys.executable, "-c", BARE_CHAIN, str(raw)], check=True, capture_output=True, text=True)
+def bare_chain(raw: Path) -> dict[str, float] | None:
+    """Run the bare scanpy chain on the raw samples in a child process; its timings and peak RSS.
+
+    ``None`` when the chain fails (at 200k cells x 20k genes it needs more than this machine's 24 GB: the
+    kernel kills it), after printing how it ended.
+    """
+    out = subprocess.run([sys.executable, "-c", BARE_CHAIN, str(raw)], capture_output=True, text=True)
+    if out.returncode != 0:
+        killed = " (killed: out of memory)" if out.returncode in (-9, 137) else ""
+        print(f"bare scanpy chain failed with exit code {out.returncode}{killed}: {out.stderr.strip()[-500:]}")
+        return None
     last = out.stdout.strip().splitlines()[-1]
     return {k: float(v) for k, v in (item.split("=") for item in last.split())}
 
@@ -172,6 +180,8 @@ def main() -> None:
                   f"{span / args.bare_total:.2f}x", flush=True)
             continue
         bare = bare_chain(results / "raw")
+        if bare is None:
+            continue
         shared = rules.loc[rules["rule"].isin(SHARED_STAGES), "wall_s"].sum()
         print("bare scanpy chain: " + ", ".join(f"{k} {v:.1f} s" for k, v in bare.items()
                                                 if k not in ("peak_rss_mb", "cells")))
