@@ -194,7 +194,7 @@ def _read_rows(elem, key: str, rows: slice | np.ndarray):
             return item[rows] if isinstance(rows, slice) or len(rows) else item[:0]
         return sparse_dataset(item)[rows]
 
-    if key in ("X",):
+    if key == "X":
         return matrix_rows(elem)
     if key == "layers":
         return {name: matrix_rows(item) for name, item in elem.items()}
@@ -213,9 +213,8 @@ def write_h5ad_with_matrices(adata: ad.AnnData, path: str | os.PathLike, source:
     """Write ``adata`` (gzip) plus matrices copied from the h5ad file ``source``, atomically.
 
     ``matrices`` are keys such as ``"X"`` or ``"layers/counts"`` (those absent from ``source`` are left out);
-    each is copied block by block (sparse
-    ``data``/``indices``/``indptr`` or dense rows) into a gzip (level 1) dataset, so a matrix is never held
-    in memory: the delivered file at 500k cells costs a few blocks of memory, not two matrices.
+    each is copied block by block (sparse ``data``/``indices``/``indptr`` or dense rows) into a gzip
+    (level 1) dataset, so a matrix is never held in memory: a few blocks of memory, not two matrices.
     """
     import h5py
 

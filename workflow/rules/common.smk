@@ -127,12 +127,21 @@ def h5ad_mb(path):
     return total / 1e6
 
 
-def mem(base, per_mb):
+def mem(base, per_mb, share=None):
     """``mem_mb`` of a job: ``base`` plus ``per_mb`` per MB of input (:func:`input_mb`), doubled on each retry.
 
-    The factors of the rules are the peak memory (PSS) per input MB measured at 100k cells x 20k genes, plus ~30%.
+    ``share(wildcards, input)``, when given, scales the input to the part the job reads (see
+    :func:`per_patient`). The factors of the rules are the peak memory (PSS) per input MB measured at 100k
+    cells x 20k genes, plus ~30%.
     """
-    return lambda wildcards, input, attempt: int((base + per_mb * input_mb(input)) * 2 ** (attempt - 1))
+    def resource(wildcards, input, attempt):
+        size = input_mb(input) * (share(wildcards, input) if share else 1.0)
+        return int((base + per_mb * size) * 2 ** (attempt - 1))
+
+    return resource
+
+
+minutes = mem  # ``runtime`` (minutes) of a job: the same form, with minutes per MB of input
 
 
 def h5ad_cells(path):
@@ -166,20 +175,9 @@ def patient_share(matrix, patient):
     return float((values == str(patient)).mean()) if len(values) else 1.0
 
 
-def patient_mem(base, per_mb):
-    """``mem_mb`` of a per-patient job: :func:`mem` over the patient's share of ``input.matrix``."""
-    return lambda wildcards, input, attempt: int(
-        (base + per_mb * input_mb(input) * patient_share(input.matrix, wildcards.patient)) * 2 ** (attempt - 1))
-
-
-def patient_minutes(base, per_mb):
-    """``runtime`` of a per-patient job: :func:`minutes` over the patient's share of ``input.matrix``."""
-    return patient_mem(base, per_mb)
-
-
-def minutes(base, per_mb):
-    """``runtime`` (minutes) of a job: ``base`` plus ``per_mb`` per MB of input, doubled on each retry."""
-    return lambda wildcards, input, attempt: int((base + per_mb * input_mb(input)) * 2 ** (attempt - 1))
+def per_patient(base, per_mb):
+    """:func:`mem` (or :func:`minutes`) of a per-patient job: over the patient's share of ``input.matrix``."""
+    return mem(base, per_mb, share=lambda wildcards, input: patient_share(input.matrix, wildcards.patient))
 
 
 def crosstalk_inputs(w):

@@ -14,8 +14,8 @@ rule stemness_patient:
         stemness=lambda w: dataset(w)["stemness"],
         seed=SEED,
     resources:
-        mem_mb=patient_mem(1500, 1.2),
-        runtime=patient_minutes(10, 0.01),
+        mem_mb=per_patient(1500, 1.2),
+        runtime=per_patient(10, 0.01),
     conda:
         ENV
     script:
