@@ -15,6 +15,15 @@ def test_same_seed_same_counts_other_seed_differs(small_tumour):
     assert small_tumour.truth.equals(again.truth)
 
 
+def test_sink_gets_each_sample_as_made_with_the_same_counts(small_tumour):
+    received = {}
+    streamed = simulate_tumour(SMALL_SIM, seed=1, sink=lambda name, adata: received.setdefault(name, adata))
+    assert streamed.samples == {} and list(received) == list(small_tumour.samples)
+    for name, adata in small_tumour.samples.items():
+        assert (adata.X != received[name].X).nnz == 0
+    assert streamed.truth.equals(small_tumour.truth)
+
+
 def test_counts_are_sparse_integers_with_positions(small_tumour):
     adata = small_tumour.samples["P1_S1"]
     assert sp.issparse(adata.X)

@@ -7,6 +7,7 @@ generated in chunks (never dense in full).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import anndata as ad
@@ -246,7 +247,8 @@ def _cell_plan(params: dict, rng: np.random.Generator) -> pd.DataFrame:
     return plan
 
 
-def simulate_tumour(params: dict, *, seed: int = 0, dispersion: float = 0.3) -> SimulatedTumour:
+def simulate_tumour(params: dict, *, seed: int = 0, dispersion: float = 0.3,
+                    sink: Callable[[str, ad.AnnData], None] | None = None) -> SimulatedTumour:
     """Simulate a tumour with planted truth.
 
     Parameters
@@ -257,6 +259,9 @@ def simulate_tumour(params: dict, *, seed: int = 0, dispersion: float = 0.3) -> 
         Random seed; the same seed gives identical counts.
     dispersion
         Negative-binomial dispersion (variance = mu + dispersion * mu^2).
+    sink
+        Called with each sample's name and AnnData as soon as it is made; the sample is then not kept
+        (``samples`` stays empty), so memory holds one sample at a time. The counts are the same either way.
 
     Returns
     -------
@@ -291,7 +296,10 @@ def simulate_tumour(params: dict, *, seed: int = 0, dispersion: float = 0.3) -> 
         adata = ad.AnnData(sp.vstack(blocks, format="csr"), obs=pd.DataFrame(index=cells["cell_id"].to_numpy()),
                            var=genes.copy())
         adata.obs_names.name = "cell_id"
-        samples[str(sample)] = adata
+        if sink is None:
+            samples[str(sample)] = adata
+        else:
+            sink(str(sample), adata)
     truth = plan.assign(
         cell_type=np.where(plan["doublet"], "doublet", plan["cell_type"]),
     )[["cell_id", "cell_type", "malignant", "csc", "doublet", "low_quality", "patient", "sample"]]

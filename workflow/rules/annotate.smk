@@ -14,7 +14,7 @@ rule annotate:
     params:
         annotate=lambda w: dataset(w)["annotate"],
     resources:
-        mem_mb=mem(1500, 0.35),
+        mem_mb=mem(1500, 0.45),
         runtime=minutes(10, 0.006),
     conda:
         ENV

@@ -19,7 +19,7 @@ rule biomarkers:
         crosstalk=lambda w: dataset(w)["crosstalk"],
         seed=SEED,
     resources:
-        mem_mb=mem(2000, 0.5),
+        mem_mb=mem(2000, 0.8),
         runtime=minutes(10, 0.01),
     conda:
         ENV

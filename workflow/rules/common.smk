@@ -132,7 +132,7 @@ def mem(base, per_mb, share=None):
 
     ``share(wildcards, input)``, when given, scales the input to the part the job reads (see
     :func:`per_patient`). The factors of the rules are the peak memory (PSS) per input MB measured at 100k
-    cells x 20k genes, plus ~30%.
+    and 200k cells x 20k genes (the larger of the two), plus ~20-30%.
     """
     def resource(wildcards, input, attempt):
         size = input_mb(input) * (share(wildcards, input) if share else 1.0)
@@ -160,6 +160,17 @@ def qc_mem(wildcards, input, attempt):
     cells = h5ad_cells(input[0]) if Path(input[0]).is_file() else 1
     chunk = min(1.0, dataset(wildcards)["qc"]["scrublet_max_cells"] / max(1, cells))
     return int((1500 + 6 * sample_mb + 10 * chunk * sample_mb) * 2 ** (attempt - 1))
+
+
+def simulate_mem(wildcards, attempt):
+    """``mem_mb`` of the simulation: samples are written as they are made, so one sample's counts (at most
+    one non-zero per UMI or gene, 8 bytes each) held about three times while it is assembled, plus the
+    gene programmes. Measured at 200k cells in 8 samples (6,000 UMIs, 20k genes): 6.7 GB holding all samples."""
+    params = dataset(wildcards)["simulate"]
+    cells = params["n_cells"] / (params["n_patients"] * params["samples_per_patient"])
+    genes = params["n_genes"] or 9_500
+    sample_mb = cells * min(genes, params["mean_library_size"]) * 8 / 1e6
+    return int((2500 + 3 * sample_mb) * 2 ** (attempt - 1))
 
 
 def patient_share(matrix, patient):

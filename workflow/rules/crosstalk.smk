@@ -17,7 +17,7 @@ rule crosstalk:
         seed=SEED,
     threads: 2
     resources:
-        mem_mb=mem(2000, 0.35),
+        mem_mb=mem(2000, 0.7),
         runtime=minutes(10, 0.006),
     conda:
         ENV

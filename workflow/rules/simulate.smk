@@ -13,7 +13,7 @@ rule simulate:
         simulate=lambda w: dataset(w)["simulate"],
         seed=SEED,
     resources:
-        mem_mb=lambda w: 2000 + dataset(w)["simulate"]["n_cells"] // 10,
+        mem_mb=simulate_mem,
         runtime=lambda w: 5 + dataset(w)["simulate"]["n_cells"] // 5000,
     conda:
         ENV

@@ -1,4 +1,4 @@
-"""Snakemake entry point: simulate a tumour with planted truth."""
+"""Snakemake entry point: simulate a tumour with planted truth (each sample written as soon as it is made)."""
 import sys
 from pathlib import Path
 
@@ -8,12 +8,14 @@ from cscniche.logs import logged  # noqa: E402
 from cscniche.simulate import simulate_tumour  # noqa: E402
 
 with logged(snakemake.log[0]) as log:
-    sim = simulate_tumour(snakemake.params.simulate, seed=snakemake.params.seed)
     raw = Path(snakemake.output.raw)
     raw.mkdir(parents=True, exist_ok=True)
-    for sample, adata in sim.samples.items():
+
+    def write_sample(sample, adata):
         write_h5ad(adata, raw / f"{sample}.h5ad")
         log.info("%s: %d cells x %d genes", sample, adata.n_obs, adata.n_vars)
+
+    sim = simulate_tumour(snakemake.params.simulate, seed=snakemake.params.seed, sink=write_sample)
     write_table(sim.truth, snakemake.output.truth)
     write_table(sim.lr_pairs, snakemake.output.lr_pairs)
     write_table(sim.cnv_events, snakemake.output.cnv_events)
