@@ -29,6 +29,7 @@ import argparse
 import platform
 import subprocess
 import sys
+import threading
 import time
 from importlib import metadata
 from pathlib import Path
@@ -80,15 +81,36 @@ print(" ".join(f"{k}={v:.1f}" for k, v in times.items()) + f" peak_rss_mb={peak:
 """
 
 
-def run_workflow(workdir: Path, config: dict, cores: int, mem_mb: int) -> float:
-    """Run Snakemake on ``config`` in ``workdir`` (jobs side by side within ``mem_mb``); return the wall seconds."""
+def machine_mb_in_use() -> float:
+    """Memory in use on the machine (MemTotal - MemAvailable), MB."""
+    info = dict(line.split(":") for line in Path("/proc/meminfo").read_text().splitlines())
+    return (int(info["MemTotal"].split()[0]) - int(info["MemAvailable"].split()[0])) / 1024
+
+
+def run_workflow(workdir: Path, config: dict, cores: int, mem_mb: int) -> tuple[float, float]:
+    """Run Snakemake on ``config`` in ``workdir`` (jobs side by side within ``mem_mb``).
+
+    Returns the wall seconds and the peak memory in use on the machine during the run, above what was in use
+    before it (sampled every half second: all jobs together, page cache excluded)."""
     workdir.mkdir(parents=True, exist_ok=True)
     (workdir / "config.yaml").write_text(yaml.safe_dump(config))
+    before, peak, done = machine_mb_in_use(), [0.0], threading.Event()
+
+    def sample() -> None:
+        while not done.wait(0.5):
+            peak[0] = max(peak[0], machine_mb_in_use() - before)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
     start = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"), "--directory",
-                    str(workdir), "--configfile", str(workdir / "config.yaml"), "--cores", str(cores),
-                    "--resources", f"mem_mb={mem_mb}", "--quiet", "--forceall"], check=True)
-    return time.perf_counter() - start
+    try:
+        subprocess.run([sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"), "--directory",
+                        str(workdir), "--configfile", str(workdir / "config.yaml"), "--cores", str(cores),
+                        "--resources", f"mem_mb={mem_mb}", "--quiet", "--forceall"], check=True)
+    finally:
+        done.set()
+        sampler.join()
+    return time.perf_counter() - start, peak[0]
 
 
 def per_rule(results: Path) -> pd.DataFrame:
@@ -153,7 +175,7 @@ def main() -> None:
         for ds in demo["datasets"].values():
             if "samples" in ds:
                 ds["samples"] = str(REPO / ds["samples"])
-        wall = run_workflow(args.out / "demo", demo, args.cores, args.mem_mb)
+        wall, _ = run_workflow(args.out / "demo", demo, args.cores, args.mem_mb)
         print(f"\n== demo: total wall {wall:.1f} s")
         print(per_rule(args.out / "demo/results").to_string(index=False, float_format=lambda v: f"{v:.1f}"))
     for n in args.cells:
@@ -162,11 +184,12 @@ def main() -> None:
                   "datasets": {name: {"simulate": {"n_cells": n, "n_patients": 4, "samples_per_patient": 2,
                                                    "n_genes": args.genes,
                                                    "mean_library_size": args.library_size}}}}
-        wall = run_workflow(args.out / name, config, args.cores, args.mem_mb)
+        wall, machine_mb = run_workflow(args.out / name, config, args.cores, args.mem_mb)
         rules = per_rule(args.out / name / "results")
         print(f"\n== {name} ({args.genes} genes, 8 samples, {args.library_size:g} UMIs per cell): whole workflow "
               f"{wall:.1f} s wall, largest job max PSS {rules['max_pss_mb'].max():.0f} MB "
-              f"(max RSS {rules['max_rss_mb'].max():.0f} MB)", flush=True)
+              f"(max RSS {rules['max_rss_mb'].max():.0f} MB), peak memory in use on the machine "
+              f"{machine_mb:.0f} MB (all jobs together)", flush=True)
         print(rules.to_string(index=False, float_format=lambda v: f"{v:.1f}"), flush=True)
         results = args.out / name / "results" / name
         simulate_s = rules.loc[rules["rule"] == "simulate", "wall_s"].sum()
