@@ -17,7 +17,7 @@ demo: $(VENV)/.installed
 	$(PY) -m snakemake --cores $(CORES) --printshellcmds
 
 test: $(VENV)/.installed
-	$(PY) -m pytest -q tests
+	$(PY) -m pytest -q --durations=15 tests
 
 lint: $(VENV)/.installed
 	$(PY) -m ruff check .

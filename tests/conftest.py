@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import yaml
 
@@ -58,12 +59,25 @@ def snakemake_command(workdir: Path, config: dict) -> list[str]:
             "--configfile", str(workdir / "config.yaml")]
 
 
-def run_demo(workdir: Path) -> Path:
-    """Run the demo config locally in ``workdir`` and return its results folder."""
-    run = subprocess.run(snakemake_command(workdir, demo_config()) + ["--cores", "2", "--quiet"],
+def run_demo(workdir: Path, datasets: list[str] | None = None) -> Path:
+    """Run the demo config (optionally some of its datasets) locally in ``workdir``; return its results folder."""
+    run = subprocess.run(snakemake_command(workdir, demo_config(datasets)) + ["--cores", "2", "--quiet"],
                          capture_output=True, text=True)
     assert run.returncode == 0, run.stderr[-3000:]
     return workdir / "results"
+
+
+DETERMINISTIC_TABLES = ("cells.tsv.gz", "qc/summary.tsv", "cluster/markers.tsv", "stemness/summary.tsv",
+                        "crosstalk/interactions.tsv", "crosstalk/csc_specific.tsv", "crosstalk/axes.tsv",
+                        "biomarkers/biomarkers.tsv", "biomarkers/de.tsv", "biomarkers/gsea.tsv")
+
+
+def assert_same_tables(first: Path, second: Path) -> None:
+    """The stage tables of two runs of one dataset (results/<dataset> folders) are identical."""
+    for rel in DETERMINISTIC_TABLES:
+        pd.testing.assert_frame_equal(pd.read_csv(first / rel, sep="\t"), pd.read_csv(second / rel, sep="\t"),
+                                      check_exact=True, obj=rel)
+    assert (first / "cells.tsv.gz").read_bytes() == (second / "cells.tsv.gz").read_bytes()
 
 
 @pytest.fixture(scope="session")

@@ -42,8 +42,8 @@ def test_rank_sum_matches_scipy(block_genes, monkeypatch):
         rank_sum(sp.csr_matrix(dense), np.ones(300, bool))
 
 
-def _labelled(csc_fraction: float = 0.15) -> ad.AnnData:
-    params = {"n_cells": 2400, "n_patients": 3, "samples_per_patient": 1, "n_genes": None,
+def _labelled(csc_fraction: float = 0.15, n_genes: int | None = None) -> ad.AnnData:
+    params = {"n_cells": 2400, "n_patients": 3, "samples_per_patient": 1, "n_genes": n_genes,
               "malignant_fraction": 0.45, "csc_fraction": csc_fraction, "low_quality_fraction": 0.0,
               "doublet_fraction": 0.0, "mean_library_size": 5000}
     sim = simulate_tumour(params, seed=2)
@@ -120,7 +120,7 @@ def test_weak_signal_and_bad_inputs_are_explained(tmp_path):
 def test_weak_signal_split_reads_the_counts_from_disk(tmp_path):
     from cscniche.io import on_disk_layer, write_h5ad
 
-    adata = _labelled()
+    adata = _labelled(n_genes=2500)  # the planted genes and others: DESeq2 (run twice here) is per gene
     malignant = adata.obs["malignant"] == "malignant"
     adata.obs["csc"] = np.where(malignant, "CSC-low", "")
     adata.obs["stemness"] = np.where(malignant, adata[:, "SOX2"].X.toarray().ravel(), np.nan)

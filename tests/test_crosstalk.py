@@ -158,6 +158,22 @@ def test_results_are_deterministic(cpdb):
     pd.testing.assert_frame_equal(first[1], second[1])
 
 
+def test_results_depend_only_on_the_crosstalk_genes(cpdb):
+    adata = _tumour(0.15, n_patients=2, n_cells=800)
+    axes = ct.load_axes("config/crosstalk/axes.yaml")
+    genes = ct.crosstalk_genes(cpdb, axes)
+    assert {"CD44", "SPP1", "VEGFA", "KDR", "CD274", "PDCD1"} <= set(genes)  # simple and complex partners
+    lean = adata[:, adata.var_names.isin(genes)].copy()
+    assert lean.n_vars < adata.n_vars / 3
+    params = {**PARAMS, "n_perms": 100, "rank_aggregate": True}
+    for full, part in zip(ct.run_crosstalk(adata, cpdb, params, seed=4)[:2],
+                          ct.run_crosstalk(lean, cpdb, params, seed=4)[:2], strict=True):
+        pd.testing.assert_frame_equal(full, part)
+    groups = ct.cell_groups(adata.obs)
+    pd.testing.assert_frame_equal(ct.axis_scores(adata, groups, axes, min_cells=10),
+                                  ct.axis_scores(lean, groups, axes, min_cells=10))
+
+
 def test_axes_summarise_planted_signals(planted, tmp_path):
     axes = ct.load_axes("config/crosstalk/axes.yaml")
     assert {"stemness_niche", "angiogenesis", "immune_suppression", "ecm_msc", "exosome"} <= set(axes)

@@ -60,6 +60,35 @@ def test_stage_annotations_join_the_clustered_matrix(tmp_path):
         read_stage(tmp_path / "clustered.h5ad", tmp_path / "other.h5ad")
 
 
+def test_stage_reads_only_the_genes_asked_for_in_blocks_of_rows(tmp_path, monkeypatch):
+    import anndata as ad
+    import numpy as np
+    import scipy.sparse as sp
+
+    import cscniche.io as io
+
+    full = ad.AnnData(sp.random(50, 20, density=0.3, format="csr", dtype=np.float32, random_state=0))
+    full.var_names = [f"G{i}" for i in range(20)]
+    full.layers["counts"] = full.X * 2
+    io.write_h5ad(full, tmp_path / "clustered.h5ad")
+    full.obs["patient"] = ["P1", "P2"] * 25
+    full.varm["PCs"] = np.arange(40.0).reshape(20, 2)
+    io.write_annotations(full, tmp_path / "stage.h5ad")
+    monkeypatch.setattr(io, "READ_BLOCK_ROWS", 7)  # many blocks, the last one partial
+    cols = [3, 11, 17]
+    some = io.read_stage(tmp_path / "clustered.h5ad", tmp_path / "stage.h5ad", layers=True,
+                         genes=["G17", "G3", "absent", "G11"])
+    assert list(some.var_names) == ["G3", "G11", "G17"] and some.n_obs == 50  # the file's order
+    assert (some.X != full.X[:, cols]).nnz == 0 and (some.layers["counts"] != full.X[:, cols] * 2).nnz == 0
+    np.testing.assert_array_equal(some.varm["PCs"], full.varm["PCs"][cols])
+    one = io.read_stage(tmp_path / "clustered.h5ad", tmp_path / "stage.h5ad", where=("patient", "P2"),
+                        genes=["G3", "G11", "G17"])
+    rows = np.flatnonzero(full.obs["patient"] == "P2")
+    assert list(one.obs_names) == list(full.obs_names[rows]) and (one.X != full.X[rows][:, cols]).nnz == 0
+    with pytest.raises(InputError, match=r"clustered.h5ad: none of the 2 genes asked for is in the file .*'G0'"):
+        io.read_stage(tmp_path / "clustered.h5ad", tmp_path / "stage.h5ad", genes=["CD44", "PROM1"])
+
+
 def test_counts_written_first_give_the_same_file_as_a_counts_layer(tmp_path):
     import anndata as ad
     import numpy as np

@@ -12,10 +12,9 @@ import re
 import shutil
 import subprocess
 
-import pandas as pd
 import pytest
 
-from conftest import REPO, demo_config, snakemake_command
+from conftest import REPO, assert_same_tables, demo_config, snakemake_command
 
 pytestmark = pytest.mark.slow
 SCRIPT = REPO / ".ci/slurm.sh"
@@ -68,8 +67,6 @@ def test_demo_through_slurm_resumes_and_matches_local(slurm, demo, tmp_path):
     completed = (slurm / "log/jobcomp.txt").read_text()
     assert all(f"JobId={i} " in completed for i in ids)  # every job went through sbatch and was recorded
 
-    local, remote = demo / "simulated", workdir / "results/simulated"
-    assert (local / "cells.tsv.gz").read_bytes() == (remote / "cells.tsv.gz").read_bytes()
-    for table in ("crosstalk/csc_specific.tsv", "crosstalk/interactions.tsv", "biomarkers/biomarkers.tsv",
-                  "stemness/summary.tsv"):
-        pd.testing.assert_frame_equal(pd.read_csv(local / table, sep="\t"), pd.read_csv(remote / table, sep="\t"))
+    # the same config and seed give identical tables, whatever the executor (the determinism check of the
+    # simulated dataset: test_workflow.py reruns the other one locally)
+    assert_same_tables(demo / "simulated", workdir / "results/simulated")

@@ -170,7 +170,7 @@ class Entities:
         return per_gene[..., self.subunits].min(axis=-1)
 
 
-@numba.njit(parallel=True, cache=False)
+@numba.njit(parallel=True, cache=True)
 def _permuted_sums(indptr, indices, data, labels, n_groups, n_genes):  # pragma: no cover - compiled
     n_perm, n_cells = labels.shape
     out = np.zeros((n_perm, n_groups, n_genes), dtype=np.float64)
@@ -398,6 +398,18 @@ def _entity_score(adata: ad.AnnData, cells: np.ndarray, groups: pd.Series, names
     means, _ = group_means(X, pd.Categorical(groups, categories=labels).codes.astype(np.int64), len(labels))
     values = entities.reduce(means).mean(axis=1)
     return dict(zip(labels, values, strict=True)), len(present)
+
+
+def crosstalk_genes(resource: pd.DataFrame, axes: dict[str, dict]) -> list[str]:
+    """Every gene the stage reads: the subunits of the resource's ligands and receptors and the axes' genes.
+
+    The stage's results depend on these genes only, so a large matrix can be read for them alone
+    (:func:`cscniche.io.read_stage` ``genes=``).
+    """
+    entities = [*resource["ligand"], *resource["receptor"]]
+    for axis in axes.values():
+        entities += [name for pair in axis.get("pairs", []) for name in pair] + list(axis.get("genes", []))
+    return sorted({gene for entity in entities for gene in _canonical(entity).split("_")})
 
 
 # ----------------------------------------------------------------------------------------------- stage

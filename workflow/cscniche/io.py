@@ -6,7 +6,7 @@ import gzip
 import io
 import os
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -127,7 +127,8 @@ def read_h5ad_checked(path: str | os.PathLike, *, backed: str | None = None) -> 
 
 
 def read_stage(matrix: str | os.PathLike, annotations: str | os.PathLike | None = None, *, x: bool = True,
-               layers: bool = False, graph: bool = False, where: tuple[str, str] | None = None) -> ad.AnnData:
+               layers: bool = False, graph: bool = False, where: tuple[str, str] | None = None,
+               genes: Iterable[str] | None = None) -> ad.AnnData:
     """The clustered data with a later stage's cell annotations, reading only what a step needs.
 
     The expression matrix is written once (``cluster/clustered.h5ad``); later stages write annotation
@@ -135,18 +136,21 @@ def read_stage(matrix: str | os.PathLike, annotations: str | os.PathLike | None 
     the two: ``X`` from ``matrix`` (plus its ``layers`` and ``obsp`` kNN graph when asked), everything else
     from ``annotations`` (or from ``matrix`` when ``None``). ``where=(column, value)`` reads only the cells
     whose ``obs[column]`` (as text) is ``value``: their rows of the matrix and layers, their sub-graph.
+    ``genes`` reads only those genes (those in the file, in its order): their columns of the matrix and
+    layers, read in blocks of rows, so memory holds the selected columns and one block, never the matrix.
     ``x=False`` leaves the matrix out (``X`` is ``None``).
 
     Raises
     ------
     InputError
-        When a file is missing or unreadable, or the two files do not describe the same cells and genes.
+        When a file is missing or unreadable, the two files do not describe the same cells and genes, or
+        none of ``genes`` is in the file.
     """
     import anndata as ad
     import h5py
 
     parts = (["X"] if x else []) + ["obs", "var"] + (["layers"] if layers else []) + (["obsp"] if graph else [])
-    rows = None
+    rows = cols = None
     if where is not None:
         column, value = where
         source = Path(annotations if annotations is not None else matrix)
@@ -154,9 +158,17 @@ def read_stage(matrix: str | os.PathLike, annotations: str | os.PathLike | None 
         if column not in obs:
             raise InputError(f"{source}: no obs column {column!r}")
         rows = _as_slice(np.flatnonzero(obs[column].astype(str).to_numpy() == str(value)))
-    data = _read_parts(Path(matrix), parts + (["obsm", "varm", "uns"] if annotations is None else []), h5py, rows)
+    if genes is not None:
+        asked = list(genes)
+        var = _read_parts(Path(matrix), ["var"], h5py)["var"]
+        cols = np.flatnonzero(var.index.isin(asked))
+        if not len(cols):
+            raise InputError(f"{matrix}: none of the {len(asked)} genes asked for is in the file (its first genes: "
+                             f"{list(var.index[:5])}; asked for: {asked[:5]})")
+    meta = ["obsm", "varm", "uns"] if annotations is None else []
+    data = _read_parts(Path(matrix), parts + meta, h5py, rows, cols)
     if annotations is not None:
-        notes = _read_parts(Path(annotations), ["obs", "var", "obsm", "varm", "uns"], h5py, rows)
+        notes = _read_parts(Path(annotations), ["obs", "var", "obsm", "varm", "uns"], h5py, rows, cols)
         if not (notes["obs"].index.equals(data["obs"].index) and notes["var"].index.equals(data["var"].index)):
             raise InputError(f"{annotations}: its cells or genes differ from {matrix}'s; rerun the stage that "
                              "wrote it")
@@ -171,41 +183,70 @@ def _as_slice(rows: np.ndarray) -> slice | np.ndarray:
     return rows
 
 
-def _read_parts(path: Path, parts: list[str], h5py, rows: slice | np.ndarray | None = None) -> dict:
+def _read_parts(path: Path, parts: list[str], h5py, rows: slice | np.ndarray | None = None,
+                cols: np.ndarray | None = None) -> dict:
     from anndata.io import read_elem
 
     if not path.is_file():
         raise InputError(f"{path}: file not found")
     try:
         with h5py.File(path, "r") as fh:
-            if rows is None:
+            if rows is None and cols is None:
                 return {k: read_elem(fh[k]) for k in parts if k in fh}
-            return {k: _read_rows(fh[k], k, rows) for k in parts if k in fh}
+            return {k: _read_subset(fh[k], k, rows, cols) for k in parts if k in fh}
     except Exception as err:  # h5py/anndata raise many types for corrupt files
         raise InputError(f"{path}: not a readable h5ad file ({type(err).__name__}: {err})") from err
 
 
-def _read_rows(elem, key: str, rows: slice | np.ndarray):
-    """Part ``key`` of an h5ad file restricted to some cells: only their rows of matrices are read."""
-    from anndata.io import read_elem, sparse_dataset
+READ_BLOCK_ROWS = 20_000  # rows read at a time when only some columns are kept
 
-    def matrix_rows(item):
-        if hasattr(item, "shape"):  # dense dataset
-            return item[rows] if isinstance(rows, slice) or len(rows) else item[:0]
-        return sparse_dataset(item)[rows]
+
+def _read_subset(elem, key: str, rows: slice | np.ndarray | None, cols: np.ndarray | None):
+    """Part ``key`` of an h5ad file restricted to some cells (``rows``) and genes (``cols``); ``None`` is all.
+
+    Only the selected rows of matrices are read; a column selection is read in blocks of rows.
+    """
+    from anndata.io import read_elem
+
+    def pick(table, index):
+        if index is None:
+            return table
+        return table.iloc[index] if isinstance(table, pd.DataFrame) else table[index]
 
     if key == "X":
-        return matrix_rows(elem)
+        return _matrix_subset(elem, rows, cols)
     if key == "layers":
-        return {name: matrix_rows(item) for name, item in elem.items()}
+        return {name: _matrix_subset(item, rows, cols) for name, item in elem.items()}
     if key == "obsp":
-        return {name: matrix_rows(item)[:, rows] for name, item in elem.items()}
-    if key == "obsm":
-        return {name: value.iloc[rows] if isinstance(value, pd.DataFrame) else value[rows]
-                for name, value in read_elem(elem).items()}
-    if key == "obs":
-        return read_elem(elem).iloc[rows]
+        return {name: read_elem(item) if rows is None else _matrix_subset(item, rows, None)[:, rows]
+                for name, item in elem.items()}
+    if key in ("obsm", "varm"):
+        index = rows if key == "obsm" else cols
+        return {name: pick(value, index) for name, value in read_elem(elem).items()}
+    if key in ("obs", "var"):
+        return pick(read_elem(elem), rows if key == "obs" else cols)
     return read_elem(elem)
+
+
+def _matrix_subset(item, rows: slice | np.ndarray | None, cols: np.ndarray | None):
+    """Rows and columns of an on-disk matrix (dense dataset or sparse group); columns in blocks of rows."""
+    import scipy.sparse as sp
+    from anndata.io import read_elem, sparse_dataset
+
+    dense = hasattr(item, "shape")
+    matrix = item if dense else sparse_dataset(item)
+    if cols is None:
+        if rows is None:
+            return read_elem(item)
+        return matrix[rows] if not dense or isinstance(rows, slice) or len(rows) else item[:0]
+    n_rows = matrix.shape[0]
+    wanted = np.arange(n_rows)[rows] if rows is not None else np.arange(n_rows)
+    blocks = [matrix[_as_slice(wanted[i:i + READ_BLOCK_ROWS])][:, cols]
+              for i in range(0, len(wanted), READ_BLOCK_ROWS)]
+    if not blocks:
+        return (np.zeros((0, len(cols)), dtype=item.dtype) if dense
+                else sp.csr_matrix((0, len(cols)), dtype=matrix.dtype))
+    return np.vstack(blocks) if dense else sp.vstack(blocks, format="csr")
 
 
 def write_h5ad_with_matrices(adata: ad.AnnData, path: str | os.PathLike, source: str | os.PathLike,

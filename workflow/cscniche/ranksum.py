@@ -27,7 +27,7 @@ class RankSum:
     n_nonzero: np.ndarray | None = None  # groups x genes: the group's cells with a non-zero value
 
 
-@numba.njit(parallel=True, cache=False)
+@numba.njit(parallel=True, cache=True)
 def _group_rank_sums(indptr, indices, data, n_rows, codes, n_groups):  # pragma: no cover - compiled
     """Per column: rank its stored values (zeros tied lowest), sum ranks and count stored values per group."""
     n_cols = len(indptr) - 1

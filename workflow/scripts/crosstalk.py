@@ -3,7 +3,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from cscniche.crosstalk import axis_scores, cell_groups, load_axes, load_resource, run_crosstalk  # noqa: E402
+from cscniche.crosstalk import axis_scores, cell_groups, crosstalk_genes, load_axes, load_resource, run_crosstalk  # noqa: E402
 from cscniche.io import read_stage, write_atomic, write_table  # noqa: E402
 from cscniche.logs import logged  # noqa: E402
 
@@ -12,10 +12,12 @@ with logged(snakemake.log[0]) as log:
 
     numba.set_num_threads(max(1, min(snakemake.threads, numba.config.NUMBA_NUM_THREADS)))
     params = snakemake.params.crosstalk
-    adata = read_stage(snakemake.input.matrix, snakemake.input.h5ad)
     resource = load_resource(params["resource"])
     axes = load_axes(params["axes"])
-    log.info("resource %s: %d pairs", params["resource"], len(resource))
+    genes = crosstalk_genes(resource, axes)
+    adata = read_stage(snakemake.input.matrix, snakemake.input.h5ad, genes=genes)  # their columns only
+    log.info("resource %s: %d pairs; %d of their and the axes' %d genes in the data", params["resource"],
+             len(resource), adata.n_vars, len(genes))
     interactions, specific, notes = run_crosstalk(adata, resource, params, seed=snakemake.params.seed)
     axes_table = axis_scores(adata, cell_groups(adata.obs), axes, min_cells=params["min_cells"])
     log.info("%d interactions, %d CSC-specific tests (%d significant)\n%s", len(interactions), len(specific),
