@@ -93,6 +93,16 @@ def test_gsea_ranks_a_stemness_set_first(planted):
     assert gsea["nes"].is_monotonic_decreasing
 
 
+def test_gsea_permutations_do_not_depend_on_threads(planted):
+    _, (_, de, gsea, _) = planted
+    ranking = de[de["method"] == "pseudobulk"].set_index("gene")["stat"]
+    settings = default_settings(biomarkers={"gene_sets": GENE_SETS, "permutations": 200})["biomarkers"]
+    sets = bm.gene_set_collection(settings, {}, {})
+    one = bm.gsea(ranking, sets, settings, seed=0, threads=1)
+    pd.testing.assert_frame_equal(bm.gsea(ranking, sets, settings, seed=0, threads=2), one, check_exact=True)
+    assert not one.equals(bm.gsea(ranking, sets, settings, seed=1, threads=2))  # the seed does matter
+
+
 def test_specificity_marks_tme_genes():
     adata = _labelled()
     table = bm.biomarker_table(adata, bm.wilcoxon_de(adata), {}, min_cells=10).set_index("gene")
@@ -130,7 +140,7 @@ def test_weak_signal_split_reads_the_counts_from_disk(tmp_path):
     with on_disk_layer(tmp_path / "matrix.h5ad", "counts") as counts:
         del adata.layers["counts"]
         biomarkers, de, _, notes = bm.run_biomarkers(adata, settings, stemness_sets={}, axes={}, resource=None,
-                                                     counts=counts)
+                                                     counts=counts, threads=2)  # DESeq2 fits in 2 processes
     assert notes[0].startswith("EXPLORATORY") and "0 CSC-high" in notes[0]
     assert "pseudobulk DESeq2" in notes[1] and set(de["method"]) == {"pseudobulk", "wilcoxon"}
     pd.testing.assert_frame_equal(de, in_memory[1])

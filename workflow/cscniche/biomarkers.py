@@ -79,11 +79,13 @@ def pseudobulk_plan(adata: ad.AnnData, min_cells: int, *, counts=None) -> tuple[
     return usable, f"pseudobulk DESeq2 (~ patient + csc) over {len(usable)} patients; Wilcoxon per cell alongside"
 
 
-def pseudobulk_de(adata: ad.AnnData, patients: list[str], *, min_counts: int = 10, counts=None) -> pd.DataFrame:
+def pseudobulk_de(adata: ad.AnnData, patients: list[str], *, min_counts: int = 10, counts=None,
+                  threads: int = 1) -> pd.DataFrame:
     """PyDESeq2 on counts summed per patient and CSC group (design ``~ patient + csc``).
 
     ``counts``: the raw counts as any matrix whose rows can be indexed (e.g. anndata's on-disk
     ``sparse_dataset``, so only the malignant cells' rows are read); default ``adata.layers['counts']``.
+    ``threads``: processes for the per-gene fits (the results do not depend on it).
     """
     import logging
 
@@ -105,7 +107,7 @@ def pseudobulk_de(adata: ad.AnnData, patients: list[str], *, min_counts: int = 1
     bulk = pd.DataFrame(np.rint(np.vstack(rows)).astype(np.int64), index=meta.index, columns=adata.var_names)
     bulk = bulk.loc[:, bulk.sum(axis=0) >= min_counts]
     logging.getLogger("pydeseq2").setLevel(logging.WARNING)
-    inference = DefaultInference(n_cpus=1)
+    inference = DefaultInference(n_cpus=threads)
     dds = DeseqDataSet(counts=bulk, metadata=meta, design="~ patient + csc", inference=inference, quiet=True)
     dds.deseq2()
     stats = DeseqStats(dds, contrast=["csc", "high", "low"], inference=inference, quiet=True)
@@ -206,8 +208,12 @@ def gene_set_collection(params: dict, stemness_sets: dict[str, list[str]],
     return sets
 
 
-def gsea(ranking: pd.Series, sets: dict[str, tuple[str, list[str]]], params: dict, *, seed: int) -> pd.DataFrame:
-    """Prerank GSEA (gseapy) of ``ranking`` (gene -> statistic); rows ``term, source, nes, pvalue, fdr, ...``."""
+def gsea(ranking: pd.Series, sets: dict[str, tuple[str, list[str]]], params: dict, *, seed: int,
+         threads: int = 1) -> pd.DataFrame:
+    """Prerank GSEA (gseapy) of ``ranking`` (gene -> statistic); rows ``term, source, nes, pvalue, fdr, ...``.
+
+    The seeded permutations give the same table for any ``threads`` (tested).
+    """
     import gseapy
 
     columns = ["term", "source", "nes", "es", "pvalue", "fdr", "size", "lead_genes"]
@@ -219,7 +225,7 @@ def gsea(ranking: pd.Series, sets: dict[str, tuple[str, list[str]]], params: dic
     if not usable:
         return pd.DataFrame(columns=columns)
     result = gseapy.prerank(rnk=ranking, gene_sets=usable, min_size=params["min_size"], max_size=params["max_size"],
-                            permutation_num=params["permutations"], seed=seed, threads=1, outdir=None,
+                            permutation_num=params["permutations"], seed=seed, threads=threads, outdir=None,
                             no_plot=True, verbose=False).res2d
     table = pd.DataFrame({"term": result["Term"].astype(str), "nes": result["NES"].astype(float),
                           "es": result["ES"].astype(float), "pvalue": result["NOM p-val"].astype(float),
@@ -232,11 +238,11 @@ def gsea(ranking: pd.Series, sets: dict[str, tuple[str, list[str]]], params: dic
 
 
 def run_biomarkers(adata: ad.AnnData, params: dict, *, stemness_sets: dict[str, list[str]], axes: dict[str, dict],
-                   resource: pd.DataFrame | None, seed: int = 0, counts=None):
+                   resource: pd.DataFrame | None, seed: int = 0, counts=None, threads: int = 1):
     """DE, GSEA and the biomarker table. Returns ``(biomarkers, de, gsea_table, notes)``.
 
     ``counts``: raw counts for the pseudobulk when they are not ``adata.layers['counts']`` (see
-    :func:`pseudobulk_de`).
+    :func:`pseudobulk_de`). ``threads``: for DESeq2's per-gene fits and GSEA's permutations (same results).
 
     With fewer than ``min_cells`` CSC-high cells and ``weak_signal_fallback`` set, the comparison becomes the
     top share of each patient's malignant cells by consensus stemness against the rest (exploratory; the first
@@ -263,7 +269,7 @@ def run_biomarkers(adata: ad.AnnData, params: dict, *, stemness_sets: dict[str, 
     de = wilcoxon
     ranking = wilcoxon.set_index("gene")["stat"]
     if len(patients) >= 2 and "pseudobulk DESeq2" in reason:
-        bulk = pseudobulk_de(adata, patients, counts=counts)
+        bulk = pseudobulk_de(adata, patients, counts=counts, threads=threads)
         de = pd.concat([bulk, wilcoxon], ignore_index=True)
         ranking = bulk.set_index("gene")["stat"]
         notes.append("GSEA ranks genes by the pseudobulk Wald statistic")
@@ -272,7 +278,7 @@ def run_biomarkers(adata: ad.AnnData, params: dict, *, stemness_sets: dict[str, 
     surface = surface_genes(params["surface_markers"], resource)
     table = biomarker_table(adata, wilcoxon, surface, min_cells=params["min_cells"])
     sets = gene_set_collection(params, stemness_sets, axes)
-    enrichment = gsea(ranking, sets, params, seed=seed)
+    enrichment = gsea(ranking, sets, params, seed=seed, threads=threads)
     de = de.sort_values(["method", "pvalue", "gene"], kind="mergesort").reset_index(drop=True)
     return table, de, enrichment, notes
 

@@ -18,6 +18,7 @@ rule biomarkers:
         stemness=lambda w: dataset(w)["stemness"],
         crosstalk=lambda w: dataset(w)["crosstalk"],
         seed=SEED,
+    threads: 2
     resources:
         mem_mb=mem(2000, 0.8),
         runtime=minutes(10, 0.01),

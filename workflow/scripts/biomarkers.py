@@ -16,7 +16,8 @@ with logged(snakemake.log[0]) as log, on_disk_layer(snakemake.input.matrix, "cou
     talk = snakemake.params.crosstalk
     biomarkers, de, gsea, notes = run_biomarkers(
         adata, params, stemness_sets=load_gene_sets(snakemake.params.stemness), axes=load_axes(talk["axes"]),
-        resource=load_resource(talk["resource"]), seed=snakemake.params.seed, counts=counts)
+        resource=load_resource(talk["resource"]), seed=snakemake.params.seed, counts=counts,
+        threads=snakemake.threads)
     log.info("%s\ntop biomarkers: %s", "\n".join(notes), ", ".join(biomarkers["gene"].head(20)))
     write_table(biomarkers, snakemake.output.biomarkers)
     write_table(de, snakemake.output.de)
