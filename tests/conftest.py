@@ -22,6 +22,14 @@ SMALL_SIM = {"n_cells": 600, "n_patients": 2, "samples_per_patient": 1, "n_genes
              "doublet_fraction": 0.05, "mean_library_size": 4000}
 
 
+@pytest.hookimpl(trylast=True)  # after pytest groups the tests by fixture
+def pytest_collection_modifyitems(items):
+    """Run the SLURM test last. It leaves SLURM's client tools installed with no controller running, and the
+    SLURM executor plugin asks ``scontrol`` for the cluster's settings whenever Snakemake starts: ~9 s of
+    waiting for every later Snakemake run."""
+    items.sort(key=lambda item: item.path.name == "test_slurm.py")
+
+
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
     if not SHARED.is_dir():
