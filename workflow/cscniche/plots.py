@@ -97,7 +97,7 @@ CALL_COLOURS = {"malignant": "#c44e52", "uncertain": "#cccccc", "non-malignant":
 def cnv_heatmap(adata, patient: str, path: str | Path) -> None:
     """Heatmap of one patient's CNV profiles (``obsm['X_cnv']``), cells grouped by call and CNV cluster.
 
-    ``adata`` may be opened in backed mode; only the patient's rows of ``X_cnv`` are loaded.
+    ``adata`` may hold only this patient (the rule reads its rows alone) or be opened in backed mode.
     """
     import scipy.sparse as sp
 

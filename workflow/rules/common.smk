@@ -131,8 +131,8 @@ def mem(base, per_mb, share=None):
     """``mem_mb`` of a job: ``base`` plus ``per_mb`` per MB of input (:func:`input_mb`), doubled on each retry.
 
     ``share(wildcards, input)``, when given, scales the input to the part the job reads (see
-    :func:`per_patient`). The factors of the rules are the peak memory (PSS) per input MB measured at 100k
-    and 200k cells x 20k genes (the larger of the two), plus ~20-30%.
+    :func:`per_patient`). The factors of the rules are the largest peak memory (PSS) per input MB measured
+    at 100k, 200k and 500k cells x 20k genes, plus ~10-30%.
     """
     def resource(wildcards, input, attempt):
         size = input_mb(input) * (share(wildcards, input) if share else 1.0)

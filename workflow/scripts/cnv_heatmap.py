@@ -2,13 +2,14 @@
 import sys
 from pathlib import Path
 
-import anndata as ad
-
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from cscniche.io import read_stage  # noqa: E402
 from cscniche.logs import logged  # noqa: E402
 from cscniche.plots import cnv_heatmap  # noqa: E402
 
 with logged(snakemake.log[0]):
-    adata = ad.read_h5ad(snakemake.input[0], backed="r")
+    patient = snakemake.wildcards.patient
+    # the patient's rows of obs and obsm only: no matrix, no counts layer (backed mode would load the layers)
+    adata = read_stage(snakemake.input[0], x=False, where=("patient", patient))
     for path in snakemake.output:  # PNG and SVG
-        cnv_heatmap(adata, snakemake.wildcards.patient, path)
+        cnv_heatmap(adata, patient, path)
