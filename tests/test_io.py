@@ -37,6 +37,7 @@ def test_stage_annotations_join_the_clustered_matrix(tmp_path):
     write_h5ad(full, tmp_path / "clustered.h5ad")
     full.obs["cell_type"] = "T cell"
     full.obsm["X_cnv"] = sp.random(50, 5, density=0.5, format="csr", random_state=1)
+    full.obsm["X_umap"] = np.arange(100.0).reshape(50, 2)
     write_annotations(full, tmp_path / "stage.h5ad")
     assert ad.read_h5ad(tmp_path / "stage.h5ad").X is None  # the matrix is not written again
     joined = read_stage(tmp_path / "clustered.h5ad", tmp_path / "stage.h5ad", layers=True, graph=True)
@@ -54,6 +55,8 @@ def test_stage_annotations_join_the_clustered_matrix(tmp_path):
         assert (one.layers["counts"] != full.X[rows]).nnz == 0 and one.obsp["connectivities"].shape == (len(rows),) * 2
         assert (one.obsp["connectivities"] != sp.identity(len(rows))).nnz == 0  # the cells' own sub-graph
         assert one.obsm["X_cnv"].shape == (len(rows), 5) and (one.obs["cell_type"] == "T cell").all()
+        assert (one.obsm["X_cnv"] != full.obsm["X_cnv"][rows]).nnz == 0
+        np.testing.assert_array_equal(one.obsm["X_umap"], full.obsm["X_umap"][rows])  # read from disk by rows
     other = full[:40].copy()
     write_annotations(other, tmp_path / "other.h5ad")
     with pytest.raises(InputError, match=r"other.h5ad: its cells or genes differ from .*clustered.h5ad"):

@@ -220,12 +220,21 @@ def _read_subset(elem, key: str, rows: slice | np.ndarray | None, cols: np.ndarr
     if key == "obsp":
         return {name: read_elem(item) if rows is None else _matrix_subset(item, rows, None)[:, rows]
                 for name, item in elem.items()}
-    if key in ("obsm", "varm"):
-        index = rows if key == "obsm" else cols
-        return {name: pick(value, index) for name, value in read_elem(elem).items()}
+    if key == "obsm":  # arrays: only the rows (X_cnv, X_pca, ... of a few cells, not of all)
+        return {name: _matrix_subset(item, rows, None) if _is_matrix(item) else pick(read_elem(item), rows)
+                for name, item in elem.items()}
+    if key == "varm":
+        return {name: pick(value, cols) for name, value in read_elem(elem).items()}
     if key in ("obs", "var"):
         return pick(read_elem(elem), rows if key == "obs" else cols)
     return read_elem(elem)
+
+
+def _is_matrix(item) -> bool:
+    """Whether an h5ad element is a dense array or a sparse matrix (not a data frame, not a mapping)."""
+    import h5py
+
+    return isinstance(item, h5py.Dataset) or item.attrs.get("encoding-type") in ("csr_matrix", "csc_matrix")
 
 
 def _matrix_subset(item, rows: slice | np.ndarray | None, cols: np.ndarray | None):

@@ -94,8 +94,14 @@ def _finish_umap(fig: plt.Figure, ax: plt.Axes, title: str, path: str | Path) ->
 CALL_COLOURS = {"malignant": "#c44e52", "uncertain": "#cccccc", "non-malignant": "#4c72b0"}
 
 
+HEATMAP_MAX_CELLS = 5_000  # rows drawn in a CNV heatmap; more cells are thinned evenly in the sorted order
+
+
 def cnv_heatmap(adata, patient: str, path: str | Path) -> None:
     """Heatmap of one patient's CNV profiles (``obsm['X_cnv']``), cells grouped by call and CNV cluster.
+
+    Above ``HEATMAP_MAX_CELLS`` cells, evenly spaced cells of the sorted order are drawn (the title gives
+    the patient's number of cells).
 
     ``adata`` may hold only this patient (the rule reads its rows alone) or be opened in backed mode.
     """
@@ -112,6 +118,8 @@ def cnv_heatmap(adata, patient: str, path: str | Path) -> None:
     clone = sub["cnv_cluster"].astype(str).to_numpy() if "cnv_cluster" in sub else np.zeros(len(sub))
     order = np.lexsort((-sub["cnv_correlation"].to_numpy(), clone, sub["malignant"].astype(str).map(
         {"malignant": 0, "uncertain": 1, "non-malignant": 2}).to_numpy()))
+    if len(order) > HEATMAP_MAX_CELLS:  # evenly spaced rows of the sorted cells: the figure has fewer pixels
+        order = order[np.linspace(0, len(order) - 1, HEATMAP_MAX_CELLS).round().astype(int)]
     X = adata.obsm["X_cnv"][cells[order]]
     X = X.toarray() if sp.issparse(X) else np.asarray(X)
     vmax = max(float(np.quantile(np.abs(X), 0.99)), 1e-3)
