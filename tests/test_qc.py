@@ -1,4 +1,5 @@
 import numpy as np
+import pandas as pd
 import pytest
 
 from cscniche.config import validate_config
@@ -20,15 +21,18 @@ def test_mad_bounds():
 
 
 def test_qc_removes_low_quality_and_flags_doublets(small_tumour):
-    adata = run_qc(_sample(small_tumour), QC, seed=0)
-    truth = small_tumour.truth.set_index("cell_id").loc[adata.obs_names]
+    # both samples (600 cells): scrublet's threshold on one 300-cell sample is a noisy estimate
+    samples = [run_qc(_sample(small_tumour, name), QC, seed=0) for name in small_tumour.samples]
+    obs = pd.concat([a.obs for a in samples])
+    truth = small_tumour.truth.set_index("cell_id").loc[obs.index]
     lq, dbl = truth["low_quality"].to_numpy(), truth["doublet"].to_numpy()
-    passed = adata.obs["qc_pass"].to_numpy()
+    passed = obs["qc_pass"].to_numpy()
     assert (~passed[lq]).mean() >= 0.9
     assert passed[~lq & ~dbl].mean() >= 0.95
-    assert adata.obs["fail_doublet"].to_numpy()[dbl].mean() >= 0.5
+    assert obs["fail_doublet"].to_numpy()[dbl].mean() >= 0.5
+    adata = samples[0]
     row = summary(adata).iloc[0]
-    assert row["cells_before"] == adata.n_obs and row["cells_after"] == passed.sum()
+    assert row["cells_before"] == adata.n_obs and row["cells_after"] == adata.obs["qc_pass"].sum()
     assert row["doublet_method"].startswith("scrublet, otsu threshold")
 
 

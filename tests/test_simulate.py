@@ -15,10 +15,11 @@ def test_same_seed_same_counts_other_seed_differs(small_tumour):
     assert small_tumour.truth.equals(again.truth)
 
 
-def test_sink_gets_each_sample_as_made_with_the_same_counts(small_tumour):
+def test_sink_gets_each_sample_as_made_with_the_same_counts_on_any_threads(small_tumour):
     received = {}
-    streamed = simulate_tumour(SMALL_SIM, seed=1, sink=lambda name, adata: received.setdefault(name, adata))
-    assert streamed.samples == {} and list(received) == list(small_tumour.samples)
+    streamed = simulate_tumour(SMALL_SIM, seed=1, sink=lambda name, adata: received.setdefault(name, adata),
+                               threads=3)
+    assert streamed.samples == {} and sorted(received) == list(small_tumour.samples)
     for name, adata in small_tumour.samples.items():
         assert (adata.X != received[name].X).nnz == 0
     assert streamed.truth.equals(small_tumour.truth)

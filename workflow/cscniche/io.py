@@ -258,22 +258,20 @@ def _matrix_subset(item, rows: slice | np.ndarray | None, cols: np.ndarray | Non
     return np.vstack(blocks) if dense else sp.vstack(blocks, format="csr")
 
 
-def write_h5ad_with_matrices(adata: ad.AnnData, path: str | os.PathLike, source: str | os.PathLike,
-                             matrices: list[str]) -> None:
-    """Write ``adata`` (gzip) plus matrices copied from the h5ad file ``source``, atomically.
+def compress_matrices(source: str | os.PathLike, path: str | os.PathLike, matrices: list[str]) -> None:
+    """Copy matrices of the h5ad file ``source`` into a new HDF5 file ``path`` (gzip level 1), atomically.
 
     ``matrices`` are keys such as ``"X"`` or ``"layers/counts"`` (those absent from ``source`` are left out);
-    each is copied block by block (sparse ``data``/``indices``/``indptr`` or dense rows) into a gzip
-    (level 1) dataset, so a matrix is never held in memory: a few blocks of memory, not two matrices.
+    each is copied block by block (sparse ``data``/``indices``/``indptr`` or dense rows), so a matrix is
+    never held in memory. This is the slow part of writing the delivered file, done as soon as the
+    matrices exist (after clustering) instead of after the last annotation; see
+    :func:`write_h5ad_with_matrices`.
     """
     import h5py
 
     def write(tmp: Path) -> None:
-        adata.write_h5ad(tmp, compression="gzip", compression_opts=1)
-        with h5py.File(source, "r") as src, h5py.File(tmp, "r+") as dst:
+        with h5py.File(source, "r") as src, h5py.File(tmp, "w") as dst:
             for key in (k for k in matrices if k in src):
-                if key in dst:
-                    del dst[key]
                 item = src[key]
                 if isinstance(item, h5py.Dataset):
                     _copy_dataset(item, dst, key)
@@ -282,6 +280,27 @@ def write_h5ad_with_matrices(adata: ad.AnnData, path: str | os.PathLike, source:
                 group.attrs.update(dict(item.attrs))
                 for name, part in item.items():
                     _copy_dataset(part, group, name)
+
+    write_atomic(path, write)
+
+
+def write_h5ad_with_matrices(adata: ad.AnnData, path: str | os.PathLike, matrices: str | os.PathLike) -> None:
+    """Write ``adata`` (gzip) plus every matrix of the HDF5 file ``matrices``, atomically.
+
+    ``matrices`` is a file written by :func:`compress_matrices`; its datasets are copied as stored
+    (HDF5's object copy moves the compressed chunks, nothing is decompressed or held), replacing any
+    matrix of the same key in ``adata``.
+    """
+    import h5py
+
+    def write(tmp: Path) -> None:
+        adata.write_h5ad(tmp, compression="gzip", compression_opts=1)
+        with h5py.File(matrices, "r") as src, h5py.File(tmp, "r+") as dst:
+            keys = [f"layers/{k}" for k in src.get("layers", {})] + [k for k in src if k != "layers"]
+            for key in keys:
+                if key in dst:
+                    del dst[key]
+                src.copy(src[key], dst, name=key)
 
     write_atomic(path, write)
 

@@ -8,6 +8,7 @@ generated in chunks (never dense in full).
 from __future__ import annotations
 
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import anndata as ad
@@ -247,8 +248,28 @@ def _cell_plan(params: dict, rng: np.random.Generator) -> pd.DataFrame:
     return plan
 
 
+def _sample_counts(cells: pd.DataFrame, good: np.ndarray, state_idx: dict[str, int], is_mt: np.ndarray,
+                   batch: np.ndarray, rng: np.random.Generator, dispersion: float) -> sp.csr_matrix:
+    """Negative-binomial counts of one sample's cells (rows of ``cells``), ``CHUNK`` cells at a time."""
+    blocks = []
+    for start in range(0, len(cells), CHUNK):
+        chunk = cells.iloc[start : start + CHUNK]
+        mu = good[chunk["state"].map(state_idx).to_numpy()]
+        dbl = chunk["doublet"].to_numpy()
+        if dbl.any():
+            mu[dbl] = 0.5 * (mu[dbl] + good[chunk.loc[dbl, "state_b"].map(state_idx).to_numpy()])
+        lq = chunk["low_quality"].to_numpy()
+        for i in np.flatnonzero(lq):
+            mu[i] = _normalise(np.log(mu[i] + 1e-12), is_mt, chunk["mt_fraction"].iloc[i])
+        mu *= batch[None, :]
+        mu *= (chunk["library"].to_numpy() / mu.sum(1))[:, None]
+        shape = 1.0 / dispersion
+        blocks.append(sp.csr_matrix(rng.poisson(rng.gamma(shape, mu * dispersion)).astype(np.float32)))
+    return sp.vstack(blocks, format="csr")
+
+
 def simulate_tumour(params: dict, *, seed: int = 0, dispersion: float = 0.3,
-                    sink: Callable[[str, ad.AnnData], None] | None = None) -> SimulatedTumour:
+                    sink: Callable[[str, ad.AnnData], None] | None = None, threads: int = 1) -> SimulatedTumour:
     """Simulate a tumour with planted truth.
 
     Parameters
@@ -256,12 +277,16 @@ def simulate_tumour(params: dict, *, seed: int = 0, dispersion: float = 0.3,
     params
         The ``simulate`` config section (see ``workflow/schemas/config.schema.yaml``).
     seed
-        Random seed; the same seed gives identical counts.
+        Random seed; the same seed gives identical counts, whatever ``threads``.
     dispersion
         Negative-binomial dispersion (variance = mu + dispersion * mu^2).
     sink
-        Called with each sample's name and AnnData as soon as it is made; the sample is then not kept
-        (``samples`` stays empty), so memory holds one sample at a time. The counts are the same either way.
+        Called with each sample's name and AnnData as soon as it is made (from the worker thread that
+        made it); the sample is then not kept (``samples`` stays empty), so memory holds one sample per
+        thread. The counts are the same either way.
+    threads
+        Samples made at a time. Each sample draws from its own random stream (spawned from ``seed``), so
+        the counts do not depend on the order or number of threads.
 
     Returns
     -------
@@ -276,30 +301,24 @@ def simulate_tumour(params: dict, *, seed: int = 0, dispersion: float = 0.3,
     good = np.vstack([_normalise(prog["profiles"][s], prog["is_mt"], MT_FRACTION) for s in states])
     batch = {s: np.exp(rng.normal(0, 0.1, len(genes))) for s in plan["sample"].unique()}
     plan["cell_id"] = plan["sample"] + "_c" + plan.groupby("sample").cumcount().map("{:05d}".format)
-    samples: dict[str, ad.AnnData] = {}
-    for sample, cells in plan.groupby("sample", sort=True):
-        blocks = []
-        for start in range(0, len(cells), CHUNK):
-            chunk = cells.iloc[start : start + CHUNK]
-            mu = good[chunk["state"].map(state_idx).to_numpy()]
-            dbl = chunk["doublet"].to_numpy()
-            if dbl.any():
-                mu[dbl] = 0.5 * (mu[dbl] + good[chunk.loc[dbl, "state_b"].map(state_idx).to_numpy()])
-            lq = chunk["low_quality"].to_numpy()
-            for i in np.flatnonzero(lq):
-                mu[i] = _normalise(np.log(mu[i] + 1e-12), prog["is_mt"], chunk["mt_fraction"].iloc[i])
-            mu *= batch[sample][None, :]
-            mu *= (chunk["library"].to_numpy() / mu.sum(1))[:, None]
-            shape = 1.0 / dispersion
-            counts = rng.poisson(rng.gamma(shape, mu * dispersion)).astype(np.float32)
-            blocks.append(sp.csr_matrix(counts))
-        adata = ad.AnnData(sp.vstack(blocks, format="csr"), obs=pd.DataFrame(index=cells["cell_id"].to_numpy()),
-                           var=genes.copy())
+    by_sample = list(plan.groupby("sample", sort=True))
+    streams = np.random.SeedSequence(seed).spawn(len(by_sample))
+
+    def make(job: tuple[tuple[str, pd.DataFrame], np.random.SeedSequence]) -> tuple[str, ad.AnnData | None]:
+        (sample, cells), stream = job
+        counts = _sample_counts(cells, good, state_idx, prog["is_mt"], batch[sample],
+                                np.random.default_rng(stream), dispersion)
+        adata = ad.AnnData(counts, obs=pd.DataFrame(index=cells["cell_id"].to_numpy()), var=genes.copy())
         adata.obs_names.name = "cell_id"
         if sink is None:
-            samples[str(sample)] = adata
-        else:
-            sink(str(sample), adata)
+            return str(sample), adata
+        sink(str(sample), adata)
+        return str(sample), None
+
+    # the random draws release the GIL, so threads make samples side by side
+    with ThreadPoolExecutor(max(1, threads)) as pool:
+        samples = {name: adata for name, adata in pool.map(make, zip(by_sample, streams, strict=True))
+                   if adata is not None}
     truth = plan.assign(
         cell_type=np.where(plan["doublet"], "doublet", plan["cell_type"]),
     )[["cell_id", "cell_type", "malignant", "csc", "doublet", "low_quality", "patient", "sample"]]

@@ -162,15 +162,16 @@ def qc_mem(wildcards, input, attempt):
     return int((1500 + 6 * sample_mb + 10 * chunk * sample_mb) * 2 ** (attempt - 1))
 
 
-def simulate_mem(wildcards, attempt):
-    """``mem_mb`` of the simulation: samples are written as they are made, so one sample's counts (at most
-    one non-zero per UMI or gene, 8 bytes each) held about three times while it is assembled, plus the
-    gene programmes. Measured at 200k cells in 8 samples (6,000 UMIs, 20k genes): 6.7 GB holding all samples."""
+def simulate_mem(wildcards, threads, attempt):
+    """``mem_mb`` of the simulation: samples are written as they are made, one per thread, so per thread one
+    sample's counts (at most one non-zero per UMI or gene, 8 bytes each) held about three times while it is
+    assembled, plus the gene programmes. Measured at 200k cells in 8 samples (6,000 UMIs, 20k genes): 6.7 GB
+    holding all samples."""
     params = dataset(wildcards)["simulate"]
     cells = params["n_cells"] / (params["n_patients"] * params["samples_per_patient"])
     genes = params["n_genes"] or 9_500
     sample_mb = cells * min(genes, params["mean_library_size"]) * 8 / 1e6
-    return int((2500 + 3 * sample_mb) * 2 ** (attempt - 1))
+    return int((2500 + 3 * sample_mb * threads) * 2 ** (attempt - 1))
 
 
 def patient_share(matrix, patient):

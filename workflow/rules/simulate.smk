@@ -12,6 +12,7 @@ rule simulate:
     params:
         simulate=lambda w: dataset(w)["simulate"],
         seed=SEED,
+    threads: 2
     resources:
         mem_mb=simulate_mem,
         runtime=lambda w: 5 + dataset(w)["simulate"]["n_cells"] // 5000,

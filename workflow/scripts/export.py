@@ -8,8 +8,8 @@ from cscniche.io import read_stage, write_h5ad_with_matrices, write_table  # noq
 from cscniche.logs import logged  # noqa: E402
 
 with logged(snakemake.log[0]):
-    # the annotations and the graph; X and the counts are copied from the clustered file block by block
+    # the annotations and the graph; X and the counts come compressed from export_matrices
     adata = read_stage(snakemake.input.matrix, snakemake.input.h5ad, x=False, graph=True)
     write_table(cells_table(adata), snakemake.output.cells)
     # the deliverable: gzip, as R's HDF5 reads it
-    write_h5ad_with_matrices(adata, snakemake.output.adata, snakemake.input.matrix, ["X", "layers/counts"])
+    write_h5ad_with_matrices(adata, snakemake.output.adata, snakemake.input.matrices)

@@ -1,4 +1,4 @@
-"""Snakemake entry point: simulate a tumour with planted truth (each sample written as soon as it is made)."""
+"""Snakemake entry point: simulate a tumour with planted truth (samples made side by side, written as made)."""
 import sys
 from pathlib import Path
 
@@ -15,7 +15,8 @@ with logged(snakemake.log[0]) as log:
         write_h5ad(adata, raw / f"{sample}.h5ad")
         log.info("%s: %d cells x %d genes", sample, adata.n_obs, adata.n_vars)
 
-    sim = simulate_tumour(snakemake.params.simulate, seed=snakemake.params.seed, sink=write_sample)
+    sim = simulate_tumour(snakemake.params.simulate, seed=snakemake.params.seed, sink=write_sample,
+                          threads=snakemake.threads)
     write_table(sim.truth, snakemake.output.truth)
     write_table(sim.lr_pairs, snakemake.output.lr_pairs)
     write_table(sim.cnv_events, snakemake.output.cnv_events)
