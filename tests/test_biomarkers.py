@@ -11,7 +11,7 @@ import scipy.stats as ss
 from cscniche import biomarkers as bm
 from cscniche.crosstalk import load_axes, load_resource
 from cscniche.io import InputError
-from cscniche.ranksum import rank_sum
+from cscniche.ranksum import group_stats, rank_sum
 from cscniche.simulate import CSC_PROGRAM, simulate_tumour
 
 from conftest import SHARED, default_settings
@@ -40,6 +40,28 @@ def test_rank_sum_matches_scipy(block_genes, monkeypatch):
     assert result.pvalue[3] == 1.0 and result.auroc[3] == 0.5
     with pytest.raises(ValueError, match="both groups"):
         rank_sum(sp.csr_matrix(dense), np.ones(300, bool))
+    # the same rows chosen inside a larger matrix, without copying it: the same test
+    padded = sp.csr_matrix(np.vstack([rng.random((50, 30)), dense, rng.random((20, 30))]))
+    inside = rank_sum(padded, group, rows=np.arange(50, 350))
+    np.testing.assert_array_equal(inside.pvalue, result.pvalue)
+    np.testing.assert_array_equal(inside.auroc, result.auroc)
+
+
+def test_group_stats_equal_the_row_subsets():
+    rng = np.random.default_rng(1)
+    X = sp.random(200, 40, density=0.3, format="csr", random_state=2, dtype=np.float32)
+    X.data *= 3
+    codes = rng.integers(-1, 3, 200)  # -1: left out
+    stats = group_stats(X, codes, 4, linear=True)
+    assert list(stats.sizes) == [np.sum(codes == g) for g in range(4)] and stats.sizes[3] == 0
+    for g in range(3):
+        sub = X[codes == g].toarray().astype(np.float64)
+        np.testing.assert_allclose(stats.mean[g], sub.mean(0), rtol=1e-12)
+        np.testing.assert_allclose(stats.frac[g], (sub > 0).mean(0), rtol=1e-12)
+        np.testing.assert_allclose(stats.linear_mean[g], np.expm1(sub).mean(0), rtol=1e-12)
+    assert np.isnan(stats.mean[3]).all()  # an empty group has no mean
+    with pytest.raises(ValueError, match="199 group codes for 200 rows"):
+        group_stats(X, codes[1:], 3)
 
 
 def _labelled(csc_fraction: float = 0.15, n_genes: int | None = None) -> ad.AnnData:

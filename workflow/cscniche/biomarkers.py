@@ -23,7 +23,7 @@ import yaml
 
 from .config import resolve_path
 from .io import InputError
-from .ranksum import rank_sum
+from .ranksum import group_stats, rank_sum
 
 CSC_HIGH, CSC_LOW = "CSC-high", "CSC-low"
 MIN_CELLS_PER_PATIENT = 3  # a patient counts towards consistency with this many cells in each group
@@ -39,22 +39,26 @@ def csc_mask(obs: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     return mask, csc.to_numpy()[mask] == CSC_HIGH
 
 
-def _group_stats(X: sp.csr_matrix, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Mean (log scale) and share expressing of each gene over ``rows``."""
-    sub = X[rows]
-    return np.asarray(sub.mean(axis=0)).ravel(), np.asarray((sub > 0).mean(axis=0)).ravel()
+def _codes(n_rows: int, groups: dict[int, np.ndarray]) -> np.ndarray:
+    """Group code of each row: ``groups`` maps a code to its rows; other rows get -1 (left out)."""
+    codes = np.full(n_rows, -1, dtype=np.int64)
+    for code, rows in groups.items():
+        codes[rows] = code
+    return codes
 
 
 def wilcoxon_de(adata: ad.AnnData) -> pd.DataFrame:
-    """CSC-high vs CSC-low malignant cells, per cell: rank-sum z, p, BH FDR, AUROC, log2FC, fractions."""
+    """CSC-high vs CSC-low malignant cells, per cell: rank-sum z, p, BH FDR, AUROC, log2FC, fractions.
+
+    ``adata.X`` is read in place: the rank sums select the malignant rows block by block and the group
+    statistics come from one pass over it, so no subset of the matrix is copied whole.
+    """
     mask, high = csc_mask(adata.obs)
     X = sp.csr_matrix(adata.X)
     cells = np.flatnonzero(mask)
-    test = rank_sum(X[cells], high)
-    mean_h, pct_h = _group_stats(X, cells[high])
-    mean_l, pct_l = _group_stats(X, cells[~high])
-    lin_h = np.asarray(np.expm1(X[cells[high]]).mean(axis=0)).ravel()
-    lin_l = np.asarray(np.expm1(X[cells[~high]]).mean(axis=0)).ravel()
+    test = rank_sum(X, high, rows=cells)
+    stats = group_stats(X, _codes(X.shape[0], {0: cells[high], 1: cells[~high]}), 2, linear=True)
+    (mean_h, mean_l), (pct_h, pct_l), (lin_h, lin_l) = stats.mean, stats.frac, stats.linear_mean
     return pd.DataFrame({"gene": adata.var_names, "method": "wilcoxon", "stat": test.z,
                          "log2fc": np.log2((lin_h + 1e-9) / (lin_l + 1e-9)), "pvalue": test.pvalue,
                          "fdr": ss.false_discovery_control(test.pvalue), "auroc": test.auroc,
@@ -143,33 +147,32 @@ def biomarker_table(adata: ad.AnnData, wilcoxon: pd.DataFrame, surface: dict[str
     patients with at least 3 cells in each group whose mean difference has the pooled direction. Genes up in CSC-high
     cells come first, by AUROC.
     """
-    X = sp.csr_matrix(adata.X)
     mask, high = csc_mask(adata.obs)
     cells = np.flatnonzero(mask)
     mean_h = wilcoxon["mean_csc"].to_numpy()
-    tme = adata.obs["malignant"].astype(str).eq("non-malignant") & ~adata.obs["cell_type"].astype(str).isin(
-        ["unassigned", "", "nan"])
+    tme = (adata.obs["malignant"].astype(str).eq("non-malignant") & ~adata.obs["cell_type"].astype(str).isin(
+        ["unassigned", "", "nan"])).to_numpy()
+    tme_rows = np.flatnonzero(tme)
+    tme_types = [(cell_type, tme_rows[idx]) for cell_type, idx in
+                 adata.obs[tme].groupby("cell_type", observed=True).indices.items() if len(idx) >= min_cells]
+    patient = adata.obs["patient"].astype(str).to_numpy()[cells]
+    pairs = [(cells[(patient == p) & high], cells[(patient == p) & ~high]) for p in np.unique(patient)]
+    pairs = [pair for pair in pairs if min(len(pair[0]), len(pair[1])) >= MIN_CELLS_PER_PATIENT]
+    # one pass over X: each TME type, then each patient's CSC-high and CSC-low cells
+    groups = [rows for _, rows in tme_types] + [rows for pair in pairs for rows in pair]
+    means = group_stats(adata.X, _codes(adata.n_obs, dict(enumerate(groups))), len(groups)).mean
     specificity = np.ones(adata.n_vars)
     top_type = np.full(adata.n_vars, "", dtype=object)
-    for cell_type, idx in adata.obs[tme.to_numpy()].groupby("cell_type", observed=True).indices.items():
-        if len(idx) < min_cells:
-            continue
-        rows = np.flatnonzero(tme.to_numpy())[idx]
-        mean_t, _ = _group_stats(X, rows)
+    for (cell_type, _), mean_t in zip(tme_types, means, strict=False):
         with np.errstate(invalid="ignore", divide="ignore"):
             contrast = np.where(mean_h + mean_t > 0, (mean_h - mean_t) / (mean_h + mean_t), 0.0)
         lower = contrast < specificity
         specificity = np.where(lower, contrast, specificity)
         top_type = np.where(lower, cell_type, top_type)
-    patient = adata.obs["patient"].astype(str).to_numpy()[cells]
     direction = np.sign(wilcoxon["log2fc"].to_numpy())
-    consistent, n_patients = np.zeros(adata.n_vars, int), 0
-    for p in np.unique(patient):
-        h, lo = cells[(patient == p) & high], cells[(patient == p) & ~high]
-        if min(len(h), len(lo)) < MIN_CELLS_PER_PATIENT:
-            continue
-        n_patients += 1
-        diff = _group_stats(X, h)[0] - _group_stats(X, lo)[0]
+    consistent, n_patients = np.zeros(adata.n_vars, int), len(pairs)
+    for i in range(n_patients):
+        diff = means[len(tme_types) + 2 * i] - means[len(tme_types) + 2 * i + 1]
         consistent += (np.sign(diff) == direction) & (diff != 0)
     table = pd.DataFrame({"gene": adata.var_names, "auroc": wilcoxon["auroc"].to_numpy(),
                           "log2fc": wilcoxon["log2fc"].to_numpy(), "pct_csc": wilcoxon["pct_csc"].to_numpy(),
@@ -299,15 +302,13 @@ def group_expression(adata: ad.AnnData, genes: list[str]) -> pd.DataFrame:
 
     groups = cell_groups(adata.obs)
     genes = [g for g in genes if g in adata.var_names]
-    X = sp.csr_matrix(adata[:, genes].X) if genes else None
-    rows = []
-    for group, idx in groups[groups.ne("")].groupby(groups[groups.ne("")]).indices.items():
-        if X is None:
-            break
-        cells = np.flatnonzero(groups.ne("").to_numpy())[idx]
-        mean, pct = _group_stats(X, cells)
-        rows += [{"gene": g, "group": group, "cells": len(cells), "mean": m, "pct": q}
-                 for g, m, q in zip(genes, mean, pct, strict=True)]
+    assigned = np.flatnonzero(groups.ne("").to_numpy())
+    members = list(groups.iloc[assigned].groupby(groups.iloc[assigned]).indices.items()) if genes else []
+    stats = group_stats(adata[:, genes].X, _codes(adata.n_obs, {i: assigned[idx] for i, (_, idx)
+                                                               in enumerate(members)}), len(members))
+    rows = [{"gene": g, "group": group, "cells": len(idx), "mean": m, "pct": q}
+            for (group, idx), mean, pct in zip(members, stats.mean, stats.frac, strict=True)
+            for g, m, q in zip(genes, mean, pct, strict=True)]
     return pd.DataFrame(rows, columns=["gene", "group", "cells", "mean", "pct"])
 
 

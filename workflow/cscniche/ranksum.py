@@ -4,7 +4,8 @@ Zeros share one tied rank, so a gene costs time in proportion to its non-zero en
 once (numba, in parallel over columns) and the rank sums of all groups are gathered in the same pass. Gives
 U, AUROC and the normal-approximation p-value: tie-corrected as ``scipy.stats.mannwhitneyu(...,
 method="asymptotic", use_continuity=False)``, or without the correction as scanpy's
-``rank_genes_groups(method="wilcoxon")``.
+``rank_genes_groups(method="wilcoxon")``. :func:`group_stats` gives the groups' means and shares expressing
+in one pass over the stored values.
 """
 
 from __future__ import annotations
@@ -62,24 +63,31 @@ def _group_rank_sums(indptr, indices, data, n_rows, codes, n_groups):  # pragma:
 RANK_BLOCK_GENES = 2_000
 
 
-def rank_sum_groups(X: sp.spmatrix, codes: np.ndarray, n_groups: int, *, tie_correct: bool = True) -> RankSum:
+def rank_sum_groups(X: sp.spmatrix, codes: np.ndarray, n_groups: int, *, tie_correct: bool = True,
+                    rows: np.ndarray | None = None) -> RankSum:
     """Each group (``codes``: group 0..n_groups-1 of each row) against all other rows; arrays groups x genes.
 
     ``X`` is non-negative (cells x genes); each column is ranked once, in parallel over columns. A
     row-sorted (CSR) matrix is ranked :data:`RANK_BLOCK_GENES` columns at a time, so the column-sorted copy
-    the ranking needs is one block, never a second copy of the whole matrix.
+    the ranking needs is one block, never a second copy of the whole matrix. ``rows``: test only these rows
+    of ``X`` (``codes`` then has one entry per selected row); they are selected block by block, so ``X`` is
+    not copied either.
     """
-    n = X.shape[0]
+    n = X.shape[0] if rows is None else len(rows)
     codes = np.asarray(codes, dtype=np.int64)
     n1 = np.bincount(codes, minlength=n_groups).astype(float)[:, None]
     if (n1 == 0).any() or (n - n1 == 0).any():
         raise ValueError("rank_sum needs cells in both groups")
     if sp.issparse(X) and X.format == "csr" and X.shape[1] > RANK_BLOCK_GENES:
-        parts = [_rank_sum_block(X[:, start : start + RANK_BLOCK_GENES], codes, n1, tie_correct)
+        parts = [_rank_sum_block(_select(X[:, start : start + RANK_BLOCK_GENES], rows), codes, n1, tie_correct)
                  for start in range(0, X.shape[1], RANK_BLOCK_GENES)]
         return RankSum(*(np.concatenate([getattr(part, field) for part in parts], axis=1)
                          for field in ("auroc", "z", "pvalue", "n_nonzero")))
-    return _rank_sum_block(X, codes, n1, tie_correct)
+    return _rank_sum_block(_select(X, rows), codes, n1, tie_correct)
+
+
+def _select(X: sp.spmatrix, rows: np.ndarray | None) -> sp.spmatrix:
+    return X if rows is None else X[rows]
 
 
 def _rank_sum_block(X: sp.spmatrix, codes: np.ndarray, n1: np.ndarray, tie_correct: bool) -> RankSum:
@@ -100,20 +108,71 @@ def _rank_sum_block(X: sp.spmatrix, codes: np.ndarray, n1: np.ndarray, tie_corre
     return RankSum(auroc=u1 / (n1 * n2), z=z, pvalue=np.clip(2 * ss.norm.sf(np.abs(z)), 0, 1), n_nonzero=stored)
 
 
-def rank_sum(X: sp.spmatrix, in_group: np.ndarray, *, tie_correct: bool = True) -> RankSum:
+def rank_sum(X: sp.spmatrix, in_group: np.ndarray, *, tie_correct: bool = True,
+             rows: np.ndarray | None = None) -> RankSum:
     """Rank-sum test of every column of ``X`` (cells x genes, non-negative) between two sets of rows.
 
     Parameters
     ----------
     X
-        Sparse matrix restricted to the cells of both groups (non-negative values).
+        Sparse matrix of the cells of both groups (non-negative values), or of more cells with ``rows``.
     in_group
-        Boolean per row: the first group; the other rows are the second group.
+        Boolean per tested row: the first group; the other tested rows are the second group.
     tie_correct
         Tie-corrected variance (as scipy); ``False`` gives scanpy's ``rank_genes_groups`` z-scores.
+    rows
+        The rows of ``X`` to test (default: all), selected block by block without copying ``X``.
     """
     codes = np.where(np.asarray(in_group, bool), 0, 1)
     if codes.min() == codes.max():
         raise ValueError("rank_sum needs cells in both groups")
-    result = rank_sum_groups(X, codes, 2, tie_correct=tie_correct)
+    result = rank_sum_groups(X, codes, 2, tie_correct=tie_correct, rows=rows)
     return RankSum(auroc=result.auroc[0], z=result.z[0], pvalue=result.pvalue[0])
+
+
+@dataclass
+class GroupStats:
+    """Per-group statistics of each column of a sparse matrix (arrays: groups x genes)."""
+
+    sizes: np.ndarray  # cells per group
+    mean: np.ndarray  # mean value
+    frac: np.ndarray  # share of the group's cells with a value > 0
+    linear_mean: np.ndarray | None = None  # mean of expm1(value): the linear scale of log1p data
+
+
+@numba.njit(cache=True)
+def _group_sums(indptr, indices, data, codes, n_groups, n_cols, linear):  # pragma: no cover - compiled
+    sums = np.zeros((n_groups, n_cols))
+    positive = np.zeros((n_groups, n_cols))
+    linear_sums = np.zeros((n_groups, n_cols) if linear else (0, 0))
+    for r in range(len(indptr) - 1):
+        g = codes[r]
+        if g < 0:
+            continue
+        for k in range(indptr[r], indptr[r + 1]):
+            value = np.float64(data[k])  # float64: expm1 of float32 values loses digits
+            j = indices[k]
+            sums[g, j] += value
+            if value > 0:
+                positive[g, j] += 1.0
+            if linear:
+                linear_sums[g, j] += np.expm1(value)
+    return sums, positive, linear_sums
+
+
+def group_stats(X: sp.spmatrix, codes: np.ndarray, n_groups: int, *, linear: bool = False) -> GroupStats:
+    """Mean, share expressing and (``linear``) mean of ``expm1`` of each column of ``X`` per group of rows.
+
+    ``codes``: group 0..n_groups-1 of each row, or -1 to leave the row out. One pass over the stored values
+    (float64 sums): no row subset, ``X > 0`` or ``expm1`` copy of the matrix is made.
+    """
+    X = sp.csr_matrix(X)
+    codes = np.asarray(codes, dtype=np.int64)
+    if len(codes) != X.shape[0]:
+        raise ValueError(f"group_stats: {len(codes)} group codes for {X.shape[0]} rows")
+    sizes = np.bincount(codes[codes >= 0], minlength=n_groups).astype(float)
+    sums, positive, linear_sums = _group_sums(X.indptr, X.indices, X.data, codes, n_groups, X.shape[1], linear)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        per_cell = 1.0 / sizes[:, None]
+    return GroupStats(sizes=sizes, mean=sums * per_cell, frac=positive * per_cell,
+                      linear_mean=linear_sums * per_cell if linear else None)
