@@ -87,18 +87,21 @@ def machine_mb_in_use() -> float:
     return (int(info["MemTotal"].split()[0]) - int(info["MemAvailable"].split()[0])) / 1024
 
 
-def run_workflow(workdir: Path, config: dict, cores: int, mem_mb: int) -> tuple[float, float]:
+def run_workflow(workdir: Path, config: dict, cores: int, mem_mb: int) -> tuple[float, float, float]:
     """Run Snakemake on ``config`` in ``workdir`` (jobs side by side within ``mem_mb``).
 
-    Returns the wall seconds and the peak memory in use on the machine during the run, above what was in use
-    before it (sampled every half second: all jobs together, page cache excluded)."""
+    Returns the wall seconds, the peak memory in use on the machine during the run, above what was in use
+    before it (sampled every half second: all jobs together, page cache excluded), and when that peak was
+    (epoch seconds; see :func:`jobs_running_at`)."""
     workdir.mkdir(parents=True, exist_ok=True)
     (workdir / "config.yaml").write_text(yaml.safe_dump(config))
-    before, peak, done = machine_mb_in_use(), [0.0], threading.Event()
+    before, peak, done = machine_mb_in_use(), [0.0, time.time()], threading.Event()
 
     def sample() -> None:
         while not done.wait(0.5):
-            peak[0] = max(peak[0], machine_mb_in_use() - before)
+            in_use = machine_mb_in_use() - before
+            if in_use > peak[0]:
+                peak[:] = [in_use, time.time()]
 
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
@@ -110,7 +113,17 @@ def run_workflow(workdir: Path, config: dict, cores: int, mem_mb: int) -> tuple[
     finally:
         done.set()
         sampler.join()
-    return time.perf_counter() - start, peak[0]
+    return time.perf_counter() - start, peak[0], peak[1]
+
+
+def jobs_running_at(results: Path, when: float) -> list[str]:
+    """The jobs whose Snakemake benchmark file spans the epoch time ``when`` (it ends at the file's mtime)."""
+    running = []
+    for f in sorted(results.glob("*/benchmarks/**/*.tsv")):
+        end = f.stat().st_mtime
+        if end - pd.read_csv(f, sep="\t")["s"].iloc[0] <= when <= end:
+            running.append(str(f.relative_to(results)).split("/benchmarks/")[1].removesuffix(".tsv"))
+    return running
 
 
 def per_rule(results: Path) -> pd.DataFrame:
@@ -175,7 +188,7 @@ def main() -> None:
         for ds in demo["datasets"].values():
             if "samples" in ds:
                 ds["samples"] = str(REPO / ds["samples"])
-        wall, _ = run_workflow(args.out / "demo", demo, args.cores, args.mem_mb)
+        wall, _, _ = run_workflow(args.out / "demo", demo, args.cores, args.mem_mb)
         print(f"\n== demo: total wall {wall:.1f} s")
         print(per_rule(args.out / "demo/results").to_string(index=False, float_format=lambda v: f"{v:.1f}"))
     for n in args.cells:
@@ -184,12 +197,14 @@ def main() -> None:
                   "datasets": {name: {"simulate": {"n_cells": n, "n_patients": 4, "samples_per_patient": 2,
                                                    "n_genes": args.genes,
                                                    "mean_library_size": args.library_size}}}}
-        wall, machine_mb = run_workflow(args.out / name, config, args.cores, args.mem_mb)
+        wall, machine_mb, peak_at = run_workflow(args.out / name, config, args.cores, args.mem_mb)
         rules = per_rule(args.out / name / "results")
         print(f"\n== {name} ({args.genes} genes, 8 samples, {args.library_size:g} UMIs per cell): whole workflow "
               f"{wall:.1f} s wall, largest job max PSS {rules['max_pss_mb'].max():.0f} MB "
               f"(max RSS {rules['max_rss_mb'].max():.0f} MB), peak memory in use on the machine "
-              f"{machine_mb:.0f} MB (all jobs together)", flush=True)
+              f"{machine_mb:.0f} MB (all jobs together; running then: "
+              f"{', '.join(jobs_running_at(args.out / name / 'results', peak_at)) or 'no benchmarked job'})",
+              flush=True)
         print(rules.to_string(index=False, float_format=lambda v: f"{v:.1f}"), flush=True)
         results = args.out / name / "results" / name
         simulate_s = rules.loc[rules["rule"] == "simulate", "wall_s"].sum()
