@@ -13,7 +13,8 @@ For each size, one invocation runs, one after the other:
     genes per cell and 9.4% non-zero, but at that depth over 20k genes the planted CSC programme is too faint
     to call, stemness is ``weak`` and biomarkers take the exploratory path);
     printed: total wall time, per-rule wall time, max RSS and max PSS from the rules' Snakemake
-    ``benchmark:`` files (PSS counts memory shared with a forked worker once, RSS twice);
+    ``benchmark:`` files (PSS counts memory shared with a forked worker once, RSS twice), and the peak
+    memory in use on the whole machine (all jobs together) with the jobs running at that moment;
 (b) the bare scanpy chain on the same raw samples, in a child process: concat, QC metrics and filters,
     scrublet per sample, normalise, log1p, HVG, PCA, neighbours, Leiden at the workflow's three resolutions,
     UMAP, Wilcoxon markers; printed: wall time and peak RSS per step;
