@@ -75,3 +75,20 @@ def test_sample_with_too_few_cells_stops_or_is_dropped(small_tumour):
         passing_cells(adata, strict)
     kept = passing_cells(adata, {**strict, "drop_small_samples": True})
     assert kept.n_obs == 0 and kept.uns["qc"]["status"].startswith("dropped: sample P2_S1")
+
+
+def test_sparse_centred_pca_gives_scrublets_scores(small_tumour, monkeypatch):
+    import contextlib
+
+    import cscniche.qc as qc
+
+    adata = _sample(small_tumour, "P1_S1")
+    ours, _, _ = qc.run_scrublet(adata, seed=0)
+    monkeypatch.setattr(qc, "_sparse_centred_pca", contextlib.nullcontext)  # scanpy's dense z-score and PCA
+    scanpys, _, _ = qc.run_scrublet(adata, seed=0)
+    # the same decomposition up to floating point: a rare neighbour differs (corr 0.99993, max 0.006 here)
+    assert np.corrcoef(ours, scanpys)[0, 1] > 0.9999 and np.abs(ours - scanpys).mean() < 1e-3
+    assert np.abs(ours - scanpys).max() < 0.02
+    from scanpy.preprocessing._scrublet import pipeline
+
+    assert pipeline.pca.__module__ == "scanpy.preprocessing._scrublet.pipeline"  # restored afterwards
