@@ -108,8 +108,7 @@ def _sparse_centred_pca() -> Iterator[None]:
 
 
 def run_scrublet(
-    adata: ad.AnnData, *, seed: int, threshold: str | float = "otsu", max_cells: int = 10_000,
-    mean_center: bool = True,
+    adata: ad.AnnData, *, seed: int, threshold: str | float = "otsu", max_cells: int = 10_000
 ) -> tuple[np.ndarray, np.ndarray, str]:
     """Scrublet doublet scores (scanpy's implementation, count data) and calls.
 
@@ -117,8 +116,6 @@ def run_scrublet(
     scrublet's own histogram minimum lands above the doublet mode), ``"scrublet"`` (scrublet's
     automatic threshold) or a number. Samples above ``max_cells`` are scored in random chunks
     (:func:`scrublet_chunks`, scanpy's ``batch_key``); the Otsu threshold pools their simulated doublets.
-    ``mean_center``: PCA of the z-scored (dense) matrix, scrublet's default; ``False``: truncated SVD of the
-    sparse variance-scaled matrix (faster, half the memory).
     """
     if adata.n_obs < MIN_CELLS_SCRUBLET:
         return np.full(adata.n_obs, np.nan), np.zeros(adata.n_obs, bool), f"skipped (< {MIN_CELLS_SCRUBLET} cells)"
@@ -130,7 +127,7 @@ def run_scrublet(
     # compilation alone takes ~40 s in every per-sample job, and deterministic
     with _sparse_centred_pca():
         sc.pp.scrublet(tmp, random_state=seed, verbose=False, batch_key="chunk" if n_chunks > 1 else None,
-                       use_approx_neighbors=adata.n_obs / n_chunks > EXACT_KNN_MAX_CELLS, mean_center=mean_center)
+                       use_approx_neighbors=adata.n_obs / n_chunks > EXACT_KNN_MAX_CELLS)
     scores = tmp.obs.loc[adata.obs_names, "doublet_score"].to_numpy()
     runs = tmp.uns["scrublet"]["batches"].values() if n_chunks > 1 else [tmp.uns["scrublet"]]
     if threshold == "otsu":
@@ -142,8 +139,7 @@ def run_scrublet(
     else:
         cut = float(threshold)
     chunked = f" ({n_chunks} random chunks of <= {max_cells} cells)" if n_chunks > 1 else ""
-    svd = "" if mean_center else ", sparse SVD"
-    return scores, scores > cut, f"scrublet{chunked}{svd}, {threshold} threshold {cut:.3f}"
+    return scores, scores > cut, f"scrublet{chunked}, {threshold} threshold {cut:.3f}"
 
 
 def run_qc(adata: ad.AnnData, params: dict, *, seed: int = 0) -> ad.AnnData:
@@ -180,8 +176,7 @@ def run_qc(adata: ad.AnnData, params: dict, *, seed: int = 0) -> ad.AnnData:
         method = f"not run (values are {value_scale}, scrublet needs counts)"
     elif params["doublets"]:
         scores, calls, method = run_scrublet(adata[quality_ok], seed=seed, threshold=params["doublet_threshold"],
-                                             max_cells=params["scrublet_max_cells"],
-                                             mean_center=params["scrublet_mean_center"])
+                                             max_cells=params["scrublet_max_cells"])
         obs.loc[quality_ok, "doublet_score"] = scores
         obs.loc[quality_ok, "fail_doublet"] = calls
     obs["qc_pass"] = ~obs[[f"fail_{f}" for f in FILTERS]].any(axis=1)
