@@ -163,7 +163,7 @@ def biomarker_table(adata: ad.AnnData, wilcoxon: pd.DataFrame, surface: dict[str
     means = group_stats(adata.X, _codes(adata.n_obs, dict(enumerate(groups))), len(groups)).mean
     specificity = np.ones(adata.n_vars)
     top_type = np.full(adata.n_vars, "", dtype=object)
-    for (cell_type, _), mean_t in zip(tme_types, means, strict=False):
+    for (cell_type, _), mean_t in zip(tme_types, means[: len(tme_types)], strict=True):
         with np.errstate(invalid="ignore", divide="ignore"):
             contrast = np.where(mean_h + mean_t > 0, (mean_h - mean_t) / (mean_h + mean_t), 0.0)
         lower = contrast < specificity
@@ -302,14 +302,16 @@ def group_expression(adata: ad.AnnData, genes: list[str]) -> pd.DataFrame:
 
     groups = cell_groups(adata.obs)
     genes = [g for g in genes if g in adata.var_names]
-    assigned = np.flatnonzero(groups.ne("").to_numpy())
-    members = list(groups.iloc[assigned].groupby(groups.iloc[assigned]).indices.items()) if genes else []
-    stats = group_stats(adata[:, genes].X, _codes(adata.n_obs, {i: assigned[idx] for i, (_, idx)
-                                                               in enumerate(members)}), len(members))
-    rows = [{"gene": g, "group": group, "cells": len(idx), "mean": m, "pct": q}
-            for (group, idx), mean, pct in zip(members, stats.mean, stats.frac, strict=True)
+    columns = ["gene", "group", "cells", "mean", "pct"]
+    if not genes:
+        return pd.DataFrame(columns=columns)
+    labels = pd.Categorical(groups.where(groups.ne("")))  # unassigned cells: code -1, left out
+    names = list(labels.categories)
+    stats = group_stats(adata[:, genes].X, labels.codes, len(names))
+    rows = [{"gene": g, "group": group, "cells": int(size), "mean": m, "pct": q}
+            for group, size, mean, pct in zip(names, stats.sizes, stats.mean, stats.frac, strict=True)
             for g, m, q in zip(genes, mean, pct, strict=True)]
-    return pd.DataFrame(rows, columns=["gene", "group", "cells", "mean", "pct"])
+    return pd.DataFrame(rows, columns=columns)
 
 
 def _empty_outputs(notes: list[str]):

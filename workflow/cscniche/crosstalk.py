@@ -30,6 +30,7 @@ import yaml
 
 from .config import resolve_path
 from .io import InputError
+from .ranksum import group_stats
 
 CSC_HIGH, CSC_LOW = "CSC-high", "CSC-low"
 DIRECTIONS = ("CSC->TME", "TME->CSC", "CSC<->CSC")
@@ -184,11 +185,8 @@ def _permuted_sums(indptr, indices, data, labels, n_groups, n_genes):  # pragma:
 
 def group_means(X: sp.csr_matrix, codes: np.ndarray, n_groups: int) -> tuple[np.ndarray, np.ndarray]:
     """Per-group mean and share of cells expressing each gene (``codes``: group of each row, 0..n-1)."""
-    indicator = sp.csr_matrix((np.ones(len(codes)), (codes, np.arange(len(codes)))), shape=(n_groups, len(codes)))
-    sizes = np.asarray(indicator.sum(axis=1)).ravel()[:, None]
-    means = np.asarray((indicator @ X).todense()) / sizes
-    props = np.asarray((indicator @ (X > 0).astype(np.float64)).todense()) / sizes
-    return means, props
+    stats = group_stats(X, codes, n_groups)
+    return stats.mean, stats.frac
 
 
 def permuted_means(X: sp.csr_matrix, codes: np.ndarray, n_groups: int, n_perms: int,
