@@ -13,8 +13,10 @@ For each size, one invocation runs, one after the other:
     genes per cell and 9.4% non-zero, but at that depth over 20k genes the planted CSC programme is too faint
     to call, stemness is ``weak`` and biomarkers take the exploratory path);
     printed: total wall time, per-rule wall time, max RSS and max PSS from the rules' Snakemake
-    ``benchmark:`` files (PSS counts memory shared with a forked worker once, RSS twice), and the peak
-    memory in use on the whole machine (all jobs together) with the jobs running at that moment;
+    ``benchmark:`` files (PSS counts memory shared with a forked worker once, RSS twice), the ``mem_mb``
+    each rule asked for (largest over its jobs, from Snakemake's log) and the smallest ratio of a job's ask
+    to its max RSS (below 1: a cluster job with that ask would be killed), and the peak memory in use on the
+    whole machine (all jobs together) with the jobs running at that moment;
 (b) the bare scanpy chain on the same raw samples, in a child process: concat, QC metrics and filters,
     scrublet per sample, normalise, log1p, HVG, PCA, neighbours, Leiden at the workflow's three resolutions,
     UMAP, Wilcoxon markers; printed: wall time and peak RSS per step;
@@ -107,14 +109,35 @@ def run_workflow(workdir: Path, config: dict, cores: int, mem_mb: int) -> tuple[
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
     start = time.perf_counter()
+    log = workdir / "snakemake.log"
     try:
-        subprocess.run([sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"), "--directory",
-                        str(workdir), "--configfile", str(workdir / "config.yaml"), "--cores", str(cores),
-                        "--resources", f"mem_mb={mem_mb}", "--quiet", "--forceall"], check=True)
+        with log.open("w") as out:  # the jobs' blocks (resources included) go to the log, not the terminal
+            run = subprocess.run([sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"),
+                                  "--directory", str(workdir), "--configfile", str(workdir / "config.yaml"),
+                                  "--cores", str(cores), "--resources", f"mem_mb={mem_mb}", "--forceall",
+                                  "--quiet", "progress", "host", "reason"], stdout=out, stderr=subprocess.STDOUT)
     finally:
         done.set()
         sampler.join()
+    if run.returncode != 0:
+        sys.exit(f"snakemake failed (exit code {run.returncode}); its output is in {log}:\n"
+                 + "\n".join(log.read_text().splitlines()[-30:]))
     return time.perf_counter() - start, peak[0], peak[1]
+
+
+def memory_asked(log: Path) -> dict[str, int]:
+    """``mem_mb`` each job asked for, by its benchmark file (relative to the working directory), from a
+    Snakemake log that prints the jobs' blocks."""
+    asked, benchmark = {}, None
+    for line in log.read_text().splitlines():
+        key, _, value = line.strip().partition(": ")
+        if key == "benchmark":
+            benchmark = value
+        elif key == "resources" and benchmark:
+            resources = dict(item.split("=", 1) for item in value.split(", "))
+            asked[benchmark] = int(resources["mem_mb"])
+            benchmark = None
+    return asked
 
 
 def jobs_running_at(results: Path, when: float) -> list[str]:
@@ -127,18 +150,25 @@ def jobs_running_at(results: Path, when: float) -> list[str]:
     return running
 
 
-def per_rule(results: Path) -> pd.DataFrame:
-    """Sum of wall time and max of max_rss per rule, from the Snakemake benchmark files."""
+def per_rule(workdir: Path) -> pd.DataFrame:
+    """Per rule, from the Snakemake benchmark files under ``workdir/results`` and the run's log: jobs, summed
+    wall time, largest max RSS and max PSS, largest ``mem_mb`` asked, smallest ratio of a job's ask to its
+    max RSS."""
+    asked = memory_asked(workdir / "snakemake.log")
     rows = []
-    for f in sorted(results.glob("*/benchmarks/**/*.tsv")):
-        rel = f.relative_to(results)
+    for f in sorted((workdir / "results").glob("*/benchmarks/**/*.tsv")):
+        rel = f.relative_to(workdir / "results")
         t = pd.read_csv(f, sep="\t")
+        mem_mb = asked.get(str(f.relative_to(workdir)), float("nan"))
         rows.append({"dataset": rel.parts[0], "rule": rel.parts[2].removesuffix(".tsv"), "s": t["s"].iloc[0],
-                     "max_rss_mb": t["max_rss"].iloc[0], "max_pss_mb": t["max_pss"].iloc[0]})
+                     "max_rss_mb": t["max_rss"].iloc[0], "max_pss_mb": t["max_pss"].iloc[0], "asked_mb": mem_mb,
+                     "asked_over_rss": mem_mb / t["max_rss"].iloc[0]})
     df = pd.DataFrame(rows)
     return df.groupby(["dataset", "rule"], sort=False).agg(jobs=("s", "size"), wall_s=("s", "sum"),
                                                            max_rss_mb=("max_rss_mb", "max"),
-                                                           max_pss_mb=("max_pss_mb", "max")).reset_index()
+                                                           max_pss_mb=("max_pss_mb", "max"),
+                                                           asked_mb=("asked_mb", "max"),
+                                                           asked_over_rss=("asked_over_rss", "min")).reset_index()
 
 
 def shared_span(results: Path) -> float:
@@ -191,7 +221,7 @@ def main() -> None:
                 ds["samples"] = str(REPO / ds["samples"])
         wall, _, _ = run_workflow(args.out / "demo", demo, args.cores, args.mem_mb)
         print(f"\n== demo: total wall {wall:.1f} s")
-        print(per_rule(args.out / "demo/results").to_string(index=False, float_format=lambda v: f"{v:.1f}"))
+        print(per_rule(args.out / "demo").to_string(index=False, float_format=lambda v: f"{v:.1f}"))
     for n in args.cells:
         name = f"sim{n}"
         config = {"seed": 0, "cluster": {"integration": "none"},
@@ -199,7 +229,7 @@ def main() -> None:
                                                    "n_genes": args.genes,
                                                    "mean_library_size": args.library_size}}}}
         wall, machine_mb, peak_at = run_workflow(args.out / name, config, args.cores, args.mem_mb)
-        rules = per_rule(args.out / name / "results")
+        rules = per_rule(args.out / name)
         print(f"\n== {name} ({args.genes} genes, 8 samples, {args.library_size:g} UMIs per cell): whole workflow "
               f"{wall:.1f} s wall, largest job max PSS {rules['max_pss_mb'].max():.0f} MB "
               f"(max RSS {rules['max_rss_mb'].max():.0f} MB), peak memory in use on the machine "

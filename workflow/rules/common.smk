@@ -154,12 +154,13 @@ def h5ad_cells(path):
 
 def qc_mem(wildcards, input, attempt):
     """``mem_mb`` of a QC job: the sample's matrix held a few times, plus scrublet on at most
-    ``qc.scrublet_max_cells`` cells at a time (z-scored dense HVG matrix of the cells and their simulated
-    doublets). Measured at 25,000 cells x 20,000 genes (720 MB of arrays), in 3 chunks: 6.5 GB peak."""
+    ``qc.scrublet_max_cells`` cells at a time (its simulated doublets and a sparse PCA of the chunk). Peak
+    RSS measured at 20,000 genes: 2.3 GB at 12,500 cells (357 MB of arrays), 3.1 GB at 25,000 cells
+    (452 MB), 5.3 GB at 62,500 cells (937 MB, in 3 chunks); this asks 20-40% more."""
     sample_mb = input_mb(input)  # 1 MB before the file exists (a dry run)
     cells = h5ad_cells(input[0]) if Path(input[0]).is_file() else 1
     chunk = min(1.0, dataset(wildcards)["qc"]["scrublet_max_cells"] / max(1, cells))
-    return int((1500 + 6 * sample_mb + 10 * chunk * sample_mb) * 2 ** (attempt - 1))
+    return int((1000 + 5.5 * sample_mb + chunk * sample_mb) * 2 ** (attempt - 1))
 
 
 def simulate_mem(wildcards, threads, attempt):
