@@ -15,8 +15,9 @@ For each size, one invocation runs, one after the other:
     printed: total wall time, per-rule wall time, max RSS and max PSS from the rules' Snakemake
     ``benchmark:`` files (PSS counts memory shared with a forked worker once, RSS twice), the ``mem_mb``
     each rule asked for (largest over its jobs, from Snakemake's log) and the smallest ratio of a job's ask
-    to its max RSS (below 1: a cluster job with that ask would be killed), and the peak memory in use on the
-    whole machine (all jobs together) with the jobs running at that moment;
+    to its max PSS and to its max RSS (below 1, a SLURM job with that ask is killed: by PSS where SLURM
+    limits memory with cgroups, which count shared pages once; by RSS where it sums its processes' RSS),
+    and the peak memory in use on the whole machine (all jobs together) with the jobs running at that moment;
 (b) the bare scanpy chain on the same raw samples, in a child process: concat, QC metrics and filters,
     scrublet per sample, normalise, log1p, HVG, PCA, neighbours, Leiden at the workflow's three resolutions,
     UMAP, Wilcoxon markers; printed: wall time and peak RSS per step;
@@ -152,8 +153,8 @@ def jobs_running_at(results: Path, when: float) -> list[str]:
 
 def per_rule(workdir: Path) -> pd.DataFrame:
     """Per rule, from the Snakemake benchmark files under ``workdir/results`` and the run's log: jobs, summed
-    wall time, largest max RSS and max PSS, largest ``mem_mb`` asked, smallest ratio of a job's ask to its
-    max RSS."""
+    wall time, largest max RSS and max PSS, largest ``mem_mb`` asked, smallest ratios of a job's ask to its
+    max PSS and max RSS."""
     asked = memory_asked(workdir / "snakemake.log")
     rows = []
     for f in sorted((workdir / "results").glob("*/benchmarks/**/*.tsv")):
@@ -162,12 +163,13 @@ def per_rule(workdir: Path) -> pd.DataFrame:
         mem_mb = asked.get(str(f.relative_to(workdir)), float("nan"))
         rows.append({"dataset": rel.parts[0], "rule": rel.parts[2].removesuffix(".tsv"), "s": t["s"].iloc[0],
                      "max_rss_mb": t["max_rss"].iloc[0], "max_pss_mb": t["max_pss"].iloc[0], "asked_mb": mem_mb,
-                     "asked_over_rss": mem_mb / t["max_rss"].iloc[0]})
+                     "asked_over_pss": mem_mb / t["max_pss"].iloc[0], "asked_over_rss": mem_mb / t["max_rss"].iloc[0]})
     df = pd.DataFrame(rows)
     return df.groupby(["dataset", "rule"], sort=False).agg(jobs=("s", "size"), wall_s=("s", "sum"),
                                                            max_rss_mb=("max_rss_mb", "max"),
                                                            max_pss_mb=("max_pss_mb", "max"),
                                                            asked_mb=("asked_mb", "max"),
+                                                           asked_over_pss=("asked_over_pss", "min"),
                                                            asked_over_rss=("asked_over_rss", "min")).reset_index()
 
 

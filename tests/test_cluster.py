@@ -59,6 +59,24 @@ def test_merge_keeps_genes_detected_in_enough_cells_over_all_samples(small_tumou
     assert (merged.X != sp.csr_matrix(reference.X)).nnz == 0  # the same matrix, stacked without two copies
 
 
+def test_normalise_in_place_equals_scanpy(small_tumour):
+    import cscniche.cluster as cluster
+
+    merged, _ = _merged_small_tumour(small_tumour)
+    counts = merged.X.copy()
+    reference = ad.AnnData(counts.copy())
+    sc.pp.normalize_total(reference, target_sum=1e4)
+    sc.pp.log1p(reference)
+    cluster.normalise(merged)
+    np.testing.assert_allclose(merged.var["mean_counts"], counts.toarray().mean(axis=0, dtype=np.float64), rtol=1e-6)
+    assert merged.var["mean_counts"].dtype == np.float32
+    # the same values as scanpy's normalize_total + log1p, without its copy of the matrix
+    assert (merged.X != reference.X).nnz == 0 and (merged.layers["counts"] != counts).nnz == 0
+    tpm = ad.AnnData(counts.copy(), uns={"value_scale": "tpm"})
+    cluster.normalise(tpm)
+    assert abs(tpm.X - sp.csr_matrix(np.log1p(counts.toarray() / 10.0))).max() < 1e-5
+
+
 def test_blockwise_hvg_equals_scanpy_seurat(small_tumour, monkeypatch):
     import cscniche.cluster as cluster
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 import anndata as ad
+import numba
 import numpy as np
 import pandas as pd
 import scanpy as sc
@@ -108,20 +109,51 @@ def normalise(adata: ad.AnnData, *, keep_counts: bool = True) -> None:
 
     counts: per-cell total 1e4 then log1p; tpm: log1p(TPM / 10) (no renormalisation); log: unchanged.
     """
+    from .ranksum import group_stats
+
     scale = adata.uns["value_scale"]
     adata.X = sp.csr_matrix(adata.X, dtype=np.float32)
     if scale == "counts":
         if keep_counts:
             adata.layers["counts"] = adata.X.copy()
-        adata.var["mean_counts"] = np.asarray(adata.X.mean(axis=0), dtype=np.float32).ravel()
-        sc.pp.normalize_total(adata, target_sum=1e4)
+        # one pass over the stored values: scipy's mean scales a copy of the whole matrix first
+        adata.var["mean_counts"] = group_stats(adata.X, np.zeros(adata.n_obs, np.int64), 1).mean[0].astype(np.float32)
+        normalize_total_inplace(adata.X, target_sum=1e4)
         sc.pp.log1p(adata)
     elif scale == "tpm":
-        adata.X = adata.X / 10.0
-        adata.X = sp.csr_matrix(adata.X)
+        adata.X.data /= 10.0  # in place: no second copy of the matrix
         sc.pp.log1p(adata)
     adata.uns["normalisation"] = {"counts": "normalize_total(1e4) + log1p", "tpm": "log1p(TPM/10)",
                                   "log": "none (already log)"}[scale]
+
+
+@numba.njit(parallel=True, cache=True)
+def _row_totals(indptr, data):  # pragma: no cover - compiled
+    totals = np.zeros(len(indptr) - 1, dtype=data.dtype)
+    for r in numba.prange(len(indptr) - 1):
+        total = 0.0
+        for k in range(indptr[r], indptr[r + 1]):
+            total += data[k]
+        totals[r] = total
+    return totals
+
+
+@numba.njit(parallel=True, cache=True)
+def _divide_rows(indptr, data, divisors):  # pragma: no cover - compiled
+    for r in numba.prange(len(indptr) - 1):
+        if divisors[r] != 0:
+            for k in range(indptr[r], indptr[r + 1]):
+                data[k] = data[k] / divisors[r]
+
+
+def normalize_total_inplace(X: sp.csr_matrix, *, target_sum: float) -> None:
+    """``sc.pp.normalize_total(target_sum=...)`` on a float CSR matrix, in place and with the same values.
+
+    Scanpy divides into a new data array beside a per-value copy of the factors (a second matrix's worth
+    of memory for a moment); this divides the stored values where they are. Rows summing to zero are left.
+    """
+    divisors = _row_totals(X.indptr, X.data) / np.asarray(target_sum, dtype=X.dtype)
+    _divide_rows(X.indptr, X.data, divisors)
 
 
 HVG_BLOCK_CELLS = 10_000
@@ -253,7 +285,7 @@ def markers(adata: ad.AnnData, *, groupby: str = "leiden", n_genes: int = 50) ->
     """
     from scipy.stats import false_discovery_control
 
-    from .ranksum import rank_sum_groups
+    from .ranksum import group_stats, rank_sum_groups
 
     columns = ["cluster", "rank", "gene", "score", "log2fc", "pval", "pval_adj", "pct_in", "pct_out"]
     labels = adata.obs[groupby].astype("category")
@@ -261,10 +293,10 @@ def markers(adata: ad.AnnData, *, groupby: str = "leiden", n_genes: int = 50) ->
         return pd.DataFrame(columns=columns)
     X = adata.X
     codes = labels.cat.codes.to_numpy()
-    indicator = sp.csr_matrix((np.ones(len(codes)), (codes, np.arange(len(codes)))),
-                              shape=(len(labels.cat.categories), len(codes)))
-    sizes = np.asarray(indicator.sum(axis=1)).ravel()
-    sums = np.asarray((indicator @ X).todense())
+    # one pass over the stored values (an indicator product would make a float64 copy of X)
+    stats = group_stats(X, codes, len(labels.cat.categories))
+    sizes = stats.sizes
+    sums = np.where(sizes[:, None] > 0, stats.mean * sizes[:, None], 0.0)
     total_sum, n = sums.sum(axis=0), len(codes)
     present = np.flatnonzero(sizes > 0)
     remap = np.full(len(sizes), -1)

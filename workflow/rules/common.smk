@@ -85,6 +85,11 @@ def ingest_input(wildcards):
     return files
 
 
+def ingest_share(wildcards, input):
+    """Share of an ingest job's input that it reads: one sample of the simulator's folder, else all of it."""
+    return 1 / len(SAMPLES[wildcards.dataset]) if "simulate" in dataset(wildcards) else 1.0
+
+
 def malignant_params(wildcards):
     """The malignant settings, with a gene-position URL replaced by its cache path."""
     params = dict(dataset(wildcards)["malignant"])

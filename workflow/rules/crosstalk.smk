@@ -17,7 +17,7 @@ rule crosstalk:
         seed=SEED,
     threads: 2
     resources:
-        mem_mb=mem(2000, 0.7),
+        mem_mb=mem(1500, 0.25),  # its genes' columns only: 1.0 GB PSS at 100k (5.7 GB input), 2.0 at 200k (11.4 GB)
         runtime=minutes(10, 0.006),
     conda:
         ENV

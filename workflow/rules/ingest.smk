@@ -12,8 +12,8 @@ rule ingest:
         author_labels=lambda w: dataset(w)["author_labels"],
         author_codes=lambda w: dataset(w)["author_codes"],
     resources:
-        mem_mb=mem(1000, 3),
-        runtime=minutes(5, 0.01),
+        mem_mb=mem(1000, 3, share=ingest_share),
+        runtime=minutes(5, 0.01, share=ingest_share),
     conda:
         ENV
     script:
