@@ -130,7 +130,7 @@ def test_stemness_on_the_demo(demo):
     assert f1_score(truth.loc[mal, "csc"], cells.loc[mal, "csc"] == "CSC-high") >= 0.85
     assert cells.loc[cells["malignant"] != "malignant", "csc"].isna().all()
     summary = pd.read_csv(demo / "simulated/stemness/summary.tsv", sep="\t")
-    assert (summary["signal"] == "strong").all()
+    assert (summary["signal"] == "discrete").all()
     html = (demo / "simulated/report.html").read_text()
     assert "Stemness and CSC calls" in html
 

@@ -23,9 +23,9 @@ import yaml
 
 from .config import resolve_path
 from .io import InputError
+from .labels import CSC_HIGH, CSC_LOW
 from .ranksum import group_stats, rank_sum
 
-CSC_HIGH, CSC_LOW = "CSC-high", "CSC-low"
 MIN_CELLS_PER_PATIENT = 3  # a patient counts towards consistency with this many cells in each group
 
 

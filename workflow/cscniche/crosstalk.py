@@ -30,9 +30,9 @@ import yaml
 
 from .config import resolve_path
 from .io import InputError
+from .labels import CSC_HIGH, CSC_LOW
 from .ranksum import group_stats
 
-CSC_HIGH, CSC_LOW = "CSC-high", "CSC-low"
 DIRECTIONS = ("CSC->TME", "TME->CSC", "CSC<->CSC")
 CPDB_FILES = ("interaction_input.csv", "gene_input.csv", "complex_input.csv")
 

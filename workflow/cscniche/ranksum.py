@@ -176,3 +176,36 @@ def group_stats(X: sp.spmatrix, codes: np.ndarray, n_groups: int, *, linear: boo
         per_cell = 1.0 / sizes[:, None]
     return GroupStats(sizes=sizes, mean=sums * per_cell, frac=positive * per_cell,
                       linear_mean=linear_sums * per_cell if linear else None)
+
+
+def row_ranks(X: sp.spmatrix) -> tuple[sp.csr_matrix, np.ndarray]:
+    """Ascending average ranks of each row's values among all columns, without densifying.
+
+    Returns ``(R, zero_rank)``: ``R`` has, at each stored non-zero entry, its rank minus the row's
+    ``zero_rank`` (the shared average rank of the row's zeros), so a row's full rank vector is
+    ``zero_rank[i] + R[i]`` (zeros contribute ``zero_rank[i]``). Negative values are ranked below zero.
+    """
+    X = sp.csr_matrix(X, dtype=np.float64)
+    X.eliminate_zeros()
+    n_rows, n_cols = X.shape
+    rows = np.repeat(np.arange(n_rows), np.diff(X.indptr))
+    order = np.lexsort((X.data, rows))
+    data, rows_sorted = X.data[order], rows[order]
+    start = X.indptr[rows_sorted]
+    pos = np.arange(len(data)) - start  # position within the row's sorted non-zeros
+    n_neg = np.bincount(rows, weights=X.data < 0, minlength=n_rows).astype(int)
+    nnz = np.diff(X.indptr)
+    n_zero = n_cols - nnz
+    # ties: average the positions of equal values within a row
+    key_change = np.ones(len(data), bool)
+    key_change[1:] = (data[1:] != data[:-1]) | (rows_sorted[1:] != rows_sorted[:-1])
+    group = np.cumsum(key_change) - 1
+    first = np.flatnonzero(key_change)
+    size = np.diff(np.append(first, len(data)))
+    avg_pos = pos[first][group] + (size[group] - 1) / 2.0
+    neg = data < 0
+    rank = np.where(neg, avg_pos + 1, avg_pos + 1 + n_zero[rows_sorted])
+    zero_rank = n_neg + (n_zero + 1) / 2.0
+    values = np.empty(len(data))
+    values[order] = rank - zero_rank[rows_sorted]
+    return sp.csr_matrix((values, X.indices, X.indptr), shape=X.shape), zero_rank

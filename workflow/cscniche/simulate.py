@@ -151,7 +151,26 @@ def _chrom_rank(c: str) -> int:
     return {"X": 23, "Y": 24, "M": 25}.get(c, int(c) if c.isdigit() else 26)
 
 
-def _programs(genes: pd.DataFrame, rng: np.random.Generator, n_patients: int) -> dict:
+def csc_program(genes: pd.Index, *, marker_overlap: float = 1.0, seed: int = 0) -> list[str]:
+    """The genes of the planted CSC program.
+
+    ``marker_overlap`` of the :data:`CSC_MARKERS` (the configured CSC marker set's genes) are in the program;
+    the rest of its marker slots go to other genes of the universe (not planted elsewhere), drawn from a
+    stream of their own. The ligand/receptor genes of the planted CSC pairs are always in the program.
+    """
+    n_markers = int(round(marker_overlap * len(CSC_MARKERS)))
+    if n_markers == len(CSC_MARKERS):
+        return list(CSC_PROGRAM)
+    rng = np.random.default_rng([seed, 19])
+    planted = set(CSC_PROGRAM) | {g for m in TME_MARKERS.values() for g in m} | set(MALIGNANT_MARKERS)
+    others = np.array(sorted(g for g in genes if g not in planted and not g.startswith(("MT-", "RPL", "RPS"))))
+    kept = list(rng.choice(CSC_MARKERS, n_markers, replace=False)) if n_markers else []
+    substitutes = list(rng.choice(others, len(CSC_MARKERS) - n_markers, replace=False))
+    return sorted(kept) + sorted(substitutes) + CSC_LR_GENES
+
+
+def _programs(genes: pd.DataFrame, rng: np.random.Generator, n_patients: int, *, program: list[str],
+              strength: float, diversity: bool) -> dict:
     """Log-scale expression profiles (before normalisation) for every cell state."""
     names = genes.index
     idx = {g: i for i, g in enumerate(names)}
@@ -194,9 +213,10 @@ def _programs(genes: pd.DataFrame, rng: np.random.Generator, n_patients: int) ->
                                int(genes["end"].iloc[where[start + length - 1]]), "gain" if gain else "loss"))
         profiles[f"malignant_P{p}"] = base + lfc
         csc = base + lfc
-        csc[[idx[g] for g in CSC_PROGRAM]] += 3.0
+        csc[[idx[g] for g in program]] += strength
         diverse = rng.choice(np.flatnonzero(base < np.quantile(base, 0.3)), 400, replace=False)
-        csc[diverse] += 1.0  # higher transcriptional diversity
+        if diversity:
+            csc[diverse] += 1.0  # higher transcriptional diversity
         profiles[f"CSC_P{p}"] = csc
     return {"profiles": profiles, "is_mt": np.asarray(is_mt), "cnv_events": cnv_events}
 
@@ -209,8 +229,8 @@ def _normalise(logp: np.ndarray, is_mt: np.ndarray, mt_fraction: float) -> np.nd
     return p
 
 
-def _cell_plan(params: dict, rng: np.random.Generator) -> pd.DataFrame:
-    """Decide every cell's sample, state, library size and truth labels."""
+def _cell_plan(params: dict, rng: np.random.Generator, *, seed: int) -> pd.DataFrame:
+    """Decide every cell's sample, state, stemness level, library size and truth labels."""
     n_pat, n_spp = params["n_patients"], params["samples_per_patient"]
     samples = [(f"P{p}_S{s}", f"P{p}") for p in range(1, n_pat + 1) for s in range(1, n_spp + 1)]
     per_sample = np.full(len(samples), params["n_cells"] // len(samples))
@@ -238,14 +258,33 @@ def _cell_plan(params: dict, rng: np.random.Generator) -> pd.DataFrame:
             rows.append((sample, patient, "doublet", rows[a][3], rows[b][3], False, True, False))
     plan = pd.DataFrame(rows, columns=["sample", "patient", "cell_type", "state", "state_b", "csc",
                                        "doublet", "low_quality"])
+    plan["stemness_level"] = np.where(plan["csc"], 1.0, np.where(plan["cell_type"].eq("malignant"), 0.0, np.nan))
+    if params.get("csc_mode", "discrete") == "gradient":
+        _plant_gradient(plan, params["csc_fraction"], np.random.default_rng([seed, 20]))
     scale = plan["cell_type"].map({"malignant": 1.4, "T": 0.6, "NK": 0.6, "B": 0.6}).fillna(1.0)
-    scale = scale.where(~plan["csc"], 1.7)
+    if params.get("csc_diversity", True):  # more RNA in CSCs: part of the higher diversity
+        scale = scale + 0.3 * plan["stemness_level"].fillna(0.0)
     lib = params["mean_library_size"] * scale * np.exp(rng.normal(-0.06, 0.35, len(plan)))
     lib = np.where(plan["doublet"], 2 * lib, lib)
     plan["library"] = np.where(plan["low_quality"], lib * rng.uniform(0.08, 0.25, len(plan)), lib)
     plan["mt_fraction"] = np.where(plan["low_quality"], rng.uniform(0.3, 0.7, len(plan)), MT_FRACTION)
     plan["malignant"] = plan["cell_type"].eq("malignant")
     return plan
+
+
+def _plant_gradient(plan: pd.DataFrame, csc_fraction: float, rng: np.random.Generator) -> None:
+    """Put every malignant singlet on a continuum between its patient's malignant and CSC states.
+
+    Levels are uniform on ``[0, 1]``; the ``csc`` truth becomes the top ``csc_fraction`` of each patient's
+    levels (the continuum has no natural cut).
+    """
+    singles = plan["cell_type"].eq("malignant").to_numpy()
+    level = rng.random(int(singles.sum()))
+    plan.loc[singles, "stemness_level"] = level
+    plan.loc[singles, "state"] = "malignant_" + plan.loc[singles, "patient"]
+    top = plan.loc[singles].groupby("patient")["stemness_level"].rank(pct=True, method="first") > 1 - csc_fraction
+    plan.loc[singles, "csc"] = top.to_numpy()
+    plan.loc[singles & (plan["stemness_level"] > 0).to_numpy(), "state_b"] = "CSC_" + plan.loc[singles, "patient"]
 
 
 def _sample_counts(cells: pd.DataFrame, good: np.ndarray, state_idx: dict[str, int], is_mt: np.ndarray,
@@ -255,6 +294,12 @@ def _sample_counts(cells: pd.DataFrame, good: np.ndarray, state_idx: dict[str, i
     for start in range(0, len(cells), CHUNK):
         chunk = cells.iloc[start : start + CHUNK]
         mu = good[chunk["state"].map(state_idx).to_numpy()]
+        graded = ~chunk["doublet"].to_numpy() & chunk["state_b"].ne("").to_numpy()
+        if graded.any():  # a point on the malignant-to-CSC continuum, interpolated on the log scale
+            level = chunk["stemness_level"].to_numpy()[graded][:, None]
+            stem = good[chunk.loc[graded, "state_b"].map(state_idx).to_numpy()]
+            mu[graded] = np.exp((1 - level) * np.log(mu[graded]) + level * np.log(stem))
+            mu[graded] /= mu[graded].sum(axis=1, keepdims=True)
         dbl = chunk["doublet"].to_numpy()
         if dbl.any():
             mu[dbl] = 0.5 * (mu[dbl] + good[chunk.loc[dbl, "state_b"].map(state_idx).to_numpy()])
@@ -294,8 +339,10 @@ def simulate_tumour(params: dict, *, seed: int = 0, dispersion: float = 0.3,
     """
     rng = np.random.default_rng(seed)
     genes = gene_universe(params.get("n_genes"), seed=seed)
-    prog = _programs(genes, rng, params["n_patients"])
-    plan = _cell_plan(params, rng)
+    program = csc_program(genes.index, marker_overlap=params.get("csc_marker_overlap", 1.0), seed=seed)
+    prog = _programs(genes, rng, params["n_patients"], program=program, strength=params.get("csc_strength", 3.0),
+                     diversity=params.get("csc_diversity", True))
+    plan = _cell_plan(params, rng, seed=seed)
     states = sorted(prog["profiles"])
     state_idx = {s: i for i, s in enumerate(states)}
     good = np.vstack([_normalise(prog["profiles"][s], prog["is_mt"], MT_FRACTION) for s in states])
@@ -321,8 +368,9 @@ def simulate_tumour(params: dict, *, seed: int = 0, dispersion: float = 0.3,
                    if adata is not None}
     truth = plan.assign(
         cell_type=np.where(plan["doublet"], "doublet", plan["cell_type"]),
-    )[["cell_id", "cell_type", "malignant", "csc", "doublet", "low_quality", "patient", "sample"]]
+    )[["cell_id", "cell_type", "malignant", "csc", "doublet", "low_quality", "patient", "sample",
+       "stemness_level"]]
     lr = pd.DataFrame(PLANTED_LR, columns=["ligand", "receptor", "source", "target"])
     events = pd.DataFrame(prog["cnv_events"], columns=["patient", "chromosome", "start", "end", "type"])
     return SimulatedTumour(samples=samples, truth=truth.reset_index(drop=True), lr_pairs=lr,
-                           csc_genes=list(CSC_PROGRAM), cnv_events=events)
+                           csc_genes=program, cnv_events=events)

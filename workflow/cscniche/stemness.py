@@ -25,41 +25,11 @@ import scipy.sparse as sp
 import yaml
 
 from .annotate import gene_mean_sd
+from .coherence import program_score, set_coherence
+from .consensus import GUARD_SETTINGS, Shape, call_high, call_stability, combine, program_sets, scorer_weights, shape_of
 from .io import InputError
-
-
-def row_ranks(X: sp.spmatrix) -> tuple[sp.csr_matrix, np.ndarray]:
-    """Ascending average ranks of each row's values among all columns, without densifying.
-
-    Returns ``(R, zero_rank)``: ``R`` has, at each stored non-zero entry, its rank minus the row's
-    ``zero_rank`` (the shared average rank of the row's zeros), so a row's full rank vector is
-    ``zero_rank[i] + R[i]`` (zeros contribute ``zero_rank[i]``). Negative values are ranked below zero.
-    """
-    X = sp.csr_matrix(X, dtype=np.float64)
-    X.eliminate_zeros()
-    n_rows, n_cols = X.shape
-    rows = np.repeat(np.arange(n_rows), np.diff(X.indptr))
-    order = np.lexsort((X.data, rows))
-    data, rows_sorted = X.data[order], rows[order]
-    start = X.indptr[rows_sorted]
-    pos = np.arange(len(data)) - start  # position within the row's sorted non-zeros
-    n_neg = np.bincount(rows, weights=X.data < 0, minlength=n_rows).astype(int)
-    nnz = np.diff(X.indptr)
-    n_zero = n_cols - nnz
-    # ties: average the positions of equal values within a row
-    key_change = np.ones(len(data), bool)
-    key_change[1:] = (data[1:] != data[:-1]) | (rows_sorted[1:] != rows_sorted[:-1])
-    group = np.cumsum(key_change) - 1
-    first = np.flatnonzero(key_change)
-    size = np.diff(np.append(first, len(data)))
-    avg_pos = pos[first][group] + (size[group] - 1) / 2.0
-    neg = data < 0
-    rank = np.where(neg, avg_pos + 1, avg_pos + 1 + n_zero[rows_sorted])
-    zero_rank = n_neg + (n_zero + 1) / 2.0
-    values = np.empty(len(data))
-    values[order] = rank - zero_rank[rows_sorted]
-    return sp.csr_matrix((values, X.indices, X.indptr), shape=X.shape), zero_rank
-
+from .labels import CSC_HIGH, CSC_LOW
+from .ranksum import row_ranks
 
 CHUNK_CELLS = 2_500  # rows ranked at a time: bounds the temporary arrays of the sparse ranking (~1 GB)
 
@@ -194,19 +164,21 @@ def score_malignant(adata: ad.AnnData, params: dict, *, weights: pd.Series | Non
                     gene_sets: dict[str, list[str]]) -> pd.DataFrame:
     """Every scorer on the malignant cells, per patient where the scorer depends on its population.
 
-    Returns a DataFrame (malignant cells x scorers) named ``cytotrace``, ``mrnasi``, ``ucell_<set>``.
+    Returns a DataFrame (malignant cells x scorers) named ``cytotrace``, ``mrnasi``, ``ucell_<set>`` and
+    ``program_<set>`` (:func:`cscniche.coherence.program_score`: the set's co-varying genes, per patient).
     """
     mal = adata.obs["malignant"].astype(str).eq("malignant").to_numpy()
     usable = {k: g for k, g in gene_sets.items() if sum(x in adata.var_names for x in g) >= 2}
+    columns = ["cytotrace"] + (["mrnasi"] if weights is not None else []) + [f"ucell_{k}" for k in usable] + [
+        f"program_{k}" for k in usable]
     if not mal.any():  # e.g. a patient without a detected tumour: the columns, no rows
-        columns = ["cytotrace"] + (["mrnasi"] if weights is not None else []) + [f"ucell_{k}" for k in usable]
         return pd.DataFrame(columns=columns, index=pd.Index([], dtype=object), dtype=float)
     # one copy of the malignant rows (slicing a view's X again would copy it on every access)
     sub = ad.AnnData(sp.csr_matrix(adata.X)[mal], obs=adata.obs.loc[mal, ["patient"]],
                      var=pd.DataFrame(index=adata.var_names))
-    scores = pd.DataFrame(index=sub.obs_names)
-    scores["cytotrace"] = np.nan
+    scores = pd.DataFrame(np.nan, index=sub.obs_names, columns=columns)
     patients = sub.obs["patient"].astype(str).to_numpy()
+    set_columns = gene_columns(adata.var_names, usable)
     graph = adata.obsp.get("connectivities")
     for p in np.unique(patients):
         cells = np.flatnonzero(patients == p)
@@ -215,17 +187,24 @@ def score_malignant(adata: ad.AnnData, params: dict, *, weights: pd.Series | Non
             idx = np.flatnonzero(mal)[cells]
             part.obsp["connectivities"] = sp.csr_matrix(graph)[idx][:, idx]
         scores.iloc[cells, 0] = cytotrace(part)
+        for name, cols in set_columns.items():
+            scores.iloc[cells, scores.columns.get_loc(f"program_{name}")] = program_score(part.X, cols)
     if weights is not None:
         scores["mrnasi"] = mrnasi(sub, weights)
     if usable:  # a set absent from the data (e.g. mouse genes) is not scored
-        scores = scores.join(ucell_sets(sub, usable, max_rank=params["max_rank"]).add_prefix("ucell_"))
+        ucell_scores = ucell_sets(sub, usable, max_rank=params["max_rank"]).add_prefix("ucell_")
+        scores[ucell_scores.columns] = ucell_scores
     return scores
 
 
-def consensus(scores: pd.DataFrame, patients: pd.Series, scorers: list[str]) -> pd.Series:
-    """Rank-average consensus: each scorer's percentile rank within the patient, averaged, in ``[0, 1]``."""
-    ranks = scores[scorers].groupby(patients.to_numpy()).rank(pct=True)
-    return ranks.mean(axis=1)
+def gene_columns(var_names: pd.Index, gene_sets: dict[str, list[str]]) -> dict[str, np.ndarray]:
+    """Column indices of each set's genes that are in ``var_names`` (sets with fewer than 2 left out)."""
+    out = {}
+    for name, genes in gene_sets.items():
+        cols = var_names.get_indexer(list(dict.fromkeys(genes)))
+        if (cols >= 0).sum() >= 2:
+            out[name] = cols[cols >= 0]
+    return out
 
 
 def agreement(scores: pd.DataFrame, patients: pd.Series) -> pd.DataFrame:
@@ -240,116 +219,126 @@ def agreement(scores: pd.DataFrame, patients: pd.Series) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["patient", "scorer_a", "scorer_b", "spearman"])
 
 
-def bimodality(values: np.ndarray, *, seed: int = 0) -> tuple[float, float]:
-    """BIC gain of a 2- over a 1-component Gaussian mixture, and the weight of the upper component."""
-    from sklearn.mixture import GaussianMixture
+def patient_calls(scores: pd.DataFrame, coherence_table: pd.DataFrame, params: dict, *,
+                  seed: int = 0) -> tuple[pd.DataFrame, dict]:
+    """Consensus, signal and CSC calls of one patient's malignant cells (see :mod:`cscniche.consensus`).
 
-    x = np.asarray(values, dtype=float)[:, None]
-    if len(x) < 10:
-        return 0.0, 1.0
-    one = GaussianMixture(1, random_state=seed).fit(x)
-    two = GaussianMixture(2, random_state=seed).fit(x)
-    return float(one.bic(x) - two.bic(x)), float(two.weights_[int(np.argmax(two.means_.ravel()))])
-
-
-def _call(values: np.ndarray, method: str, quantile: float, seed: int) -> tuple[np.ndarray, float]:
-    """CSC-high mask and threshold: the top ``quantile``, or the upper component of a 2-Gaussian mixture."""
-    if method == "top_quantile" or len(values) < 10:
-        threshold = float(np.quantile(values, 1 - quantile))
-        return values > threshold, threshold
-    from sklearn.mixture import GaussianMixture
-
-    gmm = GaussianMixture(2, random_state=seed).fit(values[:, None])
-    high = int(np.argmax(gmm.means_.ravel()))
-    calls = gmm.predict(values[:, None]) == high
-    threshold = float(values[calls].min()) if calls.any() else float(values.max())
-    return calls, threshold
-
-
-def call_csc(consensus_scores: pd.Series, patients: pd.Series, agreement_table: pd.DataFrame, params: dict,
-             *, seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """CSC-high / CSC-low per patient, with subsampling stability and a weak-signal guard.
-
-    A patient has a confident CSC population only when its scorers agree (mean pairwise Spearman at
-    least ``min_agreement``) and its consensus is bimodal with a minority upper mode (BIC gain of two
-    Gaussian components over one at least ``min_bic_gain``, upper weight at most 0.5). Otherwise its
-    ``signal`` is ``weak`` and all its malignant cells are ``CSC-low``: no CSC population is invented.
-
-    Returns
-    -------
-    (cells, summary): per malignant cell ``csc`` and ``csc_frequency`` (share of subsamples calling it
-    CSC-high); per patient the threshold, counts, agreement, Jaccard stability and signal.
+    Returns the cells (``stemness``, ``csc``, ``csc_frequency``, ``csc_signal``) and the patient's summary row:
+    the signal and the condition that failed, the coherent gene sets and the best set's test, the mixture
+    diagnostics, the calls and their stability, each scorer's weight and every guard setting.
     """
-    cells = pd.DataFrame(index=consensus_scores.index, columns=["csc", "csc_frequency"], dtype=object)
-    rows = []
-    for p, values in consensus_scores.groupby(patients.to_numpy()):
-        rng = np.random.default_rng(seed)  # per patient: its calls do not depend on the other patients
-        v = values.to_numpy()
-        mean_agree = float(agreement_table.loc[agreement_table["patient"] == p, "spearman"].mean()) \
-            if (agreement_table["patient"] == p).any() else float("nan")
-        bic_gain, upper_weight = bimodality(v, seed=seed)
-        weak = (len(v) < params["min_cells"] or not (mean_agree >= params["min_agreement"])
-                or bic_gain < params["min_bic_gain"] or upper_weight > 0.5)
-        high, threshold = _call(v, params["call"], params["quantile"], seed)
-        hits, seen, jaccard = np.zeros(len(v)), np.zeros(len(v)), []
-        for _ in range(params["subsamples"]):
-            pick = rng.choice(len(v), max(2, int(round(params["subsample_fraction"] * len(v)))), replace=False)
-            sub_ranks = pd.Series(v[pick]).rank(pct=True).to_numpy()
-            sub_high, _ = _call(sub_ranks, params["call"], params["quantile"], seed)
-            hits[pick] += sub_high
-            seen[pick] += 1
-            union = (sub_high | high[pick]).sum()
-            jaccard.append((sub_high & high[pick]).sum() / union if union else 1.0)
-        if weak:
-            high = np.zeros(len(v), bool)
-        cells.loc[values.index, "csc"] = np.where(high, "CSC-high", "CSC-low")
-        cells.loc[values.index, "csc_frequency"] = hits / np.maximum(seen, 1)
-        rows.append({"patient": p, "malignant_cells": len(v), "csc_high": int(high.sum()),
-                     "csc_fraction": float(high.mean()) if len(v) else 0.0, "method": params["call"],
-                     "threshold": threshold, "mean_scorer_agreement": mean_agree, "bic_gain": bic_gain,
-                     "upper_mode_weight": upper_weight,
-                     "jaccard_stability": float(np.mean(jaccard)) if jaccard else float("nan"),
-                     "signal": "weak" if weak else "strong"})
-    return cells, pd.DataFrame(rows)
+    candidates = params["consensus_scorers"] or list(scores.columns)
+    unknown = [s for s in candidates if s not in scores]
+    if unknown:
+        raise InputError(f"stemness.consensus_scorers {unknown} are not scorers; available: {list(scores)}")
+    coherent = program_sets(coherence_table, alpha=params["coherence_alpha"], min_excess=params["min_coherence"])
+    anchors = [f"program_{name}" for name in coherent if f"program_{name}" in candidates]
+    weights = scorer_weights(scores[candidates], anchors, min_agreement=params["min_scorer_agreement"])
+    combined = combine(scores[candidates], weights)
+    values = combined.to_numpy()
+    n = len(values)
+    shape = Shape()
+    if n < params["min_cells"]:
+        signal, failed = "too_few_cells", f"{n} malignant cells < min_cells {params['min_cells']}"
+    elif not coherent:
+        signal, failed = "absent", _coherence_failure(coherence_table, params)
+    else:
+        shape = shape_of(values, params, seed=seed)
+        signal, failed = ("discrete", "") if shape.discrete else ("continuous", "; ".join(shape.failed))
+    method = params["call"] if signal == "discrete" else "top_quantile"
+    rng = np.random.default_rng(seed)  # per patient: its calls do not depend on the other patients
+    if signal in ("discrete", "continuous"):
+        high = call_high(values, method, params["quantile"], seed)
+        frequency, jaccard = call_stability(values, high, method, params, rng, seed)
+    else:
+        high, frequency, jaccard, method = np.zeros(n, bool), np.zeros(n), np.nan, "none"
+    stemness = combined.rank(pct=True) if n else combined
+    cells = pd.DataFrame({"stemness": stemness, "csc": np.where(high, CSC_HIGH, CSC_LOW),
+                          "csc_frequency": frequency, "csc_signal": signal}, index=scores.index)
+    best = coherence_table.sort_values(["pvalue", "excess"], ascending=[True, False]).head(1)
+    used = weights[weights > 0].index
+    pairs = [scores[a].corr(scores[b], method="spearman") for i, a in enumerate(used) for b in used[i + 1:]]
+    row = {"malignant_cells": n, "signal": signal, "failed_condition": failed, "csc_high": int(high.sum()),
+           "csc_fraction": float(high.mean()) if n else 0.0, "method": method,
+           "threshold": float(stemness[high].min()) if high.any() else np.nan,
+           "program_sets": ", ".join(coherent),
+           "coherence_set": best["set"].iloc[0] if len(best) else "",
+           **{f"coherence_{k}": float(best[k].iloc[0]) if len(best) else np.nan
+              for k in ("excess", "pvalue", "pvalue_half_a", "pvalue_half_b")},
+           "bic_gain": shape.bic_gain, "valley": shape.valley, "upper_mode_weight": shape.upper_weight,
+           "jaccard_stability": jaccard, "mean_scorer_agreement": float(np.nanmean(pairs)) if pairs else np.nan,
+           **{f"weight_{k}": float(v) for k, v in weights.items()},
+           **{f"setting_{k}": params[k] for k in GUARD_SETTINGS}}
+    return cells, row
+
+
+def _coherence_failure(table: pd.DataFrame, params: dict) -> str:
+    """Why no gene set is a program: the best set's failing conditions."""
+    if table.empty:
+        return "no gene set with 3 expressed genes"
+    best = table.sort_values(["pvalue", "excess"], ascending=[True, False]).iloc[0]
+    alpha = params["coherence_alpha"]
+    reasons = [f"{k} {best[k]:.3g} > coherence_alpha {alpha}" for k in ("pvalue", "pvalue_half_a", "pvalue_half_b")
+               if not best[k] <= alpha]
+    if not best["excess"] >= params["min_coherence"]:
+        reasons.append(f"excess coherence {best['excess']:.3g} < min_coherence {params['min_coherence']}")
+    return f"no coherent program (best set {best['set']}: " + "; ".join(reasons) + ")"
 
 
 @dataclass
 class PatientStemness:
     """One patient's stemness (see :func:`stemness_of_patient`)."""
 
-    cells: pd.DataFrame  # the patient's cells: stemness_<scorer>, stemness, csc, csc_frequency
+    cells: pd.DataFrame  # the patient's cells: stemness_<scorer>, stemness, csc, csc_frequency, csc_signal
     summary: pd.DataFrame  # one row (none without malignant cells)
     agreement: pd.DataFrame  # patient, scorer_a, scorer_b, spearman
+    coherence: pd.DataFrame  # patient, set, genes, coherence, random_mean, excess, pvalue, pvalue_half_a/_b
     metacells: pd.DataFrame  # patient, metacell, cells, ucell_<set> (mean over its cells)
     bulks: pd.DataFrame  # genes x metacells: mean log expression
 
 
+PART_TABLES = ("summary", "agreement", "coherence", "metacells")
+
+
 def stemness_of_patient(adata: ad.AnnData, params: dict, *, seed: int = 0, weights: pd.Series | None = None,
                         gene_sets: dict[str, list[str]] | None = None) -> PatientStemness:
-    """Scores, consensus, CSC calls and malignant metacells of one patient's cells.
+    """Scores, coherence test, consensus, CSC calls and malignant metacells of one patient's cells.
 
-    Everything here is within the patient (the consensus ranks, the calls, their subsamples, CytoTRACE's
-    graph), so each patient runs as its own job; :func:`combine_patients` gathers them.
+    Everything here is within the patient (the coherence test, the consensus weights, the calls, their
+    subsamples, CytoTRACE's graph), so each patient runs as its own job; :func:`combine_patients` gathers them.
     """
     gene_sets = load_gene_sets(params) if gene_sets is None else gene_sets
     scores = score_malignant(adata, params, weights=weights, gene_sets=gene_sets)
     patients = adata.obs.loc[scores.index, "patient"].astype(str)
-    scorers = params["consensus_scorers"] or list(scores.columns)
-    unknown = [s for s in scorers if s not in scores]
-    if unknown:
-        raise InputError(f"stemness.consensus_scorers {unknown} are not scorers; available: {list(scores)}")
-    agree = agreement(scores, patients)
-    combined = consensus(scores, patients, scorers)
-    calls, summary = call_csc(combined, patients, agree[agree["scorer_a"].isin(scorers)
-                                                         & agree["scorer_b"].isin(scorers)], params, seed=seed)
+    set_columns = gene_columns(adata.var_names, gene_sets)
+    X = sp.csr_matrix(adata.X)
+    rows = adata.obs_names.get_indexer(scores.index)
+    calls, summary, coherence_tables = [], [], []
+    for p in np.unique(patients):
+        mine = np.flatnonzero(patients.to_numpy() == p)
+        rng = np.random.default_rng(seed)
+        subset = np.sort(rng.choice(mine, params["coherence_max_cells"], replace=False)) \
+            if len(mine) > params["coherence_max_cells"] else mine
+        table = set_coherence(X[rows[subset]], set_columns, n_random=params["coherence_permutations"],
+                              max_cells=params["coherence_max_cells"], rng=rng)
+        cells, row = patient_calls(scores.iloc[mine], table, params, seed=seed)
+        calls.append(cells)
+        summary.append({"patient": p, **row})
+        coherence_tables.append(table.assign(patient=p))
+    calls = pd.concat(calls) if calls else pd.DataFrame(columns=["stemness", "csc", "csc_frequency", "csc_signal"])
     cells = pd.DataFrame(index=adata.obs_names)
     for column in scores:
         cells[f"stemness_{column}"] = scores[column].reindex(cells.index).astype(np.float32)
-    cells["stemness"] = combined.reindex(cells.index).astype(np.float32)
+    cells["stemness"] = calls["stemness"].reindex(cells.index).astype(np.float32)
     cells["csc"] = calls["csc"].reindex(cells.index).fillna("").astype(str)
     cells["csc_frequency"] = calls["csc_frequency"].reindex(cells.index).astype(np.float32)
+    cells["csc_signal"] = calls["csc_signal"].reindex(cells.index).fillna("").astype(str)
+    coherence = pd.concat(coherence_tables, ignore_index=True) if coherence_tables else pd.DataFrame()
+    if len(coherence):
+        coherence = coherence[["patient", *[c for c in coherence if c != "patient"]]]
     metacell_table, bulks = malignant_metacells(adata, cells, size=params["metacell_size"], seed=seed)
-    return PatientStemness(cells, summary, agree, metacell_table, bulks)
+    return PatientStemness(cells, pd.DataFrame(summary), agreement(scores, patients), coherence, metacell_table,
+                           bulks)
 
 
 def write_patient(part: PatientStemness, genes: pd.Index, path: str | Path) -> None:
@@ -357,8 +346,7 @@ def write_patient(part: PatientStemness, genes: pd.Index, path: str | Path) -> N
     from .io import write_h5ad
 
     notes = ad.AnnData(obs=part.cells, var=pd.DataFrame(index=genes),
-                       uns={"summary": part.summary, "agreement": part.agreement, "metacells": part.metacells,
-                            "bulks": part.bulks})
+                       uns={**{k: getattr(part, k) for k in PART_TABLES}, "bulks": part.bulks})
     write_h5ad(notes, path)
 
 
@@ -367,13 +355,14 @@ def read_patient(path: str | Path) -> PatientStemness:
     from .io import read_h5ad_checked
 
     notes = read_h5ad_checked(path)
-    missing = [k for k in ("summary", "agreement", "metacells", "bulks") if k not in notes.uns]
+    missing = [k for k in (*PART_TABLES, "bulks") if k not in notes.uns]
     if missing:
         raise InputError(f"{path}: not a patient stemness file (no {', '.join(missing)}); rerun stemness_patient")
     cells = notes.obs.copy()
-    if "csc" in cells:
-        cells["csc"] = cells["csc"].astype(str)
-    return PatientStemness(cells, *(pd.DataFrame(notes.uns[k]) for k in ("summary", "agreement", "metacells")),
+    for column in ("csc", "csc_signal"):
+        if column in cells:
+            cells[column] = cells[column].astype(str)
+    return PatientStemness(cells, *(pd.DataFrame(notes.uns[k]) for k in PART_TABLES),
                            bulks=pd.DataFrame(notes.uns["bulks"]).set_axis(notes.var_names))
 
 
@@ -381,9 +370,9 @@ def combine_patients(adata: ad.AnnData, parts: list[PatientStemness], params: di
                                                                                              pd.DataFrame]:
     """Add the patients' stemness to ``adata.obs`` and ``uns['stemness']``; returns (summary, agreement).
 
-    Adds ``stemness_<scorer>``, ``stemness``, ``csc`` and ``csc_frequency``; cells of no part (or
-    non-malignant) get empty ``csc`` and missing scores. A scorer that on average anti-correlates with
-    the others (over all patients) is flagged in ``summary['flagged_scorers']``.
+    Adds ``stemness_<scorer>``, ``stemness``, ``csc``, ``csc_frequency`` and ``csc_signal``; cells of no
+    part (or non-malignant) get empty ``csc``/``csc_signal`` and missing scores. A scorer that on average
+    anti-correlates with the others (over all patients) is flagged in ``summary['flagged_scorers']``.
     """
     cells = pd.concat([part.cells for part in parts])
     summary = pd.concat([part.summary for part in parts if len(part.summary)], ignore_index=True) \
@@ -393,7 +382,8 @@ def combine_patients(adata: ad.AnnData, parts: list[PatientStemness], params: di
     summary["flagged_scorers"] = ", ".join(sorted(s for s in scorers if _mean_agreement(agree, s) < 0))
     for column in cells:
         values = cells[column].reindex(adata.obs_names)
-        adata.obs[column] = values.fillna("").astype(str) if column == "csc" else values.astype(np.float32)
+        adata.obs[column] = values.fillna("").astype(str) if column in ("csc", "csc_signal") \
+            else values.astype(np.float32)
     adata.uns["stemness"] = {"params": dict(params), "scorers": scorers,
                              "consensus": params["consensus_scorers"] or scorers, "summary": summary.to_dict("list")}
     return summary, agree

@@ -32,6 +32,7 @@ rule stemness:
         h5ad="results/{dataset}/stemness/stemness.h5ad",
         summary="results/{dataset}/stemness/summary.tsv",
         agreement="results/{dataset}/stemness/agreement.tsv",
+        coherence="results/{dataset}/stemness/coherence.tsv",
         ssgsea="results/{dataset}/stemness/ssgsea_metacells.tsv",
         ssgsea_check="results/{dataset}/stemness/ssgsea_check.tsv",
     log:

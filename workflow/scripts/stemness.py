@@ -2,6 +2,8 @@
 import sys
 from pathlib import Path
 
+import pandas as pd
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from cscniche.io import read_h5ad_checked, write_annotations, write_table  # noqa: E402
 from cscniche.logs import logged  # noqa: E402
@@ -19,4 +21,5 @@ with logged(snakemake.log[0]) as log:
     write_table(check, snakemake.output.ssgsea_check)
     write_table(summary, snakemake.output.summary)
     write_table(agreement, snakemake.output.agreement)
+    write_table(pd.concat([part.coherence for part in parts], ignore_index=True), snakemake.output.coherence)
     write_annotations(adata, snakemake.output.h5ad)
