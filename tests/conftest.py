@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 import yaml
@@ -116,3 +117,32 @@ def run_chain(samples: dict, settings: dict, *, seed: int = 0, value_scale: str 
     cluster.cluster(merged, settings["cluster"], seed=seed)
     sets = annotate.load_marker_sets(settings["annotate"]["markers"])
     return annotate.annotate(merged, sets, settings["annotate"])
+
+
+# The simulator's CSC variants as the stemness stage sees them. "csc_diversity: False" is their default: a
+# program that does not raise the number of genes detected, as in real CSC states, so CytoTRACE-style
+# diversity carries no information.
+VARIANT_BASE = {"n_cells": 2000, "n_patients": 2, "samples_per_patient": 1, "n_genes": None,
+                "malignant_fraction": 0.8, "csc_fraction": 0.15, "low_quality_fraction": 0.0,
+                "doublet_fraction": 0.0, "mean_library_size": 6000, "csc_diversity": False}
+
+
+def simulated_variant(overrides: dict, *, seed: int = 3):
+    """A simulated variant as the stemness stage sees it: log-normalised, the truth's malignant labels, a kNN graph."""
+    import anndata as ad
+    import scanpy as sc
+
+    from cscniche.simulate import simulate_tumour
+
+    sim = simulate_tumour({**VARIANT_BASE, **overrides}, seed=seed)
+    adata = ad.concat(list(sim.samples.values()))
+    truth = sim.truth.set_index("cell_id").loc[adata.obs_names]
+    adata.obs = truth[["patient", "cell_type"]].assign(
+        malignant=np.where(truth["malignant"], "malignant", "non-malignant"), truth_csc=truth["csc"].to_numpy(),
+        truth_level=truth["stemness_level"].to_numpy())
+    adata.layers["counts"] = adata.X.copy()
+    sc.pp.normalize_total(adata, target_sum=1e4)
+    sc.pp.log1p(adata)
+    sc.pp.pca(adata, n_comps=20)
+    sc.pp.neighbors(adata, n_neighbors=15, random_state=0)
+    return sim, adata

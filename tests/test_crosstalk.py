@@ -187,3 +187,40 @@ def test_axes_summarise_planted_signals(planted, tmp_path):
     bad.write_text("axes:\n  x: {pairs: [[A, B]]}\n")
     with pytest.raises(InputError, match="axis 'x' needs 'pairs' or 'genes', and a 'source'"):
         ct.load_axes(str(bad))
+
+
+CROSSTALK_VARIANT = {"n_cells": 3000, "malignant_fraction": 0.5}
+
+
+@pytest.mark.parametrize("variant", [{}, {"csc_fraction": 0.05}, {"csc_marker_overlap": 0.5},
+                                     {"csc_mode": "gradient"}],
+                         ids=["discrete", "5% CSCs", "half the program in the marker set", "gradient"])
+def test_planted_pairs_lead_on_the_stemness_stage_calls(cpdb, variant):
+    """From the stemness stage's own calls: a split where the program is discrete, a graded answer where it is
+    a continuum; either way every planted CSC-TME pair is in the top 10 of its direction."""
+    from cscniche.stemness import run_stemness
+
+    from conftest import default_settings, simulated_variant
+
+    sim, adata = simulated_variant({**CROSSTALK_VARIANT, **variant})
+    run_stemness(adata, default_settings()["stemness"], seed=0)
+    _, specific, notes = ct.run_crosstalk(adata, cpdb, {**PARAMS, "n_perms": 200}, seed=0)
+    mode = "graded" if variant.get("csc_mode") == "gradient" else "split"
+    assert set(specific["mode"]) == {mode} and f"mode {mode}" in notes[-1]
+    ranks = planted_ranks(specific, sim.lr_pairs, {})
+    assert all(r < 10 for r in ranks.values()), ranks
+
+
+def test_graded_mode_stays_quiet_without_a_program(cpdb):
+    """No stem program: the graded table is still filled, and few of its pairs reach FDR 0.05."""
+    from cscniche.stemness import run_stemness
+
+    from conftest import default_settings, simulated_variant
+
+    _, adata = simulated_variant({**CROSSTALK_VARIANT, "csc_fraction": 0.001, "n_patients": 3})
+    summary, _ = run_stemness(adata, default_settings()["stemness"], seed=0)
+    assert (summary["signal"] == "absent").all()
+    _, specific, _ = ct.run_crosstalk(adata, cpdb, {**PARAMS, "n_perms": 200}, seed=0)
+    assert len(specific) > 100 and set(specific["mode"]) == {"graded"}
+    assert (specific["fdr"] <= 0.05).mean() <= 0.05
+    assert (specific["n_patients"] == 3).any()

@@ -10,7 +10,7 @@ from cscniche.io import InputError
 from cscniche.simulate import simulate_tumour
 from cscniche.stemness import load_gene_sets, read_weights, row_ranks, run_stemness, score_malignant, ucell
 
-from conftest import SHARED, default_settings, run_chain
+from conftest import SHARED, default_settings, run_chain, simulated_variant
 
 GMT = SHARED / "gene_sets" / "c2.v6.0_stemness_subset.symbols.gmt"
 WEIGHTS = SHARED / "gene_sets" / "pcbc-stemsig.tsv"
@@ -167,9 +167,6 @@ def test_patient_jobs_gathered_equal_one_run(planted, tmp_path):
 # The simulator's CSC variants, scored on the truth's malignant cells (no QC or CNV calling: the stemness
 # stage alone). "csc_diversity: False" is the default of the variants: a program that does not raise the
 # number of genes detected, as in real CSC states, so CytoTRACE-style diversity carries no information.
-VARIANT_BASE = {"n_cells": 2000, "n_patients": 2, "samples_per_patient": 1, "n_genes": None,
-                "malignant_fraction": 0.8, "csc_fraction": 0.15, "low_quality_fraction": 0.0,
-                "doublet_fraction": 0.0, "mean_library_size": 6000, "csc_diversity": False}
 DISCRETE_VARIANTS = {
     "strong, with diversity shift": {"csc_diversity": True},
     "strong": {},
@@ -178,25 +175,6 @@ DISCRETE_VARIANTS = {
     "subtle (log-fold 2)": {"csc_strength": 2.0},
     "half the program in the marker set": {"csc_marker_overlap": 0.5},
 }
-
-
-def simulated_variant(overrides: dict, *, seed: int = 3):
-    """A simulated variant as the stemness stage sees it: log-normalised, the truth's malignant labels, a kNN graph."""
-    import anndata as ad
-    import scanpy as sc
-
-    sim = simulate_tumour({**VARIANT_BASE, **overrides}, seed=seed)
-    adata = ad.concat(list(sim.samples.values()))
-    truth = sim.truth.set_index("cell_id").loc[adata.obs_names]
-    adata.obs = truth[["patient", "cell_type"]].assign(
-        malignant=np.where(truth["malignant"], "malignant", "non-malignant"), truth_csc=truth["csc"].to_numpy(),
-        truth_level=truth["stemness_level"].to_numpy())
-    adata.layers["counts"] = adata.X.copy()
-    sc.pp.normalize_total(adata, target_sum=1e4)
-    sc.pp.log1p(adata)
-    sc.pp.pca(adata, n_comps=20)
-    sc.pp.neighbors(adata, n_neighbors=15, random_state=0)
-    return sim, adata
 
 
 def _malignant_obs(adata):

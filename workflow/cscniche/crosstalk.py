@@ -29,11 +29,15 @@ import scipy.stats as ss
 import yaml
 
 from .config import resolve_path
+from .graded import combine_across_patients, stemness_correlations
 from .io import InputError
-from .labels import CSC_HIGH, CSC_LOW
+from .labels import CSC_HIGH, CSC_LOW, DISCRETE, GRADED, SPLIT
 from .ranksum import group_stats
 
 DIRECTIONS = ("CSC->TME", "TME->CSC", "CSC<->CSC")
+SPECIFIC_COLUMNS = ["ligand", "receptor", "source", "target", "direction", "partner", "effect", "score_csc_high",
+                    "score_csc_low", "z", "pvalue", "fdr", "significant", "partner_specificity", "n_patients",
+                    "n_patients_consistent", "mode", "test", "pathway"]
 CPDB_FILES = ("interaction_input.csv", "gene_input.csv", "complex_input.csv")
 
 
@@ -259,9 +263,7 @@ def csc_specific(stats: list[PatientStats], resource: pd.DataFrame, entities: En
     target of the pair ranks first; a ligand every cell type expresses ranks lower), then the rest by p-value.
     """
     usable = [p for p in stats if p.csc_perm is not None]
-    columns = ["ligand", "receptor", "source", "target", "direction", "partner", "effect", "score_csc_high",
-               "score_csc_low", "z", "pvalue", "fdr", "significant", "partner_specificity", "n_patients",
-               "n_patients_consistent", "test", "pathway"]
+    columns = SPECIFIC_COLUMNS
     if not usable:
         return pd.DataFrame(columns=columns)
     test = (f"stratified permutation within {len(usable)} patients" if len(usable) > 1
@@ -281,6 +283,7 @@ def csc_specific(stats: list[PatientStats], resource: pd.DataFrame, entities: En
     table["fdr"] = ss.false_discovery_control(table["pvalue"].to_numpy())
     table["test"] = test
     table["significant"] = (table["fdr"] <= fdr_level) & (table["effect"] > 0)
+    table["mode"] = SPLIT
     table["_key"] = np.where(table["significant"], -table["effect"] * table["partner_specificity"], table["pvalue"])
     table = table.sort_values(["significant", "_key", "ligand", "receptor", "source", "target"],
                               ascending=[False, True, True, True, True, True], kind="mergesort")
@@ -339,6 +342,89 @@ def _partner_share(stats: PatientStats, partner: int, entities: np.ndarray) -> n
     tme = [i for i, g in enumerate(stats.groups) if g not in (CSC_HIGH, CSC_LOW)]
     total = stats.mean[tme][:, entities].sum(axis=0)
     return np.where(total > 0, stats.mean[partner, entities] / np.where(total > 0, total, 1.0), 0.0)
+
+
+# ----------------------------------------------------------------------------------------------- graded
+def graded_specific(X: sp.csr_matrix, obs: pd.DataFrame, groups: pd.Series, resource: pd.DataFrame,
+                    entities: Entities, *, min_cells: int, expr_prop: float,
+                    fdr_level: float = 0.05) -> tuple[pd.DataFrame, list[str]]:
+    """Each LR pair's association with stemness, for when no patient has a CSC-high/CSC-low split.
+
+    Per patient, the malignant side's entity (the ligand for CSC->TME, the receptor for TME->CSC, both for
+    CSC<->CSC) is correlated with ``stemness`` over the patient's malignant cells (Spearman; a complex by
+    the mean of its subunits); the partner must express the other side (``expr_prop`` of its cells) and the
+    malignant cells this side. ``effect`` is the mean correlation over patients; ``pvalue`` a t-test across
+    patients (:func:`cscniche.graded.combine_across_patients`), BH ``fdr``. Rows are sorted by
+    ``effect x partner_specificity``, significant positive associations first. ``score_csc_high`` and
+    ``score_csc_low`` are empty (there is no split). Returns the table and notes.
+    """
+    X = sp.csr_matrix(X, dtype=np.float64)
+    patients = obs["patient"].astype(str).to_numpy()
+    malignant = obs["malignant"].astype(str).eq("malignant").to_numpy() & obs["stemness"].notna().to_numpy()
+    lig, rec = entities.index(resource["ligand"]), entities.index(resource["receptor"])
+    average = _subunit_average(entities)
+    rows, notes, cells = [], [], {}
+    for patient in sorted(set(patients)):
+        mal = np.flatnonzero(malignant & (patients == patient))
+        sizes = groups[(patients == patient) & ~malignant].value_counts()
+        partners = sorted(g for g in sizes[sizes >= min_cells].index if g not in ("", CSC_HIGH, CSC_LOW))
+        if len(mal) < min_cells or not partners:
+            notes.append(f"{patient}: {len(mal)} malignant cells with stemness and {len(partners)} TME group(s) "
+                         f"with {min_cells} cells; not in the graded test")
+            continue
+        cells[patient] = len(mal)
+        rho = average @ np.nan_to_num(stemness_correlations(X[mal], obs["stemness"].to_numpy()[mal]))
+        members = [mal, *(np.flatnonzero((patients == patient) & groups.eq(g).to_numpy()) for g in partners)]
+        codes = np.full(X.shape[0], -1, dtype=np.int64)
+        for code, idx in enumerate(members):
+            codes[idx] = code
+        mean, prop = (entities.reduce(a) for a in group_means(X, codes, len(members)))
+        tme_total = mean[1:].sum(axis=0)
+        for kind in DIRECTIONS:
+            for i, partner in enumerate(partners if kind != "CSC<->CSC" else ["CSC"], start=1):
+                if kind == "CSC<->CSC":
+                    value, ok = (rho[lig] + rho[rec]) / 2, (prop[0, lig] >= expr_prop) & (prop[0, rec] >= expr_prop)
+                    share = np.ones(len(lig))
+                else:
+                    mine, theirs = (lig, rec) if kind == "CSC->TME" else (rec, lig)
+                    value = rho[mine]
+                    ok = (prop[0, mine] >= expr_prop) & (prop[i, theirs] >= expr_prop)
+                    share = np.where(tme_total[theirs] > 0, mean[i, theirs] / np.where(tme_total[theirs] > 0,
+                                                                                        tme_total[theirs], 1), 0)
+                keep = np.flatnonzero(ok)
+                rows.append(pd.DataFrame({"pair": keep, "direction": kind, "partner": partner, "patient": patient,
+                                          "rho": value[keep], "share": share[keep]}))
+    if not rows or not any(len(r) for r in rows):
+        return pd.DataFrame(columns=SPECIFIC_COLUMNS), notes
+    long = pd.concat(rows, ignore_index=True)
+    keys = ["pair", "direction", "partner"]
+    wide = long.pivot_table(index=keys, columns="patient", values="rho", aggfunc="first")
+    table = combine_across_patients(wide, pd.Series(cells)).reset_index()
+    table["partner_specificity"] = long.groupby(keys)["share"].mean().to_numpy()
+    table["ligand"] = resource["ligand"].to_numpy()[table["pair"]]
+    table["receptor"] = resource["receptor"].to_numpy()[table["pair"]]
+    table["pathway"] = resource["pathway"].to_numpy()[table["pair"]]
+    table["source"] = np.where(table["direction"] == "TME->CSC", table["partner"], "CSC")
+    table["target"] = np.where(table["direction"] == "CSC->TME", table["partner"], "CSC")
+    table["fdr"] = ss.false_discovery_control(table["pvalue"].fillna(1).to_numpy())
+    table["significant"] = (table["fdr"] <= fdr_level) & (table["effect"] > 0)
+    table["score_csc_high"] = table["score_csc_low"] = np.nan
+    table = table.rename(columns={"statistic": "z"}).assign(mode=GRADED)
+    table["_key"] = -table["effect"] * table["partner_specificity"]
+    table = table.sort_values(["significant", "_key", "ligand", "receptor", "source", "target"],
+                              ascending=[False, True, True, True, True, True], kind="mergesort")
+    return table[SPECIFIC_COLUMNS].reset_index(drop=True), notes
+
+
+def _subunit_average(entities: Entities) -> sp.csr_matrix:
+    """Entities x genes matrix averaging each entity's distinct subunits."""
+    rows, cols, vals = [], [], []
+    for i, units in enumerate(entities.subunits):
+        distinct = np.unique(units)
+        rows += [i] * len(distinct)
+        cols += list(distinct)
+        vals += [1.0 / len(distinct)] * len(distinct)
+    return sp.csr_matrix((vals, (rows, cols)), shape=(len(entities.names), len(entities.genes)))
 
 
 # ----------------------------------------------------------------------------------------------- axes
@@ -423,6 +509,7 @@ def run_crosstalk(adata: ad.AnnData, resource: pd.DataFrame, params: dict, *,
         raise InputError("crosstalk: no ligand-receptor pair of the resource has all its genes in the data "
                          f"(first genes: {list(adata.var_names[:5])}; the resource uses HGNC symbols)")
     X_all = sp.csr_matrix(adata[:, entities.genes].X, dtype=np.float64)
+    signals = _patient_signals(adata.obs)
     rng = np.random.default_rng(seed)
     patients = adata.obs["patient"].astype(str).to_numpy()
     tables, stats, notes = [], [], []
@@ -444,14 +531,28 @@ def run_crosstalk(adata: ad.AnnData, resource: pd.DataFrame, params: dict, *,
             table = table.merge(liana_magnitude(X, labels, entities.genes, usable, params),
                                 on=["ligand", "receptor", "source", "target"], how="left")
         tables.append(table.assign(patient=patient))
-        stats.append(_patient_stats(patient, _linear(X), labels, kept, entities, params, rng))
-        if stats[-1].csc_perm is None:
+        split = signals.get(patient, DISCRETE) == DISCRETE
+        stats.append(_patient_stats(patient, _linear(X), labels, kept, entities, params, rng, split=split))
+        if not split:
+            notes.append(f"{patient}: stem program {signals[patient]}, no confident CSC-high cells; "
+                         "not in the CSC-high vs CSC-low test")
+        elif stats[-1].csc_perm is None:
             notes.append(f"{patient}: no CSC-high or no CSC-low group with {params['min_cells']} cells; "
                          "not in the CSC-specific test")
     interactions = _interactions_table(tables)
-    specific = csc_specific(stats, usable, entities, expr_prop=params["expr_prop"])
+    specific = csc_specific(stats, usable, entities, expr_prop=params["expr_prop"], fdr_level=params["fdr"])
     n_csc = sum(s.csc_perm is not None for s in stats)
-    notes.append("CSC-specific test: " + ("no patient has both CSC groups" if n_csc == 0 else
+    if n_csc == 0 and "stemness" in adata.obs:
+        specific, graded_notes = graded_specific(X_all, adata.obs, groups, usable, entities,
+                                                 min_cells=params["min_cells"], expr_prop=params["expr_prop"],
+                                                 fdr_level=params["fdr"])
+        notes += graded_notes
+        notes.append("CSC-specific test (mode graded): no patient has a confident CSC-high/CSC-low split, so each "
+                     "pair is ranked by its malignant-side gene's correlation with stemness within each patient's "
+                     f"malignant cells, combined over {specific['n_patients'].max() if len(specific) else 0} "
+                     "patient(s)")
+        return interactions, specific, notes
+    notes.append("CSC-specific test (mode split): " + ("no patient has both CSC groups" if n_csc == 0 else
                  "one patient, so the CSC-high/CSC-low labels are permuted within it" if n_csc == 1 else
                  f"{n_csc} patients, CSC labels permuted within each patient and effects summed"))
     return interactions, specific, notes
@@ -485,12 +586,20 @@ def liana_magnitude(X: sp.csr_matrix, labels: pd.Series, genes: pd.Index, resour
         columns={"magnitude_rank": "liana_magnitude_rank"})
 
 
+def _patient_signals(obs: pd.DataFrame) -> dict[str, str]:
+    """Each patient's stem-program signal (``csc_signal`` of its malignant cells; none: every patient discrete)."""
+    if "csc_signal" not in obs:
+        return {}
+    mal = obs["malignant"].astype(str).eq("malignant") & obs["csc_signal"].astype(str).ne("")
+    return dict(zip(obs.loc[mal, "patient"].astype(str), obs.loc[mal, "csc_signal"].astype(str), strict=True))
+
+
 def _patient_stats(patient: str, X: sp.csr_matrix, labels: pd.Series, kept: list[str], entities: Entities,
-                   params: dict, rng: np.random.Generator) -> PatientStats:
+                   params: dict, rng: np.random.Generator, *, split: bool = True) -> PatientStats:
     codes = pd.Categorical(labels, categories=kept).codes.astype(np.int64)
     means, props = group_means(X, codes, len(kept))
     csc_perm = None
-    if CSC_HIGH in kept and CSC_LOW in kept:
+    if split and CSC_HIGH in kept and CSC_LOW in kept:
         malignant = np.flatnonzero(labels.isin([CSC_HIGH, CSC_LOW]).to_numpy())
         csc_codes = labels.iloc[malignant].eq(CSC_LOW).to_numpy().astype(np.int64)  # 0 high, 1 low
         csc_perm = np.concatenate([entities.reduce(m) for m in
