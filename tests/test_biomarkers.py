@@ -107,12 +107,17 @@ def test_planted_program_leads_the_biomarkers(planted):
     assert set(de["method"]) == {"pseudobulk", "wilcoxon"}
 
 
-def test_gsea_ranks_a_stemness_set_first(planted):
-    _, (_, _, gsea, _) = planted
+def test_gsea_ranks_a_stemness_set_first_and_marks_it_circular(planted):
+    _, (biomarkers, _, gsea, notes) = planted
     assert list(gsea.columns[:6]) == ["term", "source", "nes", "es", "pvalue", "fdr"]
     ranked = gsea[gsea["source"].isin(["stemness", "hallmark"])]
     assert ranked.iloc[0]["source"] == "stemness", ranked.head()
     assert gsea["nes"].is_monotonic_decreasing
+    circular = gsea.set_index("term")["circular"]
+    assert circular["CSC_markers"] and not circular[~circular.index.str.startswith(("CSC", "AXIS"))].any()
+    assert any("marked circular" in n for n in notes)
+    flagged = biomarkers.set_index("gene")["stemness_gene"]
+    assert flagged["SOX2"] and not flagged["CXCR4"] and set(biomarkers["mode"]) == {"split"}
 
 
 def test_gsea_permutations_do_not_depend_on_threads(planted):
@@ -137,7 +142,7 @@ def test_weak_signal_and_bad_inputs_are_explained(tmp_path):
     adata.obs["csc"] = np.where(adata.obs["malignant"] == "malignant", "CSC-low", "")
     settings = default_settings()["biomarkers"]
     biomarkers, _, gsea, notes = bm.run_biomarkers(adata, settings, stemness_sets={}, axes={}, resource=None)
-    assert biomarkers.empty and gsea.empty and "0 CSC-high" in notes[0]
+    assert biomarkers.empty and gsea.empty and "0 confident CSC-high" in notes[0]
     with pytest.raises(InputError, match=r"gene-set file not found"):
         bm.gene_set_collection({**settings, "gene_sets": [{"path": str(tmp_path / "none.gmt"), "source": "x"}]},
                                {}, {})
@@ -163,7 +168,28 @@ def test_weak_signal_split_reads_the_counts_from_disk(tmp_path):
         del adata.layers["counts"]
         biomarkers, de, _, notes = bm.run_biomarkers(adata, settings, stemness_sets={}, axes={}, resource=None,
                                                      counts=counts, threads=2)  # DESeq2 fits in 2 processes
-    assert notes[0].startswith("EXPLORATORY") and "0 CSC-high" in notes[0]
+    assert notes[0].startswith("GRADED") and "0 confident CSC-high" in notes[0]
     assert "pseudobulk DESeq2" in notes[1] and set(de["method"]) == {"pseudobulk", "wilcoxon"}
     pd.testing.assert_frame_equal(de, in_memory[1])
     assert biomarkers["gene"].iloc[0] == "SOX2"
+
+
+def test_graded_biomarkers_on_a_continuum():
+    """A gradient variant (no discrete program): the stemness stage's own output gives a graded table led by
+    the planted program, patients as the unit, the scoring genes flagged."""
+    from cscniche.stemness import run_stemness
+
+    from conftest import simulated_variant
+
+    sim, adata = simulated_variant({"csc_mode": "gradient", "n_patients": 3, "n_genes": 3000})
+    settings = default_settings(biomarkers={"permutations": 100})
+    run_stemness(adata, settings["stemness"], seed=0)
+    biomarkers, _, gsea, notes = bm.run_biomarkers(adata, settings["biomarkers"], stemness_sets={"CSC_markers": [
+        "CD44", "PROM1", "SOX2", "NANOG"]}, axes={}, resource=None, seed=0)
+    assert notes[0].startswith("GRADED") and "3 patient(s)" in notes[0]
+    assert set(biomarkers["mode"]) == {"graded"} and biomarkers["stemness_rho"].is_monotonic_decreasing
+    top = biomarkers.head(20)
+    assert top["gene"].isin(sim.csc_genes).mean() >= 0.8, list(top["gene"])
+    assert (top["n_patients_consistent"] == 3).all() and (top["pvalue"] <= 0.05).mean() >= 0.5, top
+    assert (biomarkers["fdr"] <= 0.05).sum() <= 20  # three patients: a t-test with 2 degrees of freedom
+    assert biomarkers.set_index("gene").loc["SOX2", "stemness_gene"]

@@ -174,7 +174,8 @@ def test_biomarkers_on_the_demo(demo):
     assert set(de["method"]) == {"pseudobulk", "wilcoxon"}
     oligo = pd.read_csv(demo / "oligodendroglioma/biomarkers/biomarkers.tsv", sep="\t")
     notes = (demo / "oligodendroglioma/biomarkers/notes.txt").read_text()
-    assert len(oligo) > 1000 and "EXPLORATORY" in notes and "not counts" in notes
+    assert len(oligo) > 1000 and "GRADED" in notes and "not counts" in notes
+    assert set(oligo["mode"]) == {"graded"} and oligo["stemness_rho"].notna().mean() > 0.9
     for name in ("simulated", "oligodendroglioma"):
         html = (demo / name / "report.html").read_text()
         assert "CSC biomarkers" in html and "Gene set enrichment" in html

@@ -22,20 +22,30 @@ import scipy.stats as ss
 import yaml
 
 from .config import resolve_path
+from .graded import combine_across_patients, stemness_correlations
 from .io import InputError
-from .labels import CSC_HIGH, CSC_LOW
+from .labels import CSC_HIGH, CSC_LOW, DISCRETE, GRADED, SPLIT
 from .ranksum import group_stats, rank_sum
 
+BIOMARKER_COLUMNS = ["gene", "auroc", "log2fc", "pct_csc", "pct_noncsc", "specificity", "top_tme_type",
+                     "n_patients_consistent", "n_patients", "surface", "surface_source", "pvalue", "fdr",
+                     "stemness_gene", "stemness_rho", "mode"]
 MIN_CELLS_PER_PATIENT = 3  # a patient counts towards consistency with this many cells in each group
 
 
 def csc_mask(obs: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
-    """Malignant cells with a CSC call, and which of them are CSC-high."""
+    """Malignant cells with a confident CSC call, and which of them are CSC-high.
+
+    Where ``obs`` has ``csc_signal``, only patients with a discrete stem program count (the top of a
+    continuum is not a population).
+    """
     missing = {"malignant", "csc", "patient", "cell_type"} - set(obs.columns)
     if missing:
         raise InputError(f"biomarkers need obs column(s) {sorted(missing)} (from the stemness stage)")
     csc = obs["csc"].astype(str)
     mask = obs["malignant"].astype(str).eq("malignant").to_numpy() & csc.isin([CSC_HIGH, CSC_LOW]).to_numpy()
+    if "csc_signal" in obs:
+        mask &= obs["csc_signal"].astype(str).eq(DISCRETE).to_numpy()
     return mask, csc.to_numpy()[mask] == CSC_HIGH
 
 
@@ -136,16 +146,19 @@ def surface_genes(path: str, resource: pd.DataFrame | None) -> dict[str, str]:
     return out
 
 
-def biomarker_table(adata: ad.AnnData, wilcoxon: pd.DataFrame, surface: dict[str, str], *,
-                    min_cells: int) -> pd.DataFrame:
+def biomarker_table(adata: ad.AnnData, wilcoxon: pd.DataFrame, surface: dict[str, str], *, min_cells: int,
+                    scoring_genes: list[str] = (), graded: pd.DataFrame | None = None) -> pd.DataFrame:
     """Ranked biomarkers of CSC-high malignant cells (best first).
 
     Columns: ``gene, auroc, log2fc, pct_csc, pct_noncsc, specificity, top_tme_type, n_patients_consistent,
     n_patients, surface, surface_source, pvalue, fdr``. ``specificity`` is the smallest contrast
     ``(m_csc - m_t) / (m_csc + m_t)`` of the CSC-high mean against each TME type's mean (1: absent from every
     TME type; below 0: some TME type expresses it more); ``top_tme_type`` is that type. Consistency counts the
-    patients with at least 3 cells in each group whose mean difference has the pooled direction. Genes up in CSC-high
-    cells come first, by AUROC.
+    patients with at least 3 cells in each group whose mean difference has the pooled direction. Genes up in
+    CSC-high cells come first, by AUROC. ``stemness_gene`` flags the ``scoring_genes`` (the split was made on
+    them). With ``graded`` (:func:`stemness_association`), ``stemness_rho``, ``pvalue`` and ``fdr`` are its
+    within-patient correlations combined across patients, and the genes are ranked by ``stemness_rho``;
+    ``mode`` says which.
     """
     mask, high = csc_mask(adata.obs)
     cells = np.flatnonzero(mask)
@@ -181,13 +194,24 @@ def biomarker_table(adata: ad.AnnData, wilcoxon: pd.DataFrame, surface: dict[str
                           "pvalue": wilcoxon["pvalue"].to_numpy(), "fdr": wilcoxon["fdr"].to_numpy()})
     table["surface_source"] = table["gene"].map(surface).fillna("")
     table["surface"] = table["surface_source"].ne("")
+    table["stemness_gene"] = table["gene"].isin(set(scoring_genes))
+    table["mode"] = SPLIT if graded is None else GRADED
+    table["stemness_rho"] = np.nan
+    if graded is not None:
+        association = graded.reindex(table["gene"])
+        table["stemness_rho"] = association["effect"].to_numpy()
+        table["pvalue"] = association["pvalue"].to_numpy()
+        table["fdr"] = ss.false_discovery_control(association["pvalue"].fillna(1).to_numpy())
+        table["n_patients"] = association["n_patients"].to_numpy()
+        table["n_patients_consistent"] = association["n_patients_consistent"].to_numpy()
     table = table[(table["pct_csc"] > 0) | (table["pct_noncsc"] > 0)]
-    up = table["log2fc"] > 0
-    table = pd.concat([table[up].sort_values(["auroc", "log2fc", "gene"], ascending=[False, False, True]),
-                       table[~up].sort_values(["auroc", "gene"], ascending=[True, True])])
-    columns = ["gene", "auroc", "log2fc", "pct_csc", "pct_noncsc", "specificity", "top_tme_type",
-               "n_patients_consistent", "n_patients", "surface", "surface_source", "pvalue", "fdr"]
-    return table[columns].reset_index(drop=True)
+    if graded is not None:
+        table = table.sort_values(["stemness_rho", "gene"], ascending=[False, True], na_position="last")
+    else:
+        up = table["log2fc"] > 0
+        table = pd.concat([table[up].sort_values(["auroc", "log2fc", "gene"], ascending=[False, False, True]),
+                           table[~up].sort_values(["auroc", "gene"], ascending=[True, True])])
+    return table[BIOMARKER_COLUMNS].reset_index(drop=True)
 
 
 def gene_set_collection(params: dict, stemness_sets: dict[str, list[str]],
@@ -252,43 +276,82 @@ def run_biomarkers(adata: ad.AnnData, params: dict, *, stemness_sets: dict[str, 
     note says so).
     """
     mask, high = csc_mask(adata.obs)
-    prefix = []
+    prefix, graded = [], None
     if high.sum() < params["min_cells"] or (~high).sum() < params["min_cells"]:
-        sizes = f"{int(high.sum())} CSC-high and {int((~high).sum())} CSC-low malignant cells"
+        sizes = f"{int(high.sum())} confident CSC-high and {int((~high).sum())} CSC-low malignant cells"
         fallback = params["weak_signal_fallback"]
         if not fallback or "stemness" not in adata.obs:
             return _empty_outputs([f"no biomarkers: {sizes} (at least {params['min_cells']} of each needed; "
-                                   "the stemness signal is weak)"])
+                                   "no patient has a discrete stem program)"])
         adata = _stemness_split(adata, fallback)
         mask, high = csc_mask(adata.obs)
         if high.sum() < params["min_cells"] or (~high).sum() < params["min_cells"]:
             return _empty_outputs([f"no biomarkers: {sizes}, and too few malignant cells for a stemness split"])
-        prefix = [f"EXPLORATORY: no confident CSC population ({sizes}); comparing the top {fallback:.0%} of each "
-                  "patient's malignant cells by consensus stemness (labelled CSC-high below) with the rest"]
+        graded = stemness_association(adata, min_cells=params["min_cells"])
+        prefix = [f"GRADED: no clean CSC split ({sizes}); genes are ranked by their Spearman correlation with "
+                  "stemness within each patient's malignant cells, combined over "
+                  f"{int(graded['n_patients'].max()) if len(graded) else 0} patient(s) (stemness_rho, pvalue, "
+                  f"fdr); auroc, log2fc and the shares compare the top {fallback:.0%} of each patient's malignant "
+                  "cells by stemness (labelled CSC-high) with the rest, descriptively"]
     wilcoxon = wilcoxon_de(adata)
     patients, reason = pseudobulk_plan(adata, params["min_cells"], counts=counts) if params["pseudobulk"] else \
         ([], "per-cell Wilcoxon only: pseudobulk switched off in the config")
     notes = prefix + [f"DE: {reason}"]
     de = wilcoxon
-    ranking = wilcoxon.set_index("gene")["stat"]
+    ranking, ranked_by = wilcoxon.set_index("gene")["stat"], "the per-cell Wilcoxon z"
     if len(patients) >= 2 and "pseudobulk DESeq2" in reason:
         bulk = pseudobulk_de(adata, patients, counts=counts, threads=threads)
         de = pd.concat([bulk, wilcoxon], ignore_index=True)
-        ranking = bulk.set_index("gene")["stat"]
-        notes.append("GSEA ranks genes by the pseudobulk Wald statistic")
-    else:
-        notes.append("GSEA ranks genes by the per-cell Wilcoxon z")
+        ranking, ranked_by = bulk.set_index("gene")["stat"], "the pseudobulk Wald statistic"
+    if graded is not None:
+        ranking, ranked_by = graded["effect"], "their mean within-patient correlation with stemness"
+    notes.append(f"GSEA ranks genes by {ranked_by}")
+    scoring = sorted({g for genes in stemness_sets.values() for g in genes})
     surface = surface_genes(params["surface_markers"], resource)
-    table = biomarker_table(adata, wilcoxon, surface, min_cells=params["min_cells"])
+    table = biomarker_table(adata, wilcoxon, surface, min_cells=params["min_cells"], scoring_genes=scoring,
+                            graded=graded)
     sets = gene_set_collection(params, stemness_sets, axes)
-    enrichment = gsea(ranking, sets, params, seed=seed, threads=threads)
+    enrichment = mark_circular(gsea(ranking, sets, params, seed=seed, threads=threads), sets, scoring)
+    if enrichment["circular"].any():
+        notes.append(f"GSEA: {int(enrichment['circular'].sum())} set(s) marked circular: at least "
+                     f"{CIRCULAR_SHARE:.0%} of their genes score stemness, on which the comparison was made")
     de = de.sort_values(["method", "pvalue", "gene"], kind="mergesort").reset_index(drop=True)
     return table, de, enrichment, notes
 
 
+CIRCULAR_SHARE = 0.2  # a gene set is circular when this share of its genes score stemness
+
+
+def mark_circular(enrichment: pd.DataFrame, sets: dict[str, tuple[str, list[str]]],
+                  scoring: list[str]) -> pd.DataFrame:
+    """Add ``circular``: at least :data:`CIRCULAR_SHARE` of the set's genes are stemness scoring genes."""
+    scoring = set(scoring)
+    share = enrichment["term"].map(lambda t: len(scoring & set(sets[t][1])) / max(len(set(sets[t][1])), 1))
+    return enrichment.assign(circular=share.astype(float) >= CIRCULAR_SHARE)
+
+
+def stemness_association(adata: ad.AnnData, *, min_cells: int) -> pd.DataFrame:
+    """Each gene's Spearman correlation with ``stemness`` within each patient's malignant cells, combined.
+
+    Patients with at least ``min_cells`` malignant cells count; see
+    :func:`cscniche.graded.combine_across_patients` (index: genes).
+    """
+    obs = adata.obs
+    malignant = obs["malignant"].astype(str).eq("malignant").to_numpy() & obs["stemness"].notna().to_numpy()
+    patients = obs["patient"].astype(str).to_numpy()
+    X = sp.csr_matrix(adata.X)
+    rho, cells = {}, {}
+    for patient in sorted(set(patients[malignant])):
+        rows = np.flatnonzero(malignant & (patients == patient))
+        if len(rows) >= min_cells:
+            rho[patient] = stemness_correlations(X[rows], obs["stemness"].to_numpy()[rows])
+            cells[patient] = len(rows)
+    return combine_across_patients(pd.DataFrame(rho, index=adata.var_names), pd.Series(cells, dtype=float))
+
+
 def _stemness_split(adata: ad.AnnData, quantile: float) -> ad.AnnData:
     """The same data (not copied) with ``csc`` set from each patient's top ``quantile`` of consensus stemness."""
-    obs = adata.obs.copy()
+    obs = adata.obs.drop(columns="csc_signal", errors="ignore")
     malignant = obs["malignant"].astype(str).eq("malignant") & obs["stemness"].notna()
     rank = obs.loc[malignant].groupby(obs.loc[malignant, "patient"].astype(str))["stemness"].rank(pct=True)
     obs["csc"] = ""
@@ -315,9 +378,8 @@ def group_expression(adata: ad.AnnData, genes: list[str]) -> pd.DataFrame:
 
 
 def _empty_outputs(notes: list[str]):
-    biomarkers = pd.DataFrame(columns=["gene", "auroc", "log2fc", "pct_csc", "pct_noncsc", "specificity",
-                                       "top_tme_type", "n_patients_consistent", "n_patients", "surface",
-                                       "surface_source", "pvalue", "fdr"])
+    biomarkers = pd.DataFrame(columns=BIOMARKER_COLUMNS)
     de = pd.DataFrame(columns=["gene", "method", "stat", "log2fc", "pvalue", "fdr"])
-    enrichment = pd.DataFrame(columns=["term", "source", "nes", "es", "pvalue", "fdr", "size", "lead_genes"])
+    enrichment = pd.DataFrame(columns=["term", "source", "nes", "es", "pvalue", "fdr", "size", "lead_genes",
+                                       "circular"])
     return biomarkers, de, enrichment, notes
