@@ -83,24 +83,49 @@ def _identity_section(cells: pd.DataFrame, identity: dict[str, pd.DataFrame], fi
     return parts
 
 
-def _stemness_section(tables: dict[str, pd.DataFrame], figures: list[str], umaps: dict[str, str]) -> list[str]:
+SIGNAL_WORDS = {
+    "discrete": "a discrete stem-like population: CSC-high cells are the upper mode of the consensus",
+    "continuous": "a stem program on a continuum (no separate population): CSC-high marks the top of the "
+                  "continuum only, and crosstalk and biomarkers use graded associations with stemness",
+    "absent": "no coherent stem program: the gene sets do not co-vary more than matched random sets",
+    "too_few_cells": "too few malignant cells to test",
+}
+
+
+def _stemness_section(tables: dict[str, pd.DataFrame], figures: list[str], umaps: dict[str, str],
+                      settings: dict | None = None) -> list[str]:
     summary = tables["summary"]
     parts = ['<h2 id="stemness">Stemness and CSC calls</h2>',
              "<p class='note'>Scorers (CytoTRACE-style transcriptional diversity, UCell signature scores, "
-             "mRNAsi when weights are configured) ranked within each patient among malignant cells and "
-             "averaged into the consensus <code>stemness</code>; CSC-high calls per patient with subsampling "
-             "stability (Jaccard).</p>"]
-    weak = summary[summary["signal"] == "weak"]
-    if len(weak):
-        parts.append("<p><b>Weak stemness signal</b> in patient(s) "
-                     f"{html.escape(', '.join(weak['patient'].astype(str)))}: the scorers do not agree or the "
-                     "consensus has no distinct stem-like mode, so no confident CSC population is reported "
-                     "there (all malignant cells CSC-low).</p>")
-    flagged = sorted({s for v in summary["flagged_scorers"].fillna("") for s in str(v).split(", ") if s})
+             "<code>program_&lt;set&gt;</code>: the set's co-varying genes, mRNAsi when weights are configured) "
+             "within each patient's malignant cells. Guard: a gene set is a program when its genes co-vary more "
+             "than expression-matched random gene sets (in all cells and in each random half). Scorers are "
+             "weighted by their agreement with the coherent program (weights in the table; 0: left out), "
+             "combined into <code>stemness</code>, and the program is called discrete (a separate population, "
+             "CSC-high = its upper mode) or continuous. Every guard setting is in the table.</p>"]
+    if (settings or {}).get("mrnasi_weights") is None and "weight_mrnasi" not in summary:
+        parts.append("<p class='note'>mRNAsi did not run: no OCLR weight file is configured (the PCBC weights "
+                     "of Malta et al. 2018 are not redistributable here). Set <code>stemness.mrnasi_weights</code> "
+                     "to a two-column file (gene, weight) to add it as a scorer.</p>")
+    if "signal" in summary:
+        for signal, part in summary.groupby("signal"):
+            reasons = "; ".join(f"{p}: {r}" for p, r in zip(part["patient"].astype(str),
+                                                              part.get("failed_condition", pd.Series(dtype=str))
+                                                              .fillna("").astype(str), strict=False) if r)
+            parts.append(f"<p><b>{html.escape(str(signal))}</b> in patient(s) "
+                         f"{html.escape(', '.join(part['patient'].astype(str)))}: "
+                         f"{html.escape(SIGNAL_WORDS.get(str(signal), str(signal)))}"
+                         + (f" (failed: {html.escape(reasons)})" if reasons else "") + ".</p>")
+    flagged = sorted({s for v in summary.get("flagged_scorers", pd.Series(dtype=str)).fillna("")
+                      for s in str(v).split(", ") if s})
     if flagged:
         parts.append(f"<p>Scorers that disagree with the others (mean Spearman &lt; 0): "
                      f"{html.escape(', '.join(flagged))}.</p>")
     parts.append(table_html(summary))
+    if len(tables.get("coherence", [])):
+        parts += ["<h3>Gene-set coherence</h3><p class='note'>Mean pairwise Spearman correlation of each set's "
+                  "genes among the patient's malignant cells, against expression-matched random sets "
+                  "(p-values at least 1/(n+1)).</p>", table_html(tables["coherence"])]
     parts += ["<h3>ssGSEA cross-check</h3><p class='note'>gseapy ssGSEA of the same gene sets on malignant "
               "metacells (k-means on the PCA within each patient): Spearman correlation of its NES with the "
               "metacells' mean UCell score.</p>", table_html(tables["ssgsea_check"])]
@@ -121,12 +146,22 @@ def _crosstalk_section(tables: dict[str, pd.DataFrame], notes: str, figures: lis
              f"<p>{len(interactions):,} interactions tested across patients; {len(specific):,} CSC-specific "
              f"tests, {n_sig} stronger with CSC-high cells at the configured FDR.</p>",
              "<pre>" + html.escape(notes.strip()) + "</pre>"]
+    graded = "mode" in specific and specific["mode"].astype(str).eq("graded").any()
+    if graded:
+        parts.append("<p><b>Graded mode</b>: no patient has a discrete CSC population, so each pair is ranked by "
+                     "the correlation of its malignant-side gene with stemness within each patient's malignant "
+                     "cells (<code>effect</code>: mean Spearman over patients; p-value: t-test across patients), "
+                     "the partner expressing the other side.</p>")
+    shown = ["ligand", "receptor", "source", "target", "effect", *([] if graded else ["score_csc_high",
+                                                                                    "score_csc_low"]),
+             "pvalue", "fdr", "n_patients", "n_patients_consistent"]
     for kind in ("CSC->TME", "TME->CSC", "CSC<->CSC"):
         rows = specific[specific["direction"] == kind].head(10) if len(specific) else specific
         if len(rows):
             parts += [f"<h3>Top CSC-specific interactions: {html.escape(kind)}</h3>",
-                      table_html(rows[["ligand", "receptor", "source", "target", "effect", "score_csc_high",
-                                       "score_csc_low", "pvalue", "fdr", "n_patients_consistent"]])]
+                      table_html(rows[[c for c in shown if c in rows]])]
+        else:
+            parts.append(f"<p>{html.escape(kind)}: no pair could be tested.</p>")
     axes = tables["axes"]
     if len(axes):
         score_cols = [c for c in ("ligand_score", "receptor_score", "gene_score") if c in axes]
@@ -241,7 +276,7 @@ def build_report(
               "full table in <code>cluster/markers.tsv</code>.</p>", table_html(sizes),
               table_html(markers[markers["rank"] <= 10])]
     parts += _identity_section(cells, identity, figures["cnv"], umaps)
-    parts += _stemness_section(stemness, figures["stemness"], umaps)
+    parts += _stemness_section(stemness, figures["stemness"], umaps, settings.get("stemness"))
     parts += _crosstalk_section(crosstalk, crosstalk_notes, figures["crosstalk"])
     parts += _biomarker_section(biomarkers, biomarker_notes, figures["biomarkers"],
                                 settings.get("biomarkers", {}).get("top", 20))

@@ -333,9 +333,9 @@ def stemness_of_patient(adata: ad.AnnData, params: dict, *, seed: int = 0, weigh
     cells["csc"] = calls["csc"].reindex(cells.index).fillna("").astype(str)
     cells["csc_frequency"] = calls["csc_frequency"].reindex(cells.index).astype(np.float32)
     cells["csc_signal"] = calls["csc_signal"].reindex(cells.index).fillna("").astype(str)
-    coherence = pd.concat(coherence_tables, ignore_index=True) if coherence_tables else pd.DataFrame()
-    if len(coherence):
-        coherence = coherence[["patient", *[c for c in coherence if c != "patient"]]]
+    coherence = pd.concat(coherence_tables, ignore_index=True) if coherence_tables else \
+        set_coherence(X[:0], {}, n_random=1, max_cells=1, rng=np.random.default_rng(seed)).assign(patient=[])
+    coherence = coherence[["patient", *[c for c in coherence if c != "patient"]]]
     metacell_table, bulks = malignant_metacells(adata, cells, size=params["metacell_size"], seed=seed)
     return PatientStemness(cells, pd.DataFrame(summary), agreement(scores, patients), coherence, metacell_table,
                            bulks)

@@ -30,6 +30,7 @@ rule report:
         cnv_clusters="results/{dataset}/identity/cnv_clusters.tsv",
         stemness="results/{dataset}/stemness/summary.tsv",
         ssgsea_check="results/{dataset}/stemness/ssgsea_check.tsv",
+        coherence="results/{dataset}/stemness/coherence.tsv",
         stemness_figure="results/{dataset}/figures/stemness_patients.png",
         interactions="results/{dataset}/crosstalk/interactions.tsv",
         csc_specific="results/{dataset}/crosstalk/csc_specific.tsv",
