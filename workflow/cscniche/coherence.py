@@ -18,6 +18,8 @@ import scipy.sparse as sp
 from .ranksum import row_ranks
 
 N_BINS = 25  # expression bins for matching random genes to a set's genes
+COHERENCE_COLUMNS = ["set", "genes", "coherence", "random_mean", "excess", "pvalue", "pvalue_half_a",
+                     "pvalue_half_b"]
 
 
 def _standardised_ranks(X: sp.csr_matrix) -> tuple[sp.csr_matrix, np.ndarray]:
@@ -110,8 +112,7 @@ def set_coherence(X: sp.spmatrix, gene_sets: dict[str, np.ndarray], *, n_random:
                     row |= {"coherence": float(observed), "random_mean": float(np.nanmean(random)),
                             "excess": float(observed - np.nanmean(random))}
         rows.append(row)
-    return pd.DataFrame(rows, columns=["set", "genes", "coherence", "random_mean", "excess", "pvalue",
-                                       "pvalue_half_a", "pvalue_half_b"])
+    return pd.DataFrame(rows, columns=COHERENCE_COLUMNS)
 
 
 def program_score(X: sp.spmatrix, cols: np.ndarray) -> np.ndarray:

@@ -25,7 +25,7 @@ import scipy.sparse as sp
 import yaml
 
 from .annotate import gene_mean_sd
-from .coherence import program_score, set_coherence
+from .coherence import COHERENCE_COLUMNS, program_score, set_coherence
 from .consensus import GUARD_SETTINGS, Shape, call_high, call_stability, combine, program_sets, scorer_weights, shape_of
 from .io import InputError
 from .labels import CSC_HIGH, CSC_LOW
@@ -334,7 +334,7 @@ def stemness_of_patient(adata: ad.AnnData, params: dict, *, seed: int = 0, weigh
     cells["csc_frequency"] = calls["csc_frequency"].reindex(cells.index).astype(np.float32)
     cells["csc_signal"] = calls["csc_signal"].reindex(cells.index).fillna("").astype(str)
     coherence = pd.concat(coherence_tables, ignore_index=True) if coherence_tables else \
-        set_coherence(X[:0], {}, n_random=1, max_cells=1, rng=np.random.default_rng(seed)).assign(patient=[])
+        pd.DataFrame(columns=["patient", *COHERENCE_COLUMNS])
     coherence = coherence[["patient", *[c for c in coherence if c != "patient"]]]
     metacell_table, bulks = malignant_metacells(adata, cells, size=params["metacell_size"], seed=seed)
     return PatientStemness(cells, pd.DataFrame(summary), agreement(scores, patients), coherence, metacell_table,
