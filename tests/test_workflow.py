@@ -159,7 +159,9 @@ def test_crosstalk_on_the_demo(demo):
     assert len(list((demo / "simulated/figures").glob("crosstalk_*.png"))) == 4
     assert "CSC-TME crosstalk" in (demo / "simulated/report.html").read_text()
     oligo_notes = (demo / "oligodendroglioma/crosstalk/notes.txt").read_text()
-    assert "CSC-specific test:" in oligo_notes
+    assert "CSC-specific test (mode graded)" in oligo_notes  # no discrete program in these small tumours
+    oligo = pd.read_csv(demo / "oligodendroglioma/crosstalk/csc_specific.tsv", sep="\t")
+    assert len(oligo) > 0 and set(oligo["mode"]) == {"graded"}
 
 
 def test_biomarkers_on_the_demo(demo):
