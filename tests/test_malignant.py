@@ -52,14 +52,19 @@ def _oligodendroglioma():
             for p in ["93", "97", "MGH36", "MGH53", "MGH54"]}
 
 
-@pytest.mark.parametrize("positions", ["dataset", "gene_order_table"])
+@pytest.mark.parametrize("positions", ["dataset", "gene_order_table", "shipped"])
 def test_oligodendroglioma_malignant_f1(positions, shared_data):
     settings = default_settings(**BRAIN)
     adata = run_chain(_oligodendroglioma(), settings, value_scale="tpm")
     table = malignant.read_gene_positions(GENE_ORDER) if positions == "gene_order_table" else None
-    if table is not None:
+    if positions != "dataset":
         adata.var = adata.var.drop(columns=["chromosome", "start", "end"])
+    source = malignant.gene_positions_source(adata.var, None)
+    assert source == {"dataset": "input"}.get(positions, malignant.SHIPPED_GENE_POSITIONS_NAME)
     summary = call(adata, settings, table)
+    assert adata.var["chromosome"].notna().mean() >= 0.9
+    ref = summary.set_index("patient")["reference_types"]
+    assert "microglia" in ref["MGH36"] and "oligodendrocyte" in ref["MGH53"], ref
     truth = adata.obs["author_cell_type"].str.startswith("malignant")
     assert len(truth) >= 180 and truth.sum() >= 140  # 184 cells, 142 malignant before QC
     f1 = f1_score(truth, adata.obs["malignant"] == "malignant")
@@ -104,6 +109,25 @@ def test_unusable_reference_and_unplaced_genes_give_clear_errors(small_tumour):
     adata.var_names = [f"ENSG{i:011d}" for i in range(adata.n_vars)]
     with pytest.raises(InputError, match=r"only 0.0% of genes have a position .* ENSG"):
         malignant.place_genes(adata, malignant.read_gene_positions(GENE_ORDER), min_fraction=0.5)
+
+
+def test_shipped_gene_order_equals_the_source_table(shared_data):
+    shipped = malignant.read_gene_positions(malignant.SHIPPED_GENE_POSITIONS)
+    pd.testing.assert_frame_equal(shipped, malignant.read_gene_positions(GENE_ORDER))
+
+
+def test_tumour_only_input_is_all_malignant_and_says_why():
+    import anndata as ad
+
+    adata = ad.AnnData(obs=pd.DataFrame({"patient": ["a", "a", "b"], "cell_type": ["astrocyte", "unassigned",
+                                                                                   "pericyte/smooth muscle"]},
+                                        index=list("xyz")))
+    summary = malignant.call_all_malignant(adata)
+    assert (adata.obs["malignant"] == "malignant").all()
+    assert list(summary["malignant"]) == [2, 1] and summary["note"].str.contains("no normal reference").all()
+    malignant.label_malignant(adata.obs)
+    assert (adata.obs["cell_type"] == "malignant").all()
+    assert list(adata.obs["marker_cell_type"]) == ["astrocyte", "unassigned", "pericyte/smooth muscle"]
 
 
 def test_author_labels_as_malignant_calls():

@@ -19,8 +19,11 @@ from .annotate import UNASSIGNED
 from .io import InputError
 
 CALLS = ("malignant", "non-malignant", "uncertain")
+MALIGNANT_LABEL = "malignant"  # cell_type of malignant cells
 CHROMOSOMES = [f"chr{c}" for c in [*range(1, 23), "X", "Y"]]
 CNV_BLOCK_CELLS = 20_000  # a multiple of infercnvpy's 5,000-cell chunks
+SHIPPED_GENE_POSITIONS = Path(__file__).parent / "data" / "hg38_gencode_v27.txt.gz"
+SHIPPED_GENE_POSITIONS_NAME = "GRCh38 GENCODE v27 gene order (shipped with cscniche)"
 
 
 def read_gene_positions(path: str | Path) -> pd.DataFrame:
@@ -57,27 +60,41 @@ def read_gene_positions(path: str | Path) -> pd.DataFrame:
     return table
 
 
+def gene_positions_source(var: pd.DataFrame, path: str | None) -> str:
+    """Where gene positions come from: the configured file, the input's own, or the shipped GRCh38 table."""
+    if path:
+        return str(path)
+    if {"chromosome", "start", "end"} <= set(var) and var["chromosome"].astype(object).isin(CHROMOSOMES).any():
+        return "input"
+    return SHIPPED_GENE_POSITIONS_NAME
+
+
 def place_genes(adata: ad.AnnData, positions: pd.DataFrame | None, *, min_fraction: float) -> float:
-    """Set ``var`` chromosome/start/end from ``positions`` (or keep the input's); return the fraction placed.
+    """Set ``var`` chromosome/start/end from ``positions`` and return the fraction of genes placed.
+
+    Without ``positions`` the input's own positions are kept, and where the input has none the shipped
+    GRCh38 gene order (GENCODE v27, gene symbols) is used.
 
     Raises
     ------
     InputError
         When fewer than ``min_fraction`` of the genes can be placed (e.g. Ensembl ids vs symbols).
     """
+    if positions is None and gene_positions_source(adata.var, None) != "input":
+        positions = read_gene_positions(SHIPPED_GENE_POSITIONS)
     if positions is not None:
         found = positions.reindex(adata.var_names)
         adata.var["chromosome"] = found["chromosome"].astype(object).to_numpy()
         adata.var["start"] = found["start"].to_numpy()
         adata.var["end"] = found["end"].to_numpy()
-    elif not {"chromosome", "start", "end"} <= set(adata.var):
-        raise InputError("genes have no positions: set malignant.gene_positions to a gene-order table or GTF")
     placed = adata.var["chromosome"].astype(object).isin(CHROMOSOMES).to_numpy()
     fraction = float(placed.mean())
     if fraction < min_fraction:
         example = ", ".join(adata.var_names[:3])
         raise InputError(f"only {fraction:.1%} of genes have a position (minimum {min_fraction:.0%}); "
-                         f"gene ids look like {example}: check that the positions use the same ids")
+                         f"gene ids look like {example}: the shipped table and most gene-order files use "
+                         "gene symbols, so give symbols (10x: the features file's second column) or set "
+                         "malignant.gene_positions to a table with the same ids")
     return fraction
 
 
@@ -117,7 +134,8 @@ def choose_reference(obs: pd.DataFrame, params: dict) -> np.ndarray:
         raise InputError(f"only {int(mask.sum())} reference (normal) cells from {how}; at least "
                          f"{params['min_reference_cells']} are needed for CNV inference. Name reference cell "
                          "types (malignant.reference_cell_types), a reference column, or use "
-                         "malignant.method: author")
+                         "malignant.method: author (an author label column) or malignant.method: all (tumour cells "
+                         "only, e.g. organoids or sorted tumour cells: no normal reference exists)")
     return mask
 
 
@@ -222,6 +240,7 @@ def call_malignant(adata: ad.AnnData, reference: np.ndarray, params: dict) -> pd
     call = np.where(high, np.where(signal > sig_thr, "malignant", "uncertain"), "non-malignant").astype(object)
     call[reference & high] = "uncertain"
     null_rate = max(float(high[reference].mean()), 1 - params["reference_quantile"])
+    ref_types = reference_types(adata.obs, reference) if "cell_type" in adata.obs else {}
     rows = []
     for p in np.unique(patients):
         mine = patients == p
@@ -233,6 +252,7 @@ def call_malignant(adata: ad.AnnData, reference: np.ndarray, params: dict) -> pd
         if not has_tumour:
             call[mine & (call == "malignant")] = "uncertain"
         rows.append({"patient": p, "cells": int(mine.sum()), "reference_cells": int((mine & reference).sum()),
+                     "reference_types": ref_types.get(p, ""),
                      "correlation_threshold": corr_thr, "signal_threshold": sig_thr,
                      "cnv_high_cells": n_high, "null_rate": null_rate, "tumour_pvalue": pvalue,
                      "tumour_detected": bool(has_tumour),
@@ -291,6 +311,42 @@ def cnv_profiles(adata: ad.AnnData) -> pd.DataFrame:
         frames.append(pd.DataFrame({"patient": patient, "call": call, "window": np.arange(X.shape[1]),
                                     "chromosome": chrom, "mean_cnv": mean, "cells": len(cells)}))
     return pd.concat(frames, ignore_index=True)
+
+
+def call_all_malignant(adata: ad.AnnData) -> pd.DataFrame:
+    """Every cell malignant (``malignant.method: all``): inputs of tumour cells only, with no normal reference.
+
+    Returns one row per patient (cells and calls) with a ``note`` saying that no normal reference exists.
+    """
+    adata.obs["malignant"] = pd.Categorical(np.full(adata.n_obs, "malignant"), categories=list(CALLS))
+    adata.obs["cnv_score"] = np.nan
+    summary = adata.obs.groupby("patient", observed=True).size().rename("cells").reset_index()
+    summary = summary.assign(**{c: summary["cells"] if c == "malignant" else 0 for c in CALLS})
+    summary["note"] = ("tumour cells only (malignant.method: all): no normal reference exists, so no CNV "
+                       "inference; every cell is taken as malignant")
+    return summary
+
+
+def label_malignant(obs: pd.DataFrame) -> None:
+    """``cell_type`` of malignant cells becomes ``malignant``; every cell's marker label stays in ``marker_cell_type``.
+
+    Tumour cells often resemble a normal type of their tissue (astrocyte, pericyte, MSC-like); the marker
+    label is kept for them but never shown as their cell type.
+    """
+    if "cell_type" not in obs:
+        return
+    marker = obs["cell_type"].astype(str)
+    obs["marker_cell_type"] = pd.Categorical(marker)
+    label = marker.where(~obs["malignant"].astype(str).eq("malignant"), MALIGNANT_LABEL)
+    obs["cell_type"] = pd.Categorical(label)
+
+
+def reference_types(obs: pd.DataFrame, reference: np.ndarray) -> pd.Series:
+    """Per patient, the reference cells' cell types with counts (e.g. ``microglia 6, oligodendrocyte 17``)."""
+    ref = obs.loc[reference, ["patient", "cell_type"]].astype(str)
+    counts = ref.groupby(["patient", "cell_type"]).size()
+    return counts.groupby(level="patient").apply(
+        lambda c: ", ".join(f"{t} {n}" for (_, t), n in c.sort_values(ascending=False).items()))
 
 
 def call_from_author_labels(adata: ad.AnnData, column: str, pattern: str) -> pd.DataFrame:

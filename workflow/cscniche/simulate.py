@@ -240,6 +240,9 @@ def _cell_plan(params: dict, rng: np.random.Generator, *, seed: int) -> pd.DataF
     for (sample, patient), n_cells in zip(samples, per_sample, strict=True):
         tme_props = rng.dirichlet(np.full(len(tme_types), 8.0))
         n_doublets = int(round(n_cells * params["doublet_fraction"]))
+        n_mal = int(round((n_cells - n_doublets) * params["malignant_fraction"]))
+        if n_mal in (0, n_cells - n_doublets) and params["malignant_fraction"] in (0, 1):
+            n_doublets = 0  # heterotypic doublets need two kinds of cell; here every cell is one kind
         n_single = n_cells - n_doublets
         n_mal = int(round(n_single * params["malignant_fraction"]))
         types = ["malignant"] * n_mal + list(rng.choice(tme_types, n_single - n_mal, p=tme_props))

@@ -13,24 +13,31 @@ with logged(snakemake.log[0]) as log:
     params = snakemake.params.malignant
     adata = read_stage(snakemake.input.matrix, snakemake.input.h5ad)
     log.info("read %d cells x %d genes", adata.n_obs, adata.n_vars)
-    if params["method"] == "author":
-        summary = malignant.call_from_author_labels(adata, params["author_column"], params["author_pattern"])
+    if params["method"] in ("author", "all"):
+        if params["method"] == "author":
+            summary = malignant.call_from_author_labels(adata, params["author_column"], params["author_pattern"])
+        else:
+            summary = malignant.call_all_malignant(adata)
         profiles = pd.DataFrame(columns=["patient", "call", "window", "chromosome", "mean_cnv", "cells"])
         clusters = pd.DataFrame(columns=["cnv_cluster", "patient", "cells", "mean_cnv_correlation"])
     else:
         positions = malignant.read_gene_positions(params["gene_positions"]) if params["gene_positions"] else None
+        source = malignant.gene_positions_source(adata.var, params["gene_positions"])
         fraction = malignant.place_genes(adata, positions, min_fraction=params["min_fraction_placed"])
-        log.info("genes placed: %.1f%%", 100 * fraction)
+        log.info("genes placed: %.1f%% (positions: %s)", 100 * fraction, source)
         reference = malignant.choose_reference(adata.obs, params)
-        log.info("reference cells: %d", reference.sum())
+        log.info("reference cells: %d\n%s", reference.sum(),
+                 malignant.reference_types(adata.obs, reference).to_string())
         malignant.infer_cnv(adata, reference, params)
         log.info("CNV inferred: %d windows", adata.obsm["X_cnv"].shape[1])
-        summary = malignant.call_malignant(adata, reference, params).assign(genes_placed=fraction)
+        summary = malignant.call_malignant(adata, reference, params)
+        summary = summary.assign(genes_placed=fraction, gene_positions=source)
         profiles = malignant.cnv_profiles(adata)
         log.info("called")
         clusters = malignant.cnv_clusters(adata, seed=snakemake.params.seed,
                                           leiden_flavor=snakemake.params.leiden_flavor)
         log.info("CNV clusters: %d", len(clusters))
+    malignant.label_malignant(adata.obs)
     adata.uns["malignant"] = {"params": params, "summary": summary.to_dict("list")}
     log.info("calls:\n%s", summary.to_string())
     write_table(summary, snakemake.output.summary)
