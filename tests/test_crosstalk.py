@@ -14,7 +14,8 @@ from cscniche.simulate import simulate_tumour
 from conftest import SHARED
 
 CPDB = SHARED / "ligand_receptor"
-PARAMS = {"min_cells": 10, "expr_prop": 0.1, "n_perms": 1000, "fdr": 0.05, "rank_aggregate": False}
+PARAMS = {"min_cells": 10, "expr_prop": 0.1, "n_perms": 1000, "fdr": 0.05, "rank_aggregate": False,
+          "min_patient_share": 0.5}
 
 
 def _tumour(csc_fraction: float, n_patients: int = 3, n_cells: int = 3000) -> ad.AnnData:
@@ -127,7 +128,10 @@ def test_planted_pairs_lead_their_direction(planted, cpdb, resource):
     assert top.loc[top["direction"] != "CSC<->CSC", "significant"].sum() >= 8
     assert list(specific.columns[:8]) == ["ligand", "receptor", "source", "target", "direction", "partner",
                                           "effect", "score_csc_high"]
-    assert {"pvalue", "fdr"} <= set(specific.columns)
+    assert {"pvalue", "fdr", "pvalue_patients", "n_patients_significant"} <= set(specific.columns)
+    assert specific["pvalue"].min() >= 1 / (PARAMS["n_perms"] + 1)  # a permutation p-value has a floor
+    planted_rows = specific.groupby("direction").head(3)
+    assert (planted_rows["n_patients_consistent"] == 3).all() and planted_rows["pvalue_patients"].notna().all()
     assert set(interactions["direction"]) == {"CSC->TME", "TME->CSC", "CSC<->CSC", "TME->TME"}
 
 
@@ -140,6 +144,17 @@ def test_no_planted_program_calls_few_pairs(cpdb):
     _, specific, _ = ct.run_crosstalk(adata, cpdb, PARAMS, seed=0)
     assert len(specific) > 500
     assert (specific["fdr"] <= 0.05).mean() <= 0.05
+
+
+def test_permutation_pvalues_are_exact_and_floored():
+    rng = np.random.default_rng(0)
+    permuted = rng.normal(size=(999, 3))
+    observed = np.array([100.0, 0.0, permuted[:, 2].mean() + 1.0])
+    p = ct.permutation_pvalue(observed, permuted)
+    assert p[0] == 1 / 1000  # more extreme than every permutation: the floor, not a normal tail
+    assert p[1] > 0.9
+    centred = np.abs(permuted[:, 2] - permuted[:, 2].mean())
+    assert p[2] == (1 + (centred >= 1.0).sum()) / 1000
 
 
 def test_one_patient_falls_back_to_within_patient_permutation(cpdb):

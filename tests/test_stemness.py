@@ -127,7 +127,7 @@ def test_oligodendroglioma_mrnasi_agrees_with_the_stemness_signatures(demo, shar
 def test_patient_jobs_gathered_equal_one_run(planted, tmp_path):
     """The workflow scores each patient in its own job (files in between) and gathers them: the same cells'
     calls, tables and ssGSEA cross-check metacells as scoring all patients in one process; a patient without malignant
-    cells gives an empty part, not an error."""
+    cells gives a part with a too_few_cells summary row and no calls, not an error."""
     from cscniche.stemness import (
         combine_patients,
         gather_metacells,
@@ -152,7 +152,8 @@ def test_patient_jobs_gathered_equal_one_run(planted, tmp_path):
     files.append(tmp_path / "normal.h5ad")  # no malignant cells at all
     write_patient(stemness_of_patient(normal[:50], params, seed=0), gathered.var_names, files[-1])
     parts = [read_patient(f) for f in files]
-    assert parts[-1].summary.empty and parts[-1].bulks.shape[1] == 0 and (parts[-1].cells["csc"] == "").all()
+    assert list(parts[-1].summary[["malignant_cells", "signal"]].iloc[0]) == [0, "too_few_cells"]
+    assert parts[-1].bulks.shape[1] == 0 and (parts[-1].cells["csc"] == "").all()
     summary2, agreement2 = combine_patients(gathered, parts[:-1], params)
     stemness_columns = [c for c in whole.obs if c.startswith(("stemness", "csc"))]
     assert len(stemness_columns) >= 5
@@ -213,3 +214,14 @@ def test_no_program_is_absent_with_no_csc_calls_and_says_why():
     assert not (adata.obs["csc"] == "CSC-high").any()
     settings = [c for c in summary if c.startswith("setting_")]
     assert {"setting_coherence_alpha", "setting_min_coherence", "setting_max_valley"} <= set(settings)
+
+
+def test_no_malignant_cells_give_a_full_summary_row_per_patient():
+    _, adata = simulated_variant({})
+    adata.obs["malignant"] = "non-malignant"
+    summary, _ = run_stemness(adata, default_settings()["stemness"], seed=0)
+    assert list(summary["patient"]) == ["P1", "P2"]
+    assert (summary["signal"] == "too_few_cells").all() and (summary["csc_high"] == 0).all()
+    assert summary["failed_condition"].eq("no malignant cells in this patient").all()
+    assert {"coherence_pvalue", "bic_gain", "setting_min_cells"} <= set(summary)
+    assert not (adata.obs["csc"] == "CSC-high").any()

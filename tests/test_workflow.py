@@ -213,3 +213,31 @@ def test_report_renders_in_headless_chromium(demo):
             assert driver.title == f"cscniche: {name}"
     finally:
         driver.quit()
+
+
+def test_inputs_without_one_side_complete_and_say_so(tmp_path):
+    """A tissue without tumour cells and a tumour-only input (organoids, sorted cells) run through every stage:
+    the tables keep their columns and the report says, in words, what is missing and why."""
+    from conftest import snakemake_command
+
+    config = {"seed": 0, "datasets": {
+        "normal_only": {"simulate": {"n_cells": 600, "n_patients": 2, "malignant_fraction": 0.0}},
+        "tumour_only": {"simulate": {"n_cells": 600, "n_patients": 2, "malignant_fraction": 1.0},
+                        "malignant": {"method": "all"}}},
+        "cluster": {"resolutions": [0.3], "resolution": 0.3}}
+    run = subprocess.run(snakemake_command(tmp_path, config) + ["--cores", "2", "--quiet"], capture_output=True,
+                         text=True)
+    assert run.returncode == 0, run.stderr[-3000:]
+    results = tmp_path / "results"
+    assert "Traceback" not in "".join(p.read_text() for p in results.glob("*/logs/**/*.log"))
+    normal, tumour = _cells(results, "normal_only"), _cells(results, "tumour_only")
+    assert not normal["malignant"].eq("malignant").any() and tumour["malignant"].eq("malignant").all()
+    assert tumour["cell_type"].eq("malignant").all() and tumour["marker_cell_type"].notna().all()
+    stem = pd.read_csv(results / "normal_only/stemness/summary.tsv", sep="\t")
+    assert (stem["signal"] == "too_few_cells").all() and {"coherence_pvalue", "bic_gain"} <= set(stem)
+    specific = pd.read_csv(results / "normal_only/crosstalk/csc_specific.tsv", sep="\t")
+    assert specific.empty and {"ligand", "receptor", "mode"} <= set(specific)
+    text = {name: (results / name / "report.html").read_text() for name in ("normal_only", "tumour_only")}
+    assert "No malignant cells were found" in text["normal_only"]
+    assert "no normal reference exists" in text["tumour_only"] and "No TME cells" in text["tumour_only"]
+    assert "No TME cells" not in text["normal_only"]

@@ -95,6 +95,7 @@ def set_coherence(X: sp.spmatrix, gene_sets: dict[str, np.ndarray], *, n_random:
     mean = np.asarray(X.mean(axis=0)).ravel()
     order = rng.permutation(X.shape[0])
     halves = [X[np.sort(order[: len(order) // 2])], X[np.sort(order[len(order) // 2 :])]]
+    ranked = {}  # each cell subset's ranks, computed once for all sets
     rows = []
     for name, cols in gene_sets.items():
         cols = np.asarray([c for c in dict.fromkeys(cols) if mean[c] > 0], dtype=np.int64)
@@ -103,7 +104,9 @@ def set_coherence(X: sp.spmatrix, gene_sets: dict[str, np.ndarray], *, n_random:
         if len(cols) >= 3 and X.shape[0] >= 10:
             members = np.vstack([cols[None, :], matched_random_sets(mean, cols, n_random, rng)])
             for key, cells in (("", X), ("_half_a", halves[0]), ("_half_b", halves[1])):
-                R, sd = _standardised_ranks(cells)
+                if key not in ranked:
+                    ranked[key] = _standardised_ranks(cells)
+                R, sd = ranked[key]
                 values = _mean_pairwise(R, sd, members)
                 observed, random = values[0], values[1:]
                 row[f"pvalue{key}"] = float((1 + np.sum(random >= observed)) / (n_random + 1)) \

@@ -37,7 +37,8 @@ from .ranksum import group_stats
 DIRECTIONS = ("CSC->TME", "TME->CSC", "CSC<->CSC")
 SPECIFIC_COLUMNS = ["ligand", "receptor", "source", "target", "direction", "partner", "effect", "score_csc_high",
                     "score_csc_low", "z", "pvalue", "fdr", "significant", "partner_specificity", "n_patients",
-                    "n_patients_consistent", "mode", "test", "pathway"]
+                    "n_patients_consistent", "n_patients_significant", "pvalue_patients", "mode", "test", "pathway"]
+PATIENT_LEVEL = 0.05  # a patient's own permutation p-value at or below this counts in n_patients_significant
 CPDB_FILES = ("interaction_input.csv", "gene_input.csv", "complex_input.csv")
 
 
@@ -250,17 +251,23 @@ class PatientStats:
 
 
 def csc_specific(stats: list[PatientStats], resource: pd.DataFrame, entities: Entities, *,
-                 expr_prop: float, fdr_level: float = 0.05) -> pd.DataFrame:
+                 expr_prop: float, fdr_level: float = 0.05, min_patient_share: float = 0.5) -> pd.DataFrame:
     """Test, per LR pair and partner, whether the interaction is stronger with CSC-high than CSC-low cells.
 
     The statistic is the expression product (ligand mean x receptor mean) with CSC-high minus that with
     CSC-low malignant cells, summed over the patients that have both CSC groups (and the partner); its null
-    is the same sum under CSC-label permutations within each patient. Two-sided p-values from the
-    permutation z-score; ``fdr`` by Benjamini-Hochberg over all tests. ``partner_specificity`` is the
-    partner's share of its side's expression among the TME groups (mean over patients; 1 for CSC<->CSC).
-    Rows come sorted with the interactions significant at ``fdr_level`` (and stronger with CSC-high cells)
-    first, by ``effect x partner_specificity`` (a large gain with a partner that is the main TME source or
-    target of the pair ranks first; a ligand every cell type expresses ranks lower), then the rest by p-value.
+    is the same sum under CSC-label permutations within each patient. ``pvalue`` is the two-sided
+    permutation p-value, (1 + permutations at least as extreme) / (n_perms + 1), so never below
+    1/(n_perms + 1); ``fdr`` by Benjamini-Hochberg over all tests. With the patient as the unit:
+    ``n_patients_consistent`` counts the patients whose own effect has the sign of the sum,
+    ``n_patients_significant`` those whose own permutation p-value is at most 0.05 in that direction, and
+    ``pvalue_patients`` is a one-sample t-test of the patients' standardised effects (three patients or more).
+    ``significant``: FDR at ``fdr_level``, stronger with CSC-high cells, and consistent in at least
+    ``min_patient_share`` of the patients tested. ``partner_specificity`` is the partner's share of its side's
+    expression among the TME groups (mean over patients; 1 for CSC<->CSC). Rows come sorted with the
+    significant interactions first, by ``effect x partner_specificity`` (a large gain with a partner that is
+    the main TME source or target of the pair ranks first), then the rest by p-value and,
+    among equal p-values (permutation p-values tie), by ``effect x partner_specificity``.
     """
     usable = [p for p in stats if p.csc_perm is not None]
     columns = SPECIFIC_COLUMNS
@@ -282,11 +289,14 @@ def csc_specific(stats: list[PatientStats], resource: pd.DataFrame, entities: En
     table["pathway"] = resource["pathway"].to_numpy()[table["pair"]]
     table["fdr"] = ss.false_discovery_control(table["pvalue"].to_numpy())
     table["test"] = test
-    table["significant"] = (table["fdr"] <= fdr_level) & (table["effect"] > 0)
+    share = table["n_patients_consistent"] / table["n_patients"]
+    table["significant"] = (table["fdr"] <= fdr_level) & (table["effect"] > 0) & (share >= min_patient_share)
     table["mode"] = SPLIT
-    table["_key"] = np.where(table["significant"], -table["effect"] * table["partner_specificity"], table["pvalue"])
-    table = table.sort_values(["significant", "_key", "ligand", "receptor", "source", "target"],
-                              ascending=[False, True, True, True, True, True], kind="mergesort")
+    gain = -table["effect"] * table["partner_specificity"]
+    table["_key"] = np.where(table["significant"], gain, table["pvalue"])
+    table["_tie"] = gain  # permutation p-values tie (at the floor, too): the larger gain first
+    table = table.sort_values(["significant", "_key", "_tie", "ligand", "receptor", "source", "target"],
+                              ascending=[False, True, True, True, True, True, True], kind="mergesort")
     return table[columns].reset_index(drop=True)
 
 
@@ -296,6 +306,7 @@ def _partner_tests(stats: list[PatientStats], kind: str, partner: str, lig: np.n
     n_pairs = len(lig)
     obs, high, low = np.zeros(n_pairs), np.zeros(n_pairs), np.zeros(n_pairs)
     per_patient, shares, expressed = [], [], np.zeros(n_pairs, bool)
+    patient_z, patient_p = [], []
     perm_total = None
     for p in stats:
         gi = {g: i for i, g in enumerate(p.groups)}
@@ -318,14 +329,18 @@ def _partner_tests(stats: list[PatientStats], kind: str, partner: str, lig: np.n
         high += sh
         low += sl
         per_patient.append(sh - sl)
+        patient_z.append(_standardised(sh - sl, perm))
+        patient_p.append(permutation_pvalue(sh - sl, perm))
         perm_total = perm if perm_total is None else perm_total + perm
     if perm_total is None or not expressed.any():
         return pd.DataFrame()
     share = np.mean(shares, axis=0) if shares else np.ones(n_pairs)
-    sd = perm_total.std(axis=0)
-    z = np.where(sd > 0, (obs - perm_total.mean(axis=0)) / np.where(sd > 0, sd, 1), 0.0)
-    pvalue = np.clip(2 * ss.norm.sf(np.abs(z)), 0, 1)
-    consistent = (np.sign(np.vstack(per_patient)) == np.sign(obs)[None, :]).sum(axis=0)
+    z = _standardised(obs, perm_total)
+    pvalue = permutation_pvalue(obs, perm_total)
+    same_sign = np.sign(np.vstack(per_patient)) == np.sign(obs)[None, :]
+    consistent = same_sign.sum(axis=0)
+    significant_in = (same_sign & (np.vstack(patient_p) <= PATIENT_LEVEL)).sum(axis=0)
+    across = _across_patients(np.vstack(patient_z))
     csc = "CSC"
     source = {"CSC->TME": csc, "TME->CSC": partner, "CSC<->CSC": csc}[kind]
     target = {"CSC->TME": partner, "TME->CSC": csc, "CSC<->CSC": csc}[kind]
@@ -334,7 +349,33 @@ def _partner_tests(stats: list[PatientStats], kind: str, partner: str, lig: np.n
                          "partner": partner, "effect": obs[keep], "score_csc_high": high[keep],
                          "score_csc_low": low[keep], "z": z[keep], "pvalue": pvalue[keep],
                          "partner_specificity": share[keep],
-                         "n_patients": len(per_patient), "n_patients_consistent": consistent[keep]})
+                         "n_patients": len(per_patient), "n_patients_consistent": consistent[keep],
+                         "n_patients_significant": significant_in[keep], "pvalue_patients": across[keep]})
+
+
+def permutation_pvalue(observed: np.ndarray, permuted: np.ndarray) -> np.ndarray:
+    """Two-sided permutation p-values, (1 + #{|perm - centre| >= |observed - centre|}) / (n_perms + 1).
+
+    ``permuted`` is ``(n_perms, n_tests)``; the centre is the permutation mean. Never below 1/(n_perms + 1).
+    """
+    centre = permuted.mean(axis=0)
+    tolerance = 1e-12 * np.maximum(1.0, np.abs(observed))
+    extreme = (np.abs(permuted - centre) >= np.abs(observed - centre)[None, :] - tolerance).sum(axis=0)
+    return (1.0 + extreme) / (permuted.shape[0] + 1.0)
+
+
+def _standardised(observed: np.ndarray, permuted: np.ndarray) -> np.ndarray:
+    sd = permuted.std(axis=0)
+    return np.where(sd > 0, (observed - permuted.mean(axis=0)) / np.where(sd > 0, sd, 1), 0.0)
+
+
+def _across_patients(z: np.ndarray, *, min_patients: int = 3) -> np.ndarray:
+    """One-sample t-test (two-sided) of the patients' standardised effects (rows); NaN below ``min_patients``."""
+    if len(z) < min_patients:
+        return np.full(z.shape[1], np.nan)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        p = ss.ttest_1samp(z, 0.0, axis=0).pvalue
+    return np.where(np.isfinite(p), p, 1.0)
 
 
 def _partner_share(stats: PatientStats, partner: int, entities: np.ndarray) -> np.ndarray:
@@ -346,15 +387,16 @@ def _partner_share(stats: PatientStats, partner: int, entities: np.ndarray) -> n
 
 # ----------------------------------------------------------------------------------------------- graded
 def graded_specific(X: sp.csr_matrix, obs: pd.DataFrame, groups: pd.Series, resource: pd.DataFrame,
-                    entities: Entities, *, min_cells: int, expr_prop: float,
-                    fdr_level: float = 0.05) -> tuple[pd.DataFrame, list[str]]:
+                    entities: Entities, *, min_cells: int, expr_prop: float, fdr_level: float = 0.05,
+                    min_patient_share: float = 0.5) -> tuple[pd.DataFrame, list[str]]:
     """Each LR pair's association with stemness, for when no patient has a CSC-high/CSC-low split.
 
     Per patient, the malignant side's entity (the ligand for CSC->TME, the receptor for TME->CSC, both for
     CSC<->CSC) is correlated with ``stemness`` over the patient's malignant cells (Spearman; a complex by
     the mean of its subunits); the partner must express the other side (``expr_prop`` of its cells) and the
     malignant cells this side. ``effect`` is the mean correlation over patients; ``pvalue`` a t-test across
-    patients (:func:`cscniche.graded.combine_across_patients`), BH ``fdr``. Rows are sorted by
+    patients (:func:`cscniche.graded.combine_across_patients`; also ``pvalue_patients``), BH ``fdr``;
+    ``significant`` as in :func:`csc_specific`. Rows are sorted by
     ``effect x partner_specificity``, significant positive associations first. ``score_csc_high`` and
     ``score_csc_low`` are empty (there is no split). Returns the table and notes.
     """
@@ -407,8 +449,10 @@ def graded_specific(X: sp.csr_matrix, obs: pd.DataFrame, groups: pd.Series, reso
     table["source"] = np.where(table["direction"] == "TME->CSC", table["partner"], "CSC")
     table["target"] = np.where(table["direction"] == "CSC->TME", table["partner"], "CSC")
     table["fdr"] = ss.false_discovery_control(table["pvalue"].fillna(1).to_numpy())
-    table["significant"] = (table["fdr"] <= fdr_level) & (table["effect"] > 0)
-    table["score_csc_high"] = table["score_csc_low"] = np.nan
+    share = table["n_patients_consistent"] / table["n_patients"]
+    table["significant"] = (table["fdr"] <= fdr_level) & (table["effect"] > 0) & (share >= min_patient_share)
+    table["score_csc_high"] = table["score_csc_low"] = table["n_patients_significant"] = np.nan
+    table["pvalue_patients"] = table["pvalue"]
     table = table.rename(columns={"statistic": "z"}).assign(mode=GRADED)
     table["_key"] = -table["effect"] * table["partner_specificity"]
     table = table.sort_values(["significant", "_key", "ligand", "receptor", "source", "target"],
@@ -540,12 +584,14 @@ def run_crosstalk(adata: ad.AnnData, resource: pd.DataFrame, params: dict, *,
             notes.append(f"{patient}: no CSC-high or no CSC-low group with {params['min_cells']} cells; "
                          "not in the CSC-specific test")
     interactions = _interactions_table(tables)
-    specific = csc_specific(stats, usable, entities, expr_prop=params["expr_prop"], fdr_level=params["fdr"])
+    specific = csc_specific(stats, usable, entities, expr_prop=params["expr_prop"], fdr_level=params["fdr"],
+                            min_patient_share=params["min_patient_share"])
     n_csc = sum(s.csc_perm is not None for s in stats)
     if n_csc == 0 and "stemness" in adata.obs:
         specific, graded_notes = graded_specific(X_all, adata.obs, groups, usable, entities,
                                                  min_cells=params["min_cells"], expr_prop=params["expr_prop"],
-                                                 fdr_level=params["fdr"])
+                                                 fdr_level=params["fdr"],
+                                                 min_patient_share=params["min_patient_share"])
         notes += graded_notes
         notes.append("CSC-specific test (mode graded): no patient has a confident CSC-high/CSC-low split, so each "
                      "pair is ranked by its malignant-side gene's correlation with stemness within each patient's "
@@ -554,7 +600,10 @@ def run_crosstalk(adata: ad.AnnData, resource: pd.DataFrame, params: dict, *,
         return interactions, specific, notes
     notes.append("CSC-specific test (mode split): " + ("no patient has both CSC groups" if n_csc == 0 else
                  "one patient, so the CSC-high/CSC-low labels are permuted within it" if n_csc == 1 else
-                 f"{n_csc} patients, CSC labels permuted within each patient and effects summed"))
+                 f"{n_csc} patients, CSC labels permuted within each patient and effects summed")
+                 + f"; p-values from {params['n_perms']} permutations, never below 1/{params['n_perms'] + 1}; "
+                 f"significant: FDR <= {params['fdr']}, stronger with CSC-high cells and the same sign in at least "
+                 f"{params['min_patient_share']:.0%} of the patients tested")
     return interactions, specific, notes
 
 

@@ -178,34 +178,47 @@ def group_stats(X: sp.spmatrix, codes: np.ndarray, n_groups: int, *, linear: boo
                       linear_mean=linear_sums * per_cell if linear else None)
 
 
+@numba.njit(cache=True)
+def _rank_rows(indptr, data, n_cols):  # pragma: no cover - compiled
+    """Each row's stored values ranked among its ``n_cols`` columns (ties averaged), minus the zeros' rank."""
+    n_rows = len(indptr) - 1
+    values = np.empty(len(data))
+    zero_rank = np.empty(n_rows)
+    for i in range(n_rows):
+        a, b = indptr[i], indptr[i + 1]
+        row = data[a:b]
+        order = np.argsort(row)
+        n_neg = 0
+        for v in row:
+            if v < 0:
+                n_neg += 1
+        n_zero = n_cols - (b - a)
+        zr = n_neg + (n_zero + 1) / 2.0
+        zero_rank[i] = zr
+        k = 0
+        while k < b - a:
+            j = k
+            while j + 1 < b - a and row[order[j + 1]] == row[order[k]]:
+                j += 1
+            rank = (k + j) / 2.0 + 1.0
+            if row[order[k]] > 0:
+                rank += n_zero
+            for t in range(k, j + 1):
+                values[a + order[t]] = rank - zr
+            k = j + 1
+    return values, zero_rank
+
+
 def row_ranks(X: sp.spmatrix) -> tuple[sp.csr_matrix, np.ndarray]:
     """Ascending average ranks of each row's values among all columns, without densifying.
 
     Returns ``(R, zero_rank)``: ``R`` has, at each stored non-zero entry, its rank minus the row's
     ``zero_rank`` (the shared average rank of the row's zeros), so a row's full rank vector is
     ``zero_rank[i] + R[i]`` (zeros contribute ``zero_rank[i]``). Negative values are ranked below zero.
+    Rows are sorted one at a time in a compiled loop (no sort of all stored values together).
     """
     X = sp.csr_matrix(X, dtype=np.float64)
     X.eliminate_zeros()
-    n_rows, n_cols = X.shape
-    rows = np.repeat(np.arange(n_rows), np.diff(X.indptr))
-    order = np.lexsort((X.data, rows))
-    data, rows_sorted = X.data[order], rows[order]
-    start = X.indptr[rows_sorted]
-    pos = np.arange(len(data)) - start  # position within the row's sorted non-zeros
-    n_neg = np.bincount(rows, weights=X.data < 0, minlength=n_rows).astype(int)
-    nnz = np.diff(X.indptr)
-    n_zero = n_cols - nnz
-    # ties: average the positions of equal values within a row
-    key_change = np.ones(len(data), bool)
-    key_change[1:] = (data[1:] != data[:-1]) | (rows_sorted[1:] != rows_sorted[:-1])
-    group = np.cumsum(key_change) - 1
-    first = np.flatnonzero(key_change)
-    size = np.diff(np.append(first, len(data)))
-    avg_pos = pos[first][group] + (size[group] - 1) / 2.0
-    neg = data < 0
-    rank = np.where(neg, avg_pos + 1, avg_pos + 1 + n_zero[rows_sorted])
-    zero_rank = n_neg + (n_zero + 1) / 2.0
-    values = np.empty(len(data))
-    values[order] = rank - zero_rank[rows_sorted]
+    X.sort_indices()
+    values, zero_rank = _rank_rows(X.indptr, X.data, X.shape[1])
     return sp.csr_matrix((values, X.indices, X.indptr), shape=X.shape), zero_rank

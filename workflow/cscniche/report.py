@@ -59,13 +59,48 @@ def image_html(path: str | Path, alt: str) -> str:
     return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{data}">'
 
 
+SMALL_REFERENCE = 50  # fewer CNV reference cells than this get a warning in the report
+
+
+def identity_outcome(cells: pd.DataFrame, malignant_summary: pd.DataFrame) -> list[str]:
+    """Sentences on what the identity stages found: no malignant cells, no TME, the CNV reference used."""
+    calls = cells["malignant"].astype(str) if "malignant" in cells else pd.Series("", index=cells.index)
+    labels = cells.get("cell_type", pd.Series("", index=cells.index)).astype(str)
+    out = []
+    if "note" in malignant_summary and malignant_summary["note"].notna().any():
+        out.append(str(malignant_summary["note"].dropna().iloc[0]).capitalize() + ".")
+    elif not calls.eq("malignant").any():
+        out.append("No malignant cells were found: in no patient did more cells pass the CNV threshold than "
+                   "among the normal reference cells (tumour_detected is false for every patient), so stemness, "
+                   "CSC-TME crosstalk and CSC biomarkers have no malignant cells to work on; their tables keep "
+                   "their columns. If the sample is known to hold a tumour, check the reference below "
+                   "(malignant.reference_cell_types or reference_column override it) or use author labels "
+                   "(malignant.method: author).")
+    if not (calls.eq("non-malignant") & ~labels.isin(["unassigned", "", "nan"])).any():
+        out.append("No TME cells: no cell is both non-malignant and of an annotated type, so there is no "
+                   "CSC-TME crosstalk and no TME contrast for biomarkers.")
+    if "reference_cells" in malignant_summary:
+        n_ref = int(malignant_summary["reference_cells"].sum())
+        types = sorted({t.rsplit(" ", 1)[0] for v in malignant_summary.get("reference_types", pd.Series(dtype=str))
+                        .fillna("").astype(str) for t in v.split(", ") if t})
+        out.append(f"CNV reference: {n_ref:,} cells ({', '.join(types) or 'no annotated type'}); per patient in "
+                   "the table below.")
+        if n_ref < SMALL_REFERENCE or len(types) == 1:
+            out.append(f"Warning: the reference is {'small' if n_ref < SMALL_REFERENCE else 'one cell type'}; "
+                       "CNV calls relative to it can mistake cell-type expression for copy number. Name more "
+                       "normal types with malignant.reference_cell_types where the data hold them.")
+    return out
+
+
 def _identity_section(cells: pd.DataFrame, identity: dict[str, pd.DataFrame], figures: list[str],
                       umaps: dict[str, str]) -> list[str]:
     parts = ['<h2 id="identity">Cell identity</h2>',
              "<p class='note'>Cell types from curated marker sets (kNN-smoothed z-scores; "
              "<code>unassigned</code> when no set wins clearly). Malignant calls from inferred CNV "
              "(infercnvpy): correlation with the patient's tumour CNV profile above the reference cells' "
-             "99th percentile.</p>"]
+             "99th percentile. Malignant cells are labelled <code>malignant</code>; their marker label is in "
+             "<code>marker_cell_type</code>.</p>"]
+    parts += [f"<p>{html.escape(sentence)}</p>" for sentence in identity_outcome(cells, identity["malignant"])]
     if "cell_type" in cells:
         counts = pd.crosstab(cells["patient"].astype(str), cells["cell_type"].astype(str))
         parts += ["<h3>Cell types per patient</h3>", table_html(counts.reset_index())]

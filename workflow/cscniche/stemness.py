@@ -108,7 +108,9 @@ def cytotrace(adata: ad.AnnData, *, n_signature: int = 200, alpha: float = 0.9, 
         return pd.Series(gcs).rank(pct=True).to_numpy()
     P = sp.csr_matrix(graph, dtype=np.float64)
     P = sp.diags(1.0 / np.maximum(np.asarray(P.sum(axis=1)).ravel(), 1e-12)) @ P
-    b = lsq_linear(P, gcs, bounds=(0, np.inf), lsmr_tol="auto", max_iter=200).x
+    # 20 trust-region iterations of at most 50 LSMR steps: on a 10,688-cell patient the diffused score's ranks
+    # match those of 200 unbounded iterations to Spearman 0.99999, in 0.8 s instead of 42 s
+    b = lsq_linear(P, gcs, bounds=(0, np.inf), lsmr_tol="auto", max_iter=20, lsmr_maxiter=50).x
     regressed = P @ b
     score = regressed
     for _ in range(max_iter):
@@ -238,7 +240,9 @@ def patient_calls(scores: pd.DataFrame, coherence_table: pd.DataFrame, params: d
     values = combined.to_numpy()
     n = len(values)
     shape = Shape()
-    if n < params["min_cells"]:
+    if n == 0:
+        signal, failed = "too_few_cells", "no malignant cells in this patient"
+    elif n < params["min_cells"]:
         signal, failed = "too_few_cells", f"{n} malignant cells < min_cells {params['min_cells']}"
     elif not coherent:
         signal, failed = "absent", _coherence_failure(coherence_table, params)
@@ -266,7 +270,8 @@ def patient_calls(scores: pd.DataFrame, coherence_table: pd.DataFrame, params: d
            **{f"coherence_{k}": float(best[k].iloc[0]) if len(best) else np.nan
               for k in ("excess", "pvalue", "pvalue_half_a", "pvalue_half_b")},
            "bic_gain": shape.bic_gain, "valley": shape.valley, "upper_mode_weight": shape.upper_weight,
-           "jaccard_stability": jaccard, "mean_scorer_agreement": float(np.nanmean(pairs)) if pairs else np.nan,
+           "jaccard_stability": jaccard,
+           "mean_scorer_agreement": float(np.nanmean(pairs)) if np.isfinite(pairs).any() else np.nan,
            **{f"weight_{k}": float(v) for k, v in weights.items()},
            **{f"setting_{k}": params[k] for k in GUARD_SETTINGS}}
     return cells, row
@@ -314,13 +319,15 @@ def stemness_of_patient(adata: ad.AnnData, params: dict, *, seed: int = 0, weigh
     X = sp.csr_matrix(adata.X)
     rows = adata.obs_names.get_indexer(scores.index)
     calls, summary, coherence_tables = [], [], []
-    for p in np.unique(patients):
+    # every patient of the input gets a summary row, one without malignant cells too (signal too_few_cells)
+    for p in np.unique(adata.obs["patient"].astype(str)):
         mine = np.flatnonzero(patients.to_numpy() == p)
         rng = np.random.default_rng(seed)
         subset = np.sort(rng.choice(mine, params["coherence_max_cells"], replace=False)) \
             if len(mine) > params["coherence_max_cells"] else mine
         table = set_coherence(X[rows[subset]], set_columns, n_random=params["coherence_permutations"],
-                              max_cells=params["coherence_max_cells"], rng=rng)
+                              max_cells=params["coherence_max_cells"], rng=rng) if len(mine) else \
+            pd.DataFrame(columns=COHERENCE_COLUMNS)
         cells, row = patient_calls(scores.iloc[mine], table, params, seed=seed)
         calls.append(cells)
         summary.append({"patient": p, **row})
