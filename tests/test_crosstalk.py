@@ -207,9 +207,10 @@ def test_axes_summarise_planted_signals(planted, tmp_path):
 CROSSTALK_VARIANT = {"n_cells": 3000, "malignant_fraction": 0.5}
 
 
-@pytest.mark.parametrize("variant", [{}, {"csc_fraction": 0.05}, {"csc_marker_overlap": 0.5},
-                                     {"csc_mode": "gradient"}],
-                         ids=["discrete", "5% CSCs", "half the program in the marker set", "gradient"])
+@pytest.mark.parametrize("variant", [{}, {"csc_fraction": 0.05}, {"csc_fraction": 0.30}, {"csc_strength": 2.0},
+                                     {"csc_diversity": True}, {"csc_marker_overlap": 0.5}, {"csc_mode": "gradient"}],
+                         ids=["discrete", "5% CSCs", "30% CSCs", "subtle (log-fold 2)", "with diversity shift",
+                              "half the program in the marker set", "gradient"])
 def test_planted_pairs_lead_on_the_stemness_stage_calls(cpdb, variant):
     """From the stemness stage's own calls: a split where the program is discrete, a graded answer where it is
     a continuum; either way every planted CSC-TME pair is in the top 10 of its direction."""
