@@ -1,3 +1,5 @@
+import numpy as np
+import pandas as pd
 import pytest
 
 from cscniche.annotate import UNASSIGNED, agreement, cluster_summary, load_marker_sets
@@ -85,3 +87,79 @@ def test_local_celltypist_model_is_used(annotated, tmp_path):
     assert agree.mean() >= 0.9
     with pytest.raises(InputError, match=r"missing.pkl: CellTypist model file not found"):
         celltypist_labels(query, tmp_path / "missing.pkl")
+
+
+def _cytotoxic_cells(seed: int = 0):
+    """200 CD8 T cells (CD3 + cytotoxic genes), 100 NK cells (cytotoxic genes, no CD3) and 300 B cells,
+    macrophages and fibroblasts, log-normalised."""
+    import anndata as ad
+    import numpy as np
+    import scipy.sparse as sp
+
+    genes = ["CD3D", "CD3E", "CD3G", "CD2", "CD8A", "CD8B", "NKG7", "GNLY", "KLRD1", "PRF1", "GZMB", "KLRF1",
+             "MS4A1", "CD79A", "LYZ", "CD68", "COL1A1", "DCN", "PECAM1", "VWF", "EPCAM", "KRT8"]
+    rng = np.random.default_rng(seed)
+    X = rng.poisson(0.05, (600, len(genes))).astype(float)
+
+    def add(rows, names, lam):
+        X[np.ix_(rows, [genes.index(g) for g in names])] += rng.poisson(lam, (len(rows), len(names)))
+
+    add(np.arange(300), ["NKG7", "GNLY", "KLRD1", "PRF1", "GZMB"], 6)
+    add(np.arange(200), ["CD3D", "CD3E", "CD3G", "CD2", "CD8A"], 1.5)
+    add(np.arange(200, 300), ["KLRF1"], 1)
+    add(np.arange(300, 400), ["MS4A1", "CD79A"], 4)
+    add(np.arange(400, 500), ["LYZ", "CD68"], 4)
+    add(np.arange(500, 600), ["COL1A1", "DCN"], 4)
+    adata = ad.AnnData(sp.csr_matrix(np.log1p(X)))
+    adata.var_names = genes
+    return adata
+
+
+def test_cd3_gates_cytotoxic_t_cells_from_nk_cells():
+    import dataclasses
+
+    from cscniche.annotate import annotate
+
+    sets = load_marker_sets([REPO / "config/markers/tme.yaml"])
+    params = {**default_settings()["annotate"], "smooth": False}
+    gated = annotate(_cytotoxic_cells(), sets, params).obs["cell_type"].astype(str).to_numpy()
+    ungated = annotate(_cytotoxic_cells(), [dataclasses.replace(s, negative_markers=()) for s in sets],
+                       params).obs["cell_type"].astype(str).to_numpy()
+    assert (ungated[:200] == "NK cell").mean() >= 0.2  # without CD3 gating CD8 T cells look like NK cells
+    t_as_nk = (gated[:200] == "NK cell").mean()  # per cell, unsmoothed: CD3 drops out in some T cells
+    assert t_as_nk <= 0.1 and t_as_nk <= (ungated[:200] == "NK cell").mean() / 2
+    assert (gated[:200] == "T cell").mean() >= 0.8
+    assert (gated[200:300] == "NK cell").mean() >= 0.9
+
+
+def test_sets_without_enough_markers_are_listed(tmp_path):
+    from cscniche.annotate import annotate, marker_coverage
+
+    sets = load_marker_sets([REPO / "config/markers/tme.yaml"])
+    adata = _cytotoxic_cells()  # a reduced panel: no dendritic-cell or mast-cell marker
+    coverage = marker_coverage(adata.var_names, sets, min_genes=2).set_index("cell_type")
+    assert not coverage.loc["dendritic cell", "scored"] and not coverage.loc["mast cell", "scored"]
+    assert coverage.loc["NK cell", "scored"] and coverage.loc["NK cell", "negative_markers_present"] == 3
+    assert "TPSAB1" in coverage.loc["mast cell", "missing"]
+    annotate(adata, sets, {**default_settings()["annotate"], "smooth": False})
+    assert {"dendritic cell", "mast cell"} <= set(adata.uns["annotate"]["unscored_sets"])
+    bad = tmp_path / "markers.yaml"
+    bad.write_text("cell_types:\n  X cell:\n    compartment: immune\n    markers: [CD3E]\n    source: me\n"
+                   "    negative_markers: CD4\n")
+    with pytest.raises(InputError, match="X cell.*negative_markers"):
+        load_marker_sets([bad])
+
+
+def test_oligodendroglioma_normal_cells_agree_with_the_authors(shared_data):
+    """The authors' non-malignant cells (microglia/macrophages, oligodendrocytes) get their type: >= 0.9."""
+    from test_malignant import BRAIN, _oligodendroglioma
+
+    settings = default_settings(**{k: v for k, v in BRAIN.items() if k != "malignant"})
+    obs = run_chain(_oligodendroglioma(), settings, value_scale="tpm").obs
+    expected = {"Microglia/Macrophage": {"microglia", "macrophage/monocyte"},
+                "Oligodendrocytes (non-malignant)": {"oligodendrocyte"}}
+    normal = obs[obs["author_cell_type"].isin(expected)]
+    assert len(normal) >= 40
+    agree = [label in expected[author] for author, label in zip(normal["author_cell_type"],
+                                                                 normal["cell_type"].astype(str), strict=True)]
+    assert np.mean(agree) >= 0.9, pd.crosstab(normal["author_cell_type"], normal["cell_type"])

@@ -19,13 +19,18 @@ UNASSIGNED = "unassigned"
 
 @dataclass(frozen=True)
 class MarkerSet:
-    """One curated cell type: markers, compartment, optional parent type, citation."""
+    """One curated cell type: markers, compartment, optional parent type, citation, negative markers.
+
+    ``negative_markers`` are genes the type does not express (e.g. CD3 genes for NK cells, which share their
+    cytotoxic genes with CD8 T cells); their mean z-score is subtracted from the set's score.
+    """
 
     name: str
     markers: tuple[str, ...]
     compartment: str
     source: str
     parent: str | None = None
+    negative_markers: tuple[str, ...] = ()
 
 
 def load_marker_sets(paths: list[str | Path]) -> list[MarkerSet]:
@@ -52,8 +57,11 @@ def load_marker_sets(paths: list[str | Path]) -> list[MarkerSet]:
                 raise InputError(f"{where}: `compartment` must be one of {list(COMPARTMENTS)}")
             if not spec.get("source"):
                 raise InputError(f"{where}: needs a `source` (citation)")
+            negative = spec.get("negative_markers") or []
+            if not isinstance(negative, list):
+                raise InputError(f"{where}: `negative_markers` must be a list of genes")
             sets[name] = MarkerSet(name, tuple(map(str, spec["markers"])), spec["compartment"], str(spec["source"]),
-                                   spec.get("parent"))
+                                   spec.get("parent"), tuple(map(str, negative)))
     for s in sets.values():
         if s.parent is not None and s.parent not in sets:
             raise InputError(f"marker set {s.name!r}: parent {s.parent!r} is not a marker set")
@@ -77,31 +85,49 @@ def _gene_stats(X: sp.spmatrix) -> tuple[np.ndarray, np.ndarray]:
     return mean, np.maximum(sd, SD_FLOOR)
 
 
+def marker_coverage(var_names: pd.Index, sets: list[MarkerSet], *, min_genes: int) -> pd.DataFrame:
+    """Per marker set: markers listed, markers in the data, and whether it can be scored (``min_genes``)."""
+    rows = []
+    for s in sets:
+        present = [g for g in s.markers if g in var_names]
+        rows.append({"cell_type": s.name, "compartment": s.compartment, "parent": s.parent or "",
+                     "markers": len(s.markers), "markers_present": len(present),
+                     "negative_markers_present": sum(g in var_names for g in s.negative_markers),
+                     "scored": len(present) >= min_genes, "missing": ", ".join(g for g in s.markers
+                                                                                if g not in var_names)})
+    return pd.DataFrame(rows)
+
+
 def marker_scores(adata: ad.AnnData, sets: list[MarkerSet], *, min_genes: int = 2) -> pd.DataFrame:
     """Mean z-scored expression of each set's markers per cell (log-normalised ``X``).
 
     Standard deviations are floored at ``SD_FLOOR`` so that one read of a rarely detected marker
-    does not make a cell win that set.
+    does not make a cell win that set. A set's negative markers present in the data subtract their mean
+    z-score.
 
-    Sets with fewer than ``min_genes`` markers in the data are left out. Computed as one sparse
-    product: ``X[:, markers] @ W - offset``.
+    Sets with fewer than ``min_genes`` markers in the data are left out (:func:`marker_coverage` lists
+    them). Computed as one sparse product: ``X[:, markers] @ W - offset``.
     """
     genes = adata.var_names
-    usable = [(s, [g for g in s.markers if g in genes]) for s in sets]
-    usable = [(s, g) for s, g in usable if len(g) >= min_genes]
+    usable = [(s, [g for g in s.markers if g in genes], [g for g in s.negative_markers if g in genes])
+              for s in sets]
+    usable = [u for u in usable if len(u[1]) >= min_genes]
     if not usable:
         raise InputError("no marker set has enough genes in the data (check gene ids: symbols vs Ensembl)")
-    all_genes = sorted({g for _, gs in usable for g in gs})
+    all_genes = sorted({g for _, pos_genes, neg_genes in usable for g in (*pos_genes, *neg_genes)})
     idx = genes.get_indexer(all_genes)
     mean, sd = _gene_stats(adata.X[:, idx])
     pos = {g: i for i, g in enumerate(all_genes)}
     W = np.zeros((len(all_genes), len(usable)))
-    for j, (_, gs) in enumerate(usable):
-        rows = [pos[g] for g in gs]
+    for j, (_, pos_genes, neg_genes) in enumerate(usable):
+        rows = [pos[g] for g in pos_genes]
         W[rows, j] = 1.0 / (sd[rows] * len(rows))
+        if neg_genes:
+            rows = [pos[g] for g in neg_genes]
+            W[rows, j] -= 1.0 / (sd[rows] * len(rows))
     offset = mean @ W
     scores = np.asarray(sp.csr_matrix(adata.X[:, idx]) @ W) - offset
-    return pd.DataFrame(scores, index=adata.obs_names, columns=[s.name for s, _ in usable])
+    return pd.DataFrame(scores, index=adata.obs_names, columns=[s.name for s, _, _ in usable])
 
 
 def smooth(scores: pd.DataFrame, connectivities: sp.spmatrix | None) -> pd.DataFrame:
@@ -156,7 +182,9 @@ def annotate(adata: ad.AnnData, sets: list[MarkerSet], params: dict) -> ad.AnnDa
     if "leiden" in adata.obs:
         majority = cluster_summary(adata.obs).set_index("cluster")["label"]
         adata.obs["cluster_cell_type"] = adata.obs["leiden"].map(majority).astype(str).to_numpy()
+    coverage = marker_coverage(adata.var_names, sets, min_genes=params["min_genes_per_set"])
     adata.uns["annotate"] = {"params": dict(params), "scored_sets": list(scores.columns),
+                             "unscored_sets": list(coverage.loc[~coverage["scored"], "cell_type"]),
                              "sources": {s.name: s.source for s in sets}}
     return adata
 

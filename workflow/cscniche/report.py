@@ -104,6 +104,15 @@ def _identity_section(cells: pd.DataFrame, identity: dict[str, pd.DataFrame], fi
     if "cell_type" in cells:
         counts = pd.crosstab(cells["patient"].astype(str), cells["cell_type"].astype(str))
         parts += ["<h3>Cell types per patient</h3>", table_html(counts.reset_index())]
+    coverage = identity.get("marker_sets")
+    if coverage is not None and len(coverage):
+        unscored = coverage[~coverage["scored"].astype(str).str.lower().eq("true")]
+        if len(unscored):
+            listed = "; ".join(f"{r.cell_type} ({r.markers_present} of {r.markers} markers)"
+                               for r in unscored.itertuples())
+            parts.append(f"<p>Marker sets not scored (too few of their markers in the data, so no cell can get "
+                         f"these labels): {html.escape(listed)}. Full list in "
+                         "<code>identity/marker_sets.tsv</code>.</p>")
     parts += ["<h3>Clusters</h3>", table_html(identity["clusters"])]
     parts += [image_html(umaps[k], k) for k in ("cell_type", "malignant", "cnv_score") if k in umaps]
     agreement = identity["agreement"]

@@ -7,6 +7,7 @@ rule annotate:
         h5ad="results/{dataset}/identity/annotated.h5ad",
         clusters="results/{dataset}/identity/clusters.tsv",
         agreement="results/{dataset}/identity/agreement.tsv",
+        marker_sets="results/{dataset}/identity/marker_sets.tsv",
     log:
         "results/{dataset}/logs/annotate.log",
     benchmark:

@@ -26,6 +26,7 @@ rule report:
         umap_figures=lambda w: expand("results/{{dataset}}/figures/umap_{key}.png", key=umap_keys(w.dataset)),
         clusters="results/{dataset}/identity/clusters.tsv",
         agreement="results/{dataset}/identity/agreement.tsv",
+        marker_sets="results/{dataset}/identity/marker_sets.tsv",
         malignant="results/{dataset}/identity/malignant_summary.tsv",
         cnv_clusters="results/{dataset}/identity/cnv_clusters.tsv",
         stemness="results/{dataset}/stemness/summary.tsv",

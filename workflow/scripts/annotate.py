@@ -12,11 +12,18 @@ from cscniche.logs import logged  # noqa: E402
 with logged(snakemake.log[0]) as log:
     params = snakemake.params.annotate
     adata = read_stage(snakemake.input.h5ad, graph=params["smooth"])
-    annotate.annotate(adata, annotate.load_marker_sets(params["markers"]), params)
+    sets = annotate.load_marker_sets(params["markers"])
+    coverage = annotate.marker_coverage(adata.var_names, sets, min_genes=params["min_genes_per_set"])
+    for row in coverage[~coverage["scored"]].itertuples():
+        log.warning("marker set %r not scored: %d of its %d markers in the data (min_genes_per_set %d); "
+                    "its cells cannot get this label", row.cell_type, row.markers_present, row.markers,
+                    params["min_genes_per_set"])
+    annotate.annotate(adata, sets, params)
     if params["celltypist_model"]:
         annotate.celltypist_labels(adata, params["celltypist_model"])
     log.info("cell types: %s", adata.obs["cell_type"].value_counts().to_dict())
     write_table(annotate.cluster_summary(adata.obs), snakemake.output.clusters)
+    write_table(coverage, snakemake.output.marker_sets)
     authors = [c for c in adata.obs if c.startswith("author_") or c == "celltypist_majority"]
     frames = [annotate.agreement(adata.obs, c).assign(author_column=c) for c in authors]
     agreement = pd.concat(frames) if frames else pd.DataFrame(columns=["author_label", "cell_type", "cells",

@@ -21,6 +21,7 @@ with logged(snakemake.log[0]):
         qc_summary=table(inp.qc_summary),
         markers=table(inp.markers, dtype={"cluster": str}),
         identity={"clusters": table(inp.clusters, dtype={"cluster": str}), "agreement": table(inp.agreement),
+                  "marker_sets": table(inp.marker_sets, keep_default_na=False),
                   "malignant": table(inp.malignant), "cnv_clusters": table(inp.cnv_clusters)},
         stemness={"summary": table(inp.stemness), "ssgsea_check": table(inp.ssgsea_check),
                   "coherence": table(inp.coherence)},
