@@ -14,14 +14,14 @@ from conftest import SHARED, default_settings, run_chain
 
 GENE_ORDER = SHARED / "gene_positions" / "hg38_gencode_v27.txt"
 BRAIN = {"annotate": {"markers": ["config/markers/tme.yaml", "config/markers/brain.yaml"]},
-         "malignant": {"reference_cell_types": ["microglia", "macrophage/monocyte", "oligodendrocyte"]},
          "qc": {"min_cells_per_sample": 5}, "cluster": {"integration": "none", "n_neighbors": 10}}
 
 
 def call(adata, settings, positions=None):
     params = settings["malignant"]
     malignant.place_genes(adata, positions, min_fraction=params["min_fraction_placed"])
-    reference = malignant.choose_reference(adata.obs, params)
+    reference, table = malignant.reference_cells(adata, params)
+    adata.uns["reference_table"] = table
     malignant.infer_cnv(adata, reference, params)
     return malignant.call_malignant(adata, reference, params)
 
@@ -68,8 +68,15 @@ def test_oligodendroglioma_malignant_f1(positions, shared_data):
     truth = adata.obs["author_cell_type"].str.startswith("malignant")
     assert len(truth) >= 180 and truth.sum() >= 140  # 184 cells, 142 malignant before QC
     f1 = f1_score(truth, adata.obs["malignant"] == "malignant")
-    assert f1 >= 0.97, (f1, summary)
+    assert f1 >= 0.97, (f1, summary)  # default reference settings: the verified reference
     assert not summary.set_index("patient").loc["MGH54", "tumour_detected"]
+    oligodendrocytes = adata.obs["author_cell_type"].str.startswith("Oligodendrocytes")
+    assert not (adata.obs.loc[oligodendrocytes, "malignant"] == "malignant").any()
+    table = adata.uns["reference_table"]
+    kept = table[table["in_reference"]]
+    assert set(kept["cell_type"]) <= {"microglia", "macrophage/monocyte", "oligodendrocyte"}, table
+    assert {"microglia", "oligodendrocyte"} <= set(kept["cell_type"])
+    assert not table.loc[~table["in_reference"], "reason"].str.startswith("profile shared").any()
 
 
 def test_simulated_malignant_calls_and_clones(small_tumour):
@@ -158,3 +165,24 @@ def test_cnv_clusters_separate_tumour_from_normal(small_tumour):
     assert table["cells"].sum() == adata.n_obs
     mostly_one_call = table[["share_malignant", "share_non-malignant"]].max(axis=1)
     assert (mostly_one_call * table["cells"]).sum() / table["cells"].sum() >= 0.9
+
+
+def test_tumour_cells_passing_for_an_immune_type_leave_the_reference(small_tumour):
+    """As in a lymphoma: the malignant cells score as B cells. Their arm-level copy-number profile is their
+    patient's own, so verification drops them from the reference, keeps the TME types and the tumour is found."""
+    settings = default_settings()
+    adata = run_chain(small_tumour.samples, settings)
+    truth = small_tumour.truth.set_index("cell_id").loc[adata.obs_names]
+    tumour = (truth["malignant"] & ~truth["doublet"]).to_numpy()
+    obs = adata.obs
+    for column, value in (("cell_type", "B cell"), ("cluster_cell_type", "B cell"), ("cell_compartment", "immune")):
+        obs[column] = obs[column].astype(str)
+        obs.loc[tumour, column] = value
+    obs.loc[tumour, "cell_type_confidence"] = 1.0
+    assert malignant.choose_reference(obs, settings["malignant"])[tumour].mean() >= 0.9  # candidates at first
+    summary = call(adata, settings)
+    table = adata.uns["reference_table"]
+    reference = adata.obs["cnv_reference"].to_numpy()
+    assert reference[tumour].mean() <= 0.02 and reference[~tumour].sum() >= 100, table
+    assert summary["tumour_detected"].all()
+    assert f1_score(tumour, adata.obs["malignant"] == "malignant") >= 0.9

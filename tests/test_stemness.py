@@ -19,7 +19,7 @@ WEIGHTS = SHARED / "gene_sets" / "pcbc-stemsig.tsv"
 def _identity(samples, settings):
     adata = run_chain(samples, settings)
     params = settings["malignant"]
-    reference = malignant.choose_reference(adata.obs, params)
+    reference, _ = malignant.reference_cells(adata, params)
     malignant.infer_cnv(adata, reference, params)
     malignant.call_malignant(adata, reference, params)
     return adata

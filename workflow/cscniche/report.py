@@ -121,6 +121,12 @@ def _identity_section(cells: pd.DataFrame, identity: dict[str, pd.DataFrame], fi
         parts += [f"<h3>Agreement with the authors' labels ({html.escape(column)})</h3>",
                   table_html(wide.reset_index())]
     parts += ["<h3>Malignant calls per patient</h3>", table_html(identity["malignant"])]
+    reference = identity.get("cnv_reference")
+    if reference is not None and len(reference):
+        parts += ["<h3>CNV reference</h3><p class='note'>Candidate normal cells by patient and cluster. A group "
+                  "stays in the reference when its arm-level profile has a twin among another patient's groups "
+                  "(normal cells share one genome across patients; tumour cells that pass for a normal type "
+                  "carry their patient's own copy-number changes).</p>", table_html(reference)]
     if "cnv_clusters" in identity:
         parts += ["<h3>CNV clusters (candidate subclones)</h3>", table_html(identity["cnv_clusters"])]
     parts += [image_html(f, f"CNV {Path(f).stem}") for f in figures]

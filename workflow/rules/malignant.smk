@@ -8,6 +8,7 @@ rule malignant:
         summary="results/{dataset}/identity/malignant_summary.tsv",
         profiles="results/{dataset}/identity/cnv_profiles.tsv.gz",
         clusters="results/{dataset}/identity/cnv_clusters.tsv",
+        reference="results/{dataset}/identity/cnv_reference.tsv",
     log:
         "results/{dataset}/logs/malignant.log",
     benchmark:

@@ -29,6 +29,7 @@ rule report:
         marker_sets="results/{dataset}/identity/marker_sets.tsv",
         malignant="results/{dataset}/identity/malignant_summary.tsv",
         cnv_clusters="results/{dataset}/identity/cnv_clusters.tsv",
+        cnv_reference="results/{dataset}/identity/cnv_reference.tsv",
         stemness="results/{dataset}/stemness/summary.tsv",
         ssgsea_check="results/{dataset}/stemness/ssgsea_check.tsv",
         coherence="results/{dataset}/stemness/coherence.tsv",

@@ -20,12 +20,14 @@ with logged(snakemake.log[0]) as log:
             summary = malignant.call_all_malignant(adata)
         profiles = pd.DataFrame(columns=["patient", "call", "window", "chromosome", "mean_cnv", "cells"])
         clusters = pd.DataFrame(columns=["cnv_cluster", "patient", "cells", "mean_cnv_correlation"])
+        reference_table = pd.DataFrame(columns=malignant.REFERENCE_COLUMNS)
     else:
         positions = malignant.read_gene_positions(params["gene_positions"]) if params["gene_positions"] else None
         source = malignant.gene_positions_source(adata.var, params["gene_positions"])
         fraction = malignant.place_genes(adata, positions, min_fraction=params["min_fraction_placed"])
         log.info("genes placed: %.1f%% (positions: %s)", 100 * fraction, source)
-        reference = malignant.choose_reference(adata.obs, params)
+        reference, reference_table = malignant.reference_cells(adata, params)
+        log.info("reference candidates (patient x cluster):\n%s", reference_table.to_string())
         log.info("reference cells: %d\n%s", reference.sum(),
                  malignant.reference_types(adata.obs, reference).to_string())
         malignant.infer_cnv(adata, reference, params)
@@ -43,4 +45,5 @@ with logged(snakemake.log[0]) as log:
     write_table(summary, snakemake.output.summary)
     write_table(profiles, snakemake.output.profiles)
     write_table(clusters, snakemake.output.clusters)
+    write_table(reference_table, snakemake.output.reference)
     write_annotations(adata, snakemake.output.h5ad)
