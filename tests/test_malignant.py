@@ -186,3 +186,23 @@ def test_tumour_cells_passing_for_an_immune_type_leave_the_reference(small_tumou
     assert reference[tumour].mean() <= 0.02 and reference[~tumour].sum() >= 100, table
     assert summary["tumour_detected"].all()
     assert f1_score(tumour, adata.obs["malignant"] == "malignant") >= 0.9
+
+
+def test_shared_oligodendroglioma_table_with_defaults_only(shared_data):
+    """The GEO-style table as a user would give it: no gene positions (the shipped GRCh38 order places them),
+    no reference named (the verified reference): F1 against the authors >= 0.95, normal oligodendrocytes
+    not malignant."""
+    table = shared_data / "scrna" / "oligodendroglioma_expression_downsampled.counts.matrix.gz"
+    labels = shared_data / "scrna" / "oligodendroglioma_annotations_downsampled.txt"
+    samples = {f"{p}_all": ingest_sample({"sample": p, "patient": p, "path": str(table), "format": "table",
+                                          "cell_pattern": f"^{p}_", "annotation": str(labels)},
+                                         author_labels={"label": "cell_type"})
+               for p in ["93", "97", "MGH36", "MGH53", "MGH54"]}
+    settings = default_settings(**BRAIN)
+    adata = run_chain(samples, settings, value_scale="tpm")
+    assert "chromosome" not in adata.var
+    call(adata, settings)
+    truth = adata.obs["author_cell_type"].str.startswith("malignant")
+    assert f1_score(truth, adata.obs["malignant"] == "malignant") >= 0.95
+    normal = adata.obs["author_cell_type"].str.startswith("Oligodendrocytes")
+    assert normal.sum() >= 20 and not (adata.obs.loc[normal, "malignant"] == "malignant").any()
