@@ -130,6 +130,7 @@ def test_cd3_gates_cytotoxic_t_cells_from_nk_cells():
     assert t_as_nk <= 0.1 and t_as_nk <= (ungated[:200] == "NK cell").mean() / 2
     assert (gated[:200] == "T cell").mean() >= 0.8
     assert (gated[200:300] == "NK cell").mean() >= 0.9
+    assert (gated[300:] != "NK cell").all()  # lacking CD3 is no evidence for NK: B cells and others stay out
 
 
 def test_sets_without_enough_markers_are_listed(tmp_path):

@@ -89,3 +89,30 @@ def test_sparse_centred_pca_gives_scrublets_scores(small_tumour, monkeypatch):
     from scanpy.preprocessing._scrublet import pipeline
 
     assert pipeline.pca.__module__ == "scanpy.preprocessing._scrublet.pipeline"  # restored afterwards
+
+
+def test_what_qc_removed_is_counted_per_cell_type(small_tumour):
+    """Every input cell gets a rough marker type before QC, so the loss of a rare type is reported."""
+    from cscniche.annotate import load_marker_sets
+    from cscniche.qc import cell_table, marker_types, removal_by_type
+
+    from conftest import REPO
+
+    settings = validate_config({"datasets": {"s": {"simulate": {}}}})["datasets"]["s"]["annotate"]
+    adata = run_qc(_sample(small_tumour), QC, seed=0)
+    adata.obs["marker_type"] = marker_types(adata, load_marker_sets([REPO / "config/markers/tme.yaml"]),
+                                            min_genes=2, min_score=settings["min_score"],
+                                            min_margin=settings["min_margin"])
+    truth = small_tumour.truth.set_index("cell_id").loc[adata.obs_names, "cell_type"]
+    for planted, label in (("T", "T cell"), ("B", "B cell"), ("fibroblast", "fibroblast/CAF")):
+        assert (adata.obs.loc[truth.eq(planted).to_numpy(), "marker_type"] == label).mean() >= 0.7, planted
+    cells = cell_table(adata)
+    quiet = removal_by_type(cells, max_loss=0.3)
+    assert quiet["cells"].sum() == adata.n_obs
+    fibroblasts = cells["marker_type"].eq("fibroblast/CAF")
+    cells.loc[fibroblasts, "qc_pass"] = False  # as if doublet removal took every fibroblast
+    cells.loc[fibroblasts, "fail_doublet"] = True
+    table = removal_by_type(cells, max_loss=0.3).set_index("marker_type")
+    assert table.loc["fibroblast/CAF", "warning"] and table.loc["fibroblast/CAF", "share_removed"] == 1.0
+    assert table.loc["fibroblast/CAF", "removed_doublet"] == fibroblasts.sum()
+    assert table["warning"].sum() == 1 + quiet["warning"].sum()

@@ -103,7 +103,7 @@ def marker_scores(adata: ad.AnnData, sets: list[MarkerSet], *, min_genes: int = 
 
     Standard deviations are floored at ``SD_FLOOR`` so that one read of a rarely detected marker
     does not make a cell win that set. A set's negative markers present in the data subtract their mean
-    z-score.
+    z-score clipped at zero (expression above the mean counts against the set; absence does not count for it).
 
     Sets with fewer than ``min_genes`` markers in the data are left out (:func:`marker_coverage` lists
     them). Computed as one sparse product: ``X[:, markers] @ W - offset``.
@@ -119,14 +119,19 @@ def marker_scores(adata: ad.AnnData, sets: list[MarkerSet], *, min_genes: int = 
     mean, sd = _gene_stats(adata.X[:, idx])
     pos = {g: i for i, g in enumerate(all_genes)}
     W = np.zeros((len(all_genes), len(usable)))
-    for j, (_, pos_genes, neg_genes) in enumerate(usable):
+    for j, (_, pos_genes, _) in enumerate(usable):
         rows = [pos[g] for g in pos_genes]
         W[rows, j] = 1.0 / (sd[rows] * len(rows))
-        if neg_genes:
-            rows = [pos[g] for g in neg_genes]
-            W[rows, j] -= 1.0 / (sd[rows] * len(rows))
-    offset = mean @ W
-    scores = np.asarray(sp.csr_matrix(adata.X[:, idx]) @ W) - offset
+    X = sp.csr_matrix(adata.X[:, idx])
+    scores = np.asarray(X @ W) - mean @ W
+    negative = sorted({g for _, _, neg_genes in usable for g in neg_genes})
+    if negative:  # only expression above the mean counts against a set: absence is no evidence for it
+        cols = [pos[g] for g in negative]
+        z = np.clip((X[:, cols].toarray() - mean[cols]) / sd[cols], 0, None)
+        at = {g: i for i, g in enumerate(negative)}
+        for j, (_, _, neg_genes) in enumerate(usable):
+            if neg_genes:
+                scores[:, j] -= z[:, [at[g] for g in neg_genes]].mean(axis=1)
     return pd.DataFrame(scores, index=adata.obs_names, columns=[s.name for s, _, _ in usable])
 
 
@@ -139,7 +144,8 @@ def smooth(scores: pd.DataFrame, connectivities: sp.spmatrix | None) -> pd.DataF
     return pd.DataFrame(graph @ scores.to_numpy(), index=scores.index, columns=scores.columns)
 
 
-def _best(scores: pd.DataFrame, min_score: float, min_margin: float) -> tuple[pd.Series, np.ndarray, np.ndarray]:
+def best_label(scores: pd.DataFrame, min_score: float, min_margin: float) -> tuple[pd.Series, np.ndarray, np.ndarray]:
+    """The winning set per cell (``unassigned`` below ``min_score`` or within ``min_margin``), its score, margin."""
     values = scores.to_numpy()
     order = np.argsort(-values, axis=1)
     top = values[np.arange(len(values)), order[:, 0]]
@@ -165,13 +171,13 @@ def annotate(adata: ad.AnnData, sets: list[MarkerSet], params: dict) -> ad.AnnDa
     scores = smooth(scores, graph)
     by_name = {s.name: s for s in sets}
     top_level = [c for c in scores if by_name[c].parent is None]
-    label, top, margin = _best(scores[top_level], params["min_score"], params["min_margin"])
+    label, top, margin = best_label(scores[top_level], params["min_score"], params["min_margin"])
     subtype = label.copy()
     for parent in {by_name[c].parent for c in scores if by_name[c].parent}:
         children = [c for c in scores if by_name[c].parent == parent]
         cells = label.eq(parent).to_numpy()
         if cells.any() and children:
-            sub, _, _ = _best(scores.loc[cells, children], params["min_score"], params["min_margin"])
+            sub, _, _ = best_label(scores.loc[cells, children], params["min_score"], params["min_margin"])
             subtype[cells] = sub.where(sub.ne(UNASSIGNED), parent)
     adata.obs["cell_type"] = pd.Categorical(label)
     adata.obs["cell_subtype"] = pd.Categorical(subtype)

@@ -9,6 +9,7 @@ import anndata as ad
 import numpy as np
 import pandas as pd
 import scanpy as sc
+import scipy.sparse as sp
 
 from .io import InputError
 
@@ -221,7 +222,48 @@ def passing_cells(adata: ad.AnnData, params: dict) -> ad.AnnData:
     return kept
 
 
+def marker_types(adata: ad.AnnData, sets: list, *, min_genes: int, min_score: float,
+                 min_margin: float) -> np.ndarray:
+    """Each cell's best top-level marker set on its own normalised expression (no smoothing), before QC.
+
+    A rough label for every input cell, the removed ones included, so that what QC removes can be counted
+    per cell type (:func:`removal_by_type`); the annotation proper runs after QC.
+    """
+    from .annotate import UNASSIGNED, best_label, marker_scores
+
+    top = [s for s in sets if s.parent is None]
+    if adata.n_obs == 0 or not top:
+        return np.full(adata.n_obs, UNASSIGNED, dtype=object)
+    norm = ad.AnnData(sp.csr_matrix(adata.X, dtype=np.float32), var=pd.DataFrame(index=adata.var_names))
+    if adata.uns["ingest"]["value_scale"] != "log":
+        sc.pp.normalize_total(norm, target_sum=1e4)
+        sc.pp.log1p(norm)
+    try:
+        scores = marker_scores(norm, top, min_genes=min_genes)
+    except InputError:  # no set has enough genes: nothing to count by
+        return np.full(adata.n_obs, UNASSIGNED, dtype=object)
+    return best_label(scores, min_score, min_margin)[0].to_numpy()
+
+
+def removal_by_type(cells: pd.DataFrame, *, max_loss: float, min_cells: int = 3) -> pd.DataFrame:
+    """What each QC filter removed per marker type (``cells``: the per-cell QC tables of a dataset).
+
+    One row per ``marker_type``: cells, cells each filter flagged (``removed_<filter>``; a cell can fail
+    several), cells removed and their share; ``warning`` where a type of at least ``min_cells`` cells lost
+    more than ``max_loss`` of them (rare TME types are the first to vanish).
+    """
+    flags = [f"fail_{f}" for f in FILTERS]
+    table = cells.assign(removed=~cells["qc_pass"].astype(bool)).groupby("marker_type")[
+        ["removed", *flags]].sum().astype(int)
+    table.insert(0, "cells", cells.groupby("marker_type").size())
+    table = table.rename(columns={f: f"removed_{f.removeprefix('fail_')}" for f in flags})
+    table["share_removed"] = table["removed"] / table["cells"]
+    table["warning"] = (table["share_removed"] > max_loss) & (table["cells"] >= min_cells)
+    return table.reset_index().sort_values(["warning", "share_removed"], ascending=False, kind="mergesort")
+
+
 def cell_table(adata: ad.AnnData) -> pd.DataFrame:
     """Per-cell QC table (every cell, passing or not)."""
-    cols = ["sample", "patient", *QC_METRICS, "doublet_score", *[f"fail_{f}" for f in FILTERS], "qc_pass"]
+    cols = ["sample", "patient", *QC_METRICS, "doublet_score", *[f"fail_{f}" for f in FILTERS], "qc_pass",
+            *(["marker_type"] if "marker_type" in adata.obs else [])]
     return adata.obs[cols].rename_axis("cell_id").reset_index()

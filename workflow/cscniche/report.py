@@ -271,6 +271,7 @@ def build_report(
     cells: pd.DataFrame,
     qc_summary: pd.DataFrame,
     markers: pd.DataFrame,
+    qc_by_type: pd.DataFrame | None = None,
     identity: dict[str, pd.DataFrame],
     stemness: dict[str, pd.DataFrame],
     crosstalk: dict[str, pd.DataFrame],
@@ -319,6 +320,13 @@ def build_report(
               "<p class='note'>Thresholds: median ± k·MAD of log genes, log counts (count data) and "
               "mitochondrial %, combined with the hard bounds in the config; doublets by scrublet.</p>",
               table_html(qc_summary)]
+    if qc_by_type is not None and len(qc_by_type):
+        lost = qc_by_type[qc_by_type["warning"].astype(str).str.lower().eq("true")]
+        parts += [f"<p><b>Warning</b>: QC removed {int(r.removed)} of {int(r.cells)} {html.escape(str(r.marker_type))} "
+                  f"cells ({r.share_removed:.0%}).</p>" for r in lost.itertuples()]
+        parts += ["<h3>What QC removed per cell type</h3><p class='note'>Types from the marker sets on each "
+                  "cell's own expression before QC (a rough label; the annotation proper runs after QC).</p>",
+                  table_html(qc_by_type)]
     parts += [image_html(f, f"QC {Path(f).stem}") for f in figures["qc"]]
     parts += ['<h2 id="clustering">Clustering</h2>']
     parts += [image_html(f, f"UMAP {Path(f).stem}") for f in cluster_umaps]

@@ -1,6 +1,7 @@
 rule qc:
     input:
-        "results/{dataset}/ingest/{sample}.h5ad",
+        h5ad="results/{dataset}/ingest/{sample}.h5ad",
+        markers=lambda w: dataset(w)["annotate"]["markers"],
     output:
         h5ad="results/{dataset}/qc/{sample}.h5ad",
         cells="results/{dataset}/qc/{sample}.cells.tsv.gz",
@@ -11,6 +12,7 @@ rule qc:
         "results/{dataset}/benchmarks/qc/{sample}.tsv"
     params:
         qc=lambda w: dataset(w)["qc"],
+        annotate=lambda w: dataset(w)["annotate"],
         seed=SEED,
     resources:
         mem_mb=qc_mem,
@@ -43,11 +45,19 @@ rule qc_plot:
 
 rule qc_summary:
     input:
-        lambda w: expand("results/{{dataset}}/qc/{sample}.summary.tsv", sample=sample_names(w)),
+        summaries=lambda w: expand(
+            "results/{{dataset}}/qc/{sample}.summary.tsv", sample=sample_names(w)
+        ),
+        cells=lambda w: expand(
+            "results/{{dataset}}/qc/{sample}.cells.tsv.gz", sample=sample_names(w)
+        ),
     output:
-        "results/{dataset}/qc/summary.tsv",
+        summary="results/{dataset}/qc/summary.tsv",
+        by_type="results/{dataset}/qc/removed_by_type.tsv",
     log:
         "results/{dataset}/logs/qc_summary.log",
+    params:
+        max_type_loss=lambda w: dataset(w)["qc"]["max_type_loss"],
     conda:
         REPORT_ENV
     script:
