@@ -105,6 +105,12 @@ def test_planted_program_leads_the_biomarkers(planted):
     assert surface["CD44"] and surface["CXCR4"] and not surface["SOX2"]
     assert "pseudobulk DESeq2" in notes[0]
     assert set(de["method"]) == {"pseudobulk", "wilcoxon"}
+    # three patients: the pseudobulk is the primary test and ranking, the per-cell test is kept alongside
+    bulk = de[de["method"] == "pseudobulk"].set_index("gene")
+    top = biomarkers.head(20).set_index("gene")
+    np.testing.assert_allclose(top["pvalue"], bulk.loc[top.index, "pvalue"])
+    assert top["pseudobulk_stat"].is_monotonic_decreasing and top["pvalue_cells"].notna().all()
+    assert any("pseudobulk Wald statistic over 3 patients" in n for n in notes)
 
 
 def test_gsea_ranks_a_stemness_set_first_and_marks_it_circular(planted):

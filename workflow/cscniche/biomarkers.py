@@ -29,7 +29,7 @@ from .ranksum import group_stats, rank_sum
 
 BIOMARKER_COLUMNS = ["gene", "auroc", "log2fc", "pct_csc", "pct_noncsc", "specificity", "top_tme_type",
                      "n_patients_consistent", "n_patients", "surface", "surface_source", "pvalue", "fdr",
-                     "stemness_gene", "stemness_rho", "mode"]
+                     "pseudobulk_stat", "pvalue_cells", "fdr_cells", "stemness_gene", "stemness_rho", "mode"]
 MIN_CELLS_PER_PATIENT = 3  # a patient counts towards consistency with this many cells in each group
 
 
@@ -147,7 +147,8 @@ def surface_genes(path: str, resource: pd.DataFrame | None) -> dict[str, str]:
 
 
 def biomarker_table(adata: ad.AnnData, wilcoxon: pd.DataFrame, surface: dict[str, str], *, min_cells: int,
-                    scoring_genes: list[str] = (), graded: pd.DataFrame | None = None) -> pd.DataFrame:
+                    scoring_genes: list[str] = (), graded: pd.DataFrame | None = None,
+                    bulk: pd.DataFrame | None = None) -> pd.DataFrame:
     """Ranked biomarkers of CSC-high malignant cells (best first).
 
     Columns: ``gene, auroc, log2fc, pct_csc, pct_noncsc, specificity, top_tme_type, n_patients_consistent,
@@ -158,7 +159,10 @@ def biomarker_table(adata: ad.AnnData, wilcoxon: pd.DataFrame, surface: dict[str
     CSC-high cells come first, by AUROC. ``stemness_gene`` flags the ``scoring_genes`` (the split was made on
     them). With ``graded`` (:func:`stemness_association`), ``stemness_rho``, ``pvalue`` and ``fdr`` are its
     within-patient correlations combined across patients, and the genes are ranked by ``stemness_rho``;
-    ``mode`` says which.
+    ``mode`` says which. With ``bulk`` (:func:`pseudobulk_de`, two patients or more), the patient is the
+    unit: ``pvalue``/``fdr`` are the pseudobulk test's, ``pseudobulk_stat`` its Wald statistic, and genes up
+    in CSC-high pseudobulks come first by that statistic; ``pvalue_cells``/``fdr_cells`` keep the per-cell
+    Wilcoxon test (cells as replicates: descriptive).
     """
     mask, high = csc_mask(adata.obs)
     cells = np.flatnonzero(mask)
@@ -197,6 +201,12 @@ def biomarker_table(adata: ad.AnnData, wilcoxon: pd.DataFrame, surface: dict[str
     table["stemness_gene"] = table["gene"].isin(set(scoring_genes))
     table["mode"] = SPLIT if graded is None else GRADED
     table["stemness_rho"] = np.nan
+    table["pvalue_cells"], table["fdr_cells"] = table["pvalue"], table["fdr"]
+    table["pseudobulk_stat"] = np.nan
+    if bulk is not None and graded is None:
+        tested = bulk.set_index("gene").reindex(table["gene"])
+        table["pseudobulk_stat"] = tested["stat"].to_numpy()
+        table["pvalue"], table["fdr"] = tested["pvalue"].to_numpy(), tested["fdr"].to_numpy()
     if graded is not None:
         association = graded.reindex(table["gene"])
         table["stemness_rho"] = association["effect"].to_numpy()
@@ -207,6 +217,10 @@ def biomarker_table(adata: ad.AnnData, wilcoxon: pd.DataFrame, surface: dict[str
     table = table[(table["pct_csc"] > 0) | (table["pct_noncsc"] > 0)]
     if graded is not None:
         table = table.sort_values(["stemness_rho", "gene"], ascending=[False, True], na_position="last")
+    elif bulk is not None:
+        up = table["pseudobulk_stat"] > 0
+        table = pd.concat([table[up].sort_values(["pseudobulk_stat", "gene"], ascending=[False, True]),
+                           table[~up].sort_values(["auroc", "gene"], ascending=[False, True])])
     else:
         up = table["log2fc"] > 0
         table = pd.concat([table[up].sort_values(["auroc", "log2fc", "gene"], ascending=[False, False, True]),
@@ -299,6 +313,7 @@ def run_biomarkers(adata: ad.AnnData, params: dict, *, stemness_sets: dict[str, 
     notes = prefix + [f"DE: {reason}"]
     de = wilcoxon
     ranking, ranked_by = wilcoxon.set_index("gene")["stat"], "the per-cell Wilcoxon z"
+    bulk = None
     if len(patients) >= 2 and "pseudobulk DESeq2" in reason:
         bulk = pseudobulk_de(adata, patients, counts=counts, threads=threads)
         de = pd.concat([bulk, wilcoxon], ignore_index=True)
@@ -309,7 +324,11 @@ def run_biomarkers(adata: ad.AnnData, params: dict, *, stemness_sets: dict[str, 
     scoring = sorted({g for genes in stemness_sets.values() for g in genes})
     surface = surface_genes(params["surface_markers"], resource)
     table = biomarker_table(adata, wilcoxon, surface, min_cells=params["min_cells"], scoring_genes=scoring,
-                            graded=graded)
+                            graded=graded, bulk=bulk)
+    if bulk is not None and graded is None:
+        notes.append(f"Biomarkers ranked by the pseudobulk Wald statistic over {len(patients)} patients (the "
+                     "patient as the unit: pvalue, fdr); the per-cell Wilcoxon test is kept as pvalue_cells, "
+                     "fdr_cells")
     sets = gene_set_collection(params, stemness_sets, axes)
     enrichment = mark_circular(gsea(ranking, sets, params, seed=seed, threads=threads), sets, scoring)
     if enrichment["circular"].any():
