@@ -24,6 +24,7 @@ include: "workflow/rules/stemness.smk"
 include: "workflow/rules/crosstalk.smk"
 include: "workflow/rules/biomarkers.smk"
 include: "workflow/rules/export.smk"
+include: "workflow/rules/compare.smk"
 include: "workflow/rules/report.smk"
 
 

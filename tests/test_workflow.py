@@ -217,13 +217,18 @@ def test_report_renders_in_headless_chromium(demo):
 
 def test_inputs_without_one_side_complete_and_say_so(tmp_path):
     """A tissue without tumour cells and a tumour-only input (organoids, sorted cells) run through every stage:
-    the tables keep their columns and the report says, in words, what is missing and why."""
+    the tables keep their columns and the report says, in words, what is missing and why. The tumour-only
+    patients fall in two response groups with a planted CSC share each: the comparison finds it with the
+    patient as the unit."""
     from conftest import snakemake_command
 
     config = {"seed": 0, "datasets": {
         "normal_only": {"simulate": {"n_cells": 600, "n_patients": 2, "malignant_fraction": 0.0}},
-        "tumour_only": {"simulate": {"n_cells": 600, "n_patients": 2, "malignant_fraction": 1.0},
-                        "malignant": {"method": "all"}}},
+        "tumour_only": {"simulate": {"n_cells": 800, "n_patients": 4, "malignant_fraction": 1.0, "condition": {
+            "column": "response", "groups": ["responder", "non-responder"], "csc_fraction": [0.05, 0.3]}},
+                        "malignant": {"method": "all"},
+                        "compare": [{"name": "response", "column": "response",
+                                     "groups": ["responder", "non-responder"]}]}},
         "cluster": {"resolutions": [0.3], "resolution": 0.3}}
     run = subprocess.run(snakemake_command(tmp_path, config) + ["--cores", "2", "--quiet"], capture_output=True,
                          text=True)
@@ -241,3 +246,10 @@ def test_inputs_without_one_side_complete_and_say_so(tmp_path):
     assert "No malignant cells were found" in text["normal_only"]
     assert "no normal reference exists" in text["tumour_only"] and "No TME cells" in text["tumour_only"]
     assert "No TME cells" not in text["normal_only"]
+    per_patient = pd.read_csv(results / "tumour_only/compare/response/composition_per_patient.tsv", sep="\t")
+    share = per_patient.set_index("patient")["csc_high_share"]
+    assert share[["P1", "P3"]].max() < share[["P2", "P4"]].min(), per_patient
+    test = pd.read_csv(results / "tumour_only/compare/response/composition.tsv", sep="\t").set_index("measure")
+    assert test.loc["csc_high_share", "difference"] > 0.1 and test.loc["csc_high_share", "n_patients_b"] == 2
+    assert test.loc["csc_high_share", "pvalue"] == pytest.approx(1 / 3)  # 2 vs 2 patients: the exact floor
+    assert "Comparisons" in text["tumour_only"]

@@ -97,6 +97,12 @@ def validate_config(config: dict) -> dict:
         eff = _fill_defaults(eff, defs["dataset"], schema)
         if "simulate" in eff:
             eff["simulate"] = _fill_defaults(eff["simulate"], defs["simulate"], schema)
+        item = defs["dataset"]["properties"]["compare"]["items"]
+        eff["compare"] = [_fill_defaults(dict(c), item, schema) for c in eff["compare"]]
+        names = [c["name"] for c in eff["compare"]]
+        if len(set(names)) < len(names):
+            raise ConfigError(f"invalid configuration\n  dataset {name}: field `compare`: duplicated comparison "
+                              f"name(s) {sorted({n for n in names if names.count(n) > 1})}")
         eff["annotate"]["markers"] = [resolve_path(m) for m in eff["annotate"]["markers"]]
         stem = eff["stemness"]
         stem["marker_sets"] = [resolve_path(m) for m in stem["marker_sets"]]
@@ -147,7 +153,39 @@ def simulated_samples(name: str, params: dict) -> pd.DataFrame:
         for p in range(1, params["n_patients"] + 1)
         for s in range(1, params["samples_per_patient"] + 1)
     ]
-    return pd.DataFrame(rows)
+    sheet = pd.DataFrame(rows)
+    condition = params.get("condition")
+    if condition:
+        groups = condition["groups"]
+        sheet[condition["column"]] = [groups[(int(p[1:]) - 1) % 2] for p in sheet["patient"]]
+    return sheet
+
+
+def check_comparisons(name: str, comparisons: list[dict], sheet: pd.DataFrame) -> None:
+    """Each comparison's column is in the sample sheet, each patient in one group, each group >= 2 patients.
+
+    Raises
+    ------
+    ConfigError
+        Naming the dataset, the comparison and the field.
+    """
+    for i, comp in enumerate(comparisons):
+        where = f"dataset {name}: field `compare[{i}]` ({comp['name']})"
+        column = comp["column"]
+        if column not in sheet:
+            extra = [c for c in sheet.columns if c not in RESERVED_COLUMNS]
+            raise ConfigError(f"{where}: column {column!r} is not in the sample sheet; its metadata columns: {extra}")
+        per_patient = sheet.groupby("patient")[column].nunique()
+        mixed = per_patient.index[per_patient > 1].tolist()
+        if mixed:
+            raise ConfigError(f"{where}: patient(s) {mixed} have samples in more than one {column} group; the "
+                              "patient is the unit of the comparison")
+        patients = sheet.drop_duplicates("patient").set_index("patient")[column].astype(str)
+        for group in comp["groups"]:
+            n = int(patients.eq(group).sum())
+            if n < 2 and not comp["descriptive"]:
+                raise ConfigError(f"{where}: group {group!r} of column {column!r} has {n} patient(s); at least 2 "
+                                  "are needed for a test (set descriptive: true for tables without tests)")
 
 
 def read_sample_sheet(path: str | Path, *, check_paths: bool = True) -> pd.DataFrame:
@@ -182,6 +220,7 @@ def read_sample_sheet(path: str | Path, *, check_paths: bool = True) -> pd.DataF
 
 def dataset_samples(name: str, dataset: dict) -> pd.DataFrame:
     """The validated sample sheet of a dataset (simulated or read from its ``samples`` file)."""
-    if "simulate" in dataset:
-        return simulated_samples(name, dataset["simulate"])
-    return read_sample_sheet(dataset["samples"])
+    sheet = simulated_samples(name, dataset["simulate"]) if "simulate" in dataset else \
+        read_sample_sheet(dataset["samples"])
+    check_comparisons(name, dataset.get("compare", []), sheet)
+    return sheet

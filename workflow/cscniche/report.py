@@ -248,6 +248,20 @@ def _biomarker_section(tables: dict[str, pd.DataFrame], notes: str, figures: lis
     return parts
 
 
+def _comparison_section(comparisons: dict[str, pd.DataFrame]) -> list[str]:
+    if not comparisons:
+        return []
+    parts = ['<h2 id="compare">Comparisons</h2>',
+             "<p class='note'>Each patient is one observation: its CSC-high share of malignant cells and each TME "
+             "type's share of its cells, compared between the groups with the exact Mann-Whitney U test (BH FDR "
+             "over the measures). Per-patient values in <code>compare/&lt;name&gt;/"
+             "composition_per_patient.tsv</code>.</p>"]
+    for name, table in comparisons.items():
+        groups = f"{table['group_a'].iloc[0]} vs {table['group_b'].iloc[0]}" if len(table) else ""
+        parts += [f"<h3>{html.escape(name)}: {html.escape(groups)}</h3>", table_html(table)]
+    return parts
+
+
 def _overview_table(cells: pd.DataFrame) -> pd.DataFrame:
     """Per patient: cells, malignant fraction, CSC-high fraction of malignant cells, cell types present."""
     rows = []
@@ -281,6 +295,7 @@ def build_report(
     figures: dict[str, list[str]],
     settings: dict,
     path: str | Path,
+    comparisons: dict[str, pd.DataFrame] | None = None,
 ) -> None:
     """Write the dataset's report: overview, QC, clustering, markers, cell identity, methods and versions.
 
@@ -305,7 +320,7 @@ def build_report(
         '<nav><a href="#overview">Overview</a><a href="#qc">QC</a><a href="#clustering">Clustering</a>'
         '<a href="#markers">Markers</a><a href="#identity">Cell identity</a><a href="#stemness">Stemness</a>'
         '<a href="#crosstalk">Crosstalk</a><a href="#biomarkers">Biomarkers</a><a href="#gsea">GSEA</a>'
-        '<a href="#methods">Methods</a></nav>',
+        + ('<a href="#compare">Comparisons</a>' if comparisons else "") + '<a href="#methods">Methods</a></nav>',
         '<h2 id="overview">Overview</h2>',
         f"<p>{html.escape(settings.get('description', ''))}</p>",
         f"<p>{len(cells):,} cells kept after QC (of {int(qc_summary['cells_before'].sum()):,}) in "
@@ -338,6 +353,7 @@ def build_report(
     parts += _crosstalk_section(crosstalk, crosstalk_notes, figures["crosstalk"])
     parts += _biomarker_section(biomarkers, biomarker_notes, figures["biomarkers"],
                                 settings.get("biomarkers", {}).get("top", 20))
+    parts += _comparison_section(comparisons or {})
     parts += ['<h2 id="methods">Methods and versions</h2>',
               table_html(pd.DataFrame(list(versions().items()), columns=["package", "version"])),
               "<h3>Settings used</h3>", f"<pre>{html.escape(json.dumps(settings, indent=2, default=str))}</pre>"]

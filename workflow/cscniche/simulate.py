@@ -247,7 +247,7 @@ def _cell_plan(params: dict, rng: np.random.Generator, *, seed: int) -> pd.DataF
         n_mal = int(round(n_single * params["malignant_fraction"]))
         types = ["malignant"] * n_mal + list(rng.choice(tme_types, n_single - n_mal, p=tme_props))
         csc = np.zeros(n_single, bool)
-        csc[rng.choice(n_mal, int(round(n_mal * params["csc_fraction"])), replace=False)] = True
+        csc[rng.choice(n_mal, int(round(n_mal * csc_fraction(params, patient))), replace=False)] = True
         low_q = rng.random(n_single) < params["low_quality_fraction"]
         for t, c, lq in zip(types, csc, low_q, strict=True):
             state = (f"CSC_{patient}" if c else f"malignant_{patient}") if t == "malignant" else t
@@ -273,6 +273,14 @@ def _cell_plan(params: dict, rng: np.random.Generator, *, seed: int) -> pd.DataF
     plan["mt_fraction"] = np.where(plan["low_quality"], rng.uniform(0.3, 0.7, len(plan)), MT_FRACTION)
     plan["malignant"] = plan["cell_type"].eq("malignant")
     return plan
+
+
+def csc_fraction(params: dict, patient: str) -> float:
+    """CSC share of a patient's malignant cells: ``csc_fraction``, or its group's under ``condition``."""
+    condition = params.get("condition")
+    if not condition:
+        return params["csc_fraction"]
+    return condition["csc_fraction"][(int(patient[1:]) - 1) % 2]
 
 
 def _plant_gradient(plan: pd.DataFrame, csc_fraction: float, rng: np.random.Generator) -> None:

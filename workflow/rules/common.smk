@@ -135,6 +135,16 @@ def biomarker_inputs(w):
     return files + ([] if talk["resource"].startswith("liana:") else [talk["resource"]])
 
 
+def comparison(name, comparison_name):
+    """The settings of one comparison of a dataset (by its name)."""
+    return next(c for c in SETTINGS["datasets"][name]["compare"] if c["name"] == comparison_name)
+
+
+def comparison_tables(w):
+    """The composition tables of a dataset's comparisons (for the report)."""
+    return [f"results/{w.dataset}/compare/{c['name']}/composition.tsv" for c in dataset(w)["compare"]]
+
+
 def all_outputs():
     out = []
     for name in DATASETS:

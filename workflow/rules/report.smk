@@ -42,6 +42,7 @@ rule report:
         biomarkers="results/{dataset}/biomarkers/biomarkers.tsv",
         gsea="results/{dataset}/biomarkers/gsea.tsv",
         biomarker_notes="results/{dataset}/biomarkers/notes.txt",
+        comparisons=comparison_tables,
         biomarker_figures=expand(
             "results/{{dataset}}/figures/biomarkers_{name}.png", name=("dotplot", "volcano", "gsea")
         ),

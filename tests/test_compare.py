@@ -1,0 +1,91 @@
+import numpy as np
+import pandas as pd
+import pytest
+
+from cscniche.compare import composition_test, patient_composition
+from cscniche.config import ConfigError, check_comparisons, simulated_samples
+
+
+def _cells(csc_share: dict[str, float], group: dict[str, str], seed: int = 0) -> pd.DataFrame:
+    """100 malignant and 100 TME cells per patient; CSC-high share per patient as given."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for patient, share in csc_share.items():
+        n_high = int(round(100 * share))
+        csc = ["CSC-high"] * n_high + ["CSC-low"] * (100 - n_high)
+        tme = rng.choice(["T cell", "macrophage/monocyte", "fibroblast/CAF"], 100)
+        rows += [{"patient": patient, "response": group[patient], "malignant": "malignant", "cell_type": "malignant",
+                  "csc": c} for c in csc]
+        rows += [{"patient": patient, "response": group[patient], "malignant": "non-malignant", "cell_type": t,
+                  "csc": ""} for t in tme]
+    return pd.DataFrame(rows)
+
+
+GROUPS = ["responder", "non-responder"]
+GROUP = {f"P{i}": GROUPS[i % 2] for i in range(1, 9)}
+
+
+def test_planted_csc_difference_is_found_with_patients_as_units():
+    shares = {p: (0.30 if GROUP[p] == "non-responder" else 0.05) + 0.01 * i for i, p in enumerate(GROUP)}
+    per_patient = patient_composition(_cells(shares, GROUP), "response", GROUPS)
+    assert len(per_patient) == 8 and per_patient["csc_high_share"].between(0.04, 0.4).all()
+    table = composition_test(per_patient, GROUPS).set_index("measure")
+    csc = table.loc["csc_high_share"]
+    assert csc["n_patients_a"] == csc["n_patients_b"] == 4 and csc["difference"] > 0.2
+    assert csc["pvalue"] == pytest.approx(2 / 70)  # 4 vs 4 patients, fully separated: the exact minimum
+    assert {"share_T cell", "share_fibroblast/CAF"} <= set(table.index)
+
+
+def test_null_design_stays_quiet():
+    shares = dict.fromkeys(GROUP, 0.15)
+    table = composition_test(patient_composition(_cells(shares, GROUP, seed=1), "response", GROUPS), GROUPS)
+    assert (table["pvalue"] > 0.05).all(), table
+
+
+def test_one_patient_per_group_is_descriptive_only():
+    group = {"P1": "responder", "P2": "non-responder"}
+    per_patient = patient_composition(_cells({"P1": 0.1, "P2": 0.3}, group), "response", GROUPS)
+    table = composition_test(per_patient, GROUPS)
+    assert table["pvalue"].isna().all() and table["test"].str.startswith("descriptive").all()
+    assert table.set_index("measure").loc["csc_high_share", "difference"] == pytest.approx(0.2)
+
+
+def test_comparisons_are_checked_against_the_sample_sheet():
+    sheet = simulated_samples("d", {"n_patients": 4, "samples_per_patient": 2, "condition": {
+        "column": "response", "groups": GROUPS, "csc_fraction": [0.05, 0.3]}})
+    assert list(sheet.drop_duplicates("patient")["response"]) == [*GROUPS, *GROUPS]
+    comp = {"name": "resp", "column": "response", "groups": GROUPS, "descriptive": False}
+    check_comparisons("d", [comp], sheet)
+    with pytest.raises(ConfigError, match=r"compare\[0\]` \(resp\): column 'treatment' is not in the sample sheet"):
+        check_comparisons("d", [{**comp, "column": "treatment"}], sheet)
+    with pytest.raises(ConfigError, match="group 'responder' .* has 1 patient"):
+        check_comparisons("d", [comp], sheet[sheet["patient"] != "P3"])
+    check_comparisons("d", [{**comp, "descriptive": True}], sheet[sheet["patient"] != "P3"])
+    mixed = sheet.copy()
+    mixed.loc[1, "response"] = "non-responder"  # P1's second sample in the other group
+    with pytest.raises(ConfigError, match=r"patient\(s\) \['P1'\] have samples in more than one response group"):
+        check_comparisons("d", [comp], mixed)
+
+
+def test_simulator_plants_a_csc_share_per_group():
+    from cscniche.simulate import simulate_tumour
+
+    sim = simulate_tumour({"n_cells": 800, "n_patients": 4, "samples_per_patient": 1, "n_genes": None,
+                           "malignant_fraction": 0.8, "csc_fraction": 0.15, "low_quality_fraction": 0.0,
+                           "doublet_fraction": 0.0, "mean_library_size": 3000,
+                           "condition": {"column": "response", "groups": GROUPS, "csc_fraction": [0.05, 0.3]}},
+                          seed=0)
+    share = sim.truth[sim.truth["malignant"]].groupby("patient")["csc"].mean()
+    assert share[["P1", "P3"]].max() < 0.1 and share[["P2", "P4"]].min() > 0.25
+
+
+def test_comparison_settings_get_their_defaults_and_unique_names():
+    from cscniche.config import validate_config
+
+    comp = {"name": "resp", "column": "response", "groups": GROUPS}
+    settings = validate_config({"datasets": {"d": {"simulate": {}, "compare": [comp]}}})
+    assert settings["datasets"]["d"]["compare"][0]["descriptive"] is False
+    with pytest.raises(ConfigError, match=r"field `compare`: duplicated comparison name\(s\) \['resp'\]"):
+        validate_config({"datasets": {"d": {"simulate": {}, "compare": [comp, comp]}}})
+    with pytest.raises(ConfigError, match=r"compare"):
+        validate_config({"datasets": {"d": {"simulate": {}, "compare": [{**comp, "groups": ["a"]}]}}})
