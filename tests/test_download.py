@@ -67,3 +67,11 @@ def test_offline_switch(server, tmp_path, expected):
     assert len(server.requests) == n
     fetch(url, dest)
     assert fetch(url, dest, sha256=expected, offline=True) == expected
+
+
+def test_urls_cannot_name_a_file_outside_the_cache(tmp_path):
+    cache = (tmp_path / "cache").resolve()
+    for url in ("http://host/../../etc/passwd", "https://../x", "http://h/a/./../..//b", "ftp://h/%2e%2e/c"):
+        dest = cache_path(url, cache).resolve()
+        assert dest.is_relative_to(cache) and dest != cache, (url, dest)
+    assert cache_path("https://example.org/data/x.tsv.gz", cache) == cache / "example.org/data/x.tsv.gz"

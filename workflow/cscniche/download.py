@@ -22,11 +22,21 @@ def is_url(value: str | None) -> bool:
     return bool(value) and bool(URL.match(str(value)))
 
 
+def _safe_segment(segment: str) -> str:
+    """A path segment with only ``[A-Za-z0-9._-]``; ``.`` and ``..`` (all dots) become underscores."""
+    segment = re.sub(r"[^A-Za-z0-9._-]", "_", segment)
+    return "_" * len(segment) if set(segment) == {"."} else segment
+
+
 def cache_path(url: str, cache_dir: str | Path) -> Path:
-    """Where ``url`` is cached: ``<cache_dir>/<host>/<path of the URL>``."""
+    """Where ``url`` is cached: ``<cache_dir>/<host>/<path of the URL>``, always inside ``cache_dir``.
+
+    Every segment keeps only ``[A-Za-z0-9._-]`` and a segment of dots (``..``) is renamed, so no URL can
+    name a file outside the cache.
+    """
     parts = urlparse(url)
-    path = re.sub(r"[^A-Za-z0-9._/-]", "_", parts.path.lstrip("/")) or "index"
-    return Path(cache_dir) / re.sub(r"[^A-Za-z0-9._-]", "_", parts.netloc) / path
+    segments = [_safe_segment(s) for s in parts.path.split("/") if s] or ["index"]
+    return Path(cache_dir).joinpath(_safe_segment(parts.netloc) or "_", *segments)
 
 
 def sha256sum(path: str | Path) -> str:
