@@ -30,6 +30,8 @@ def test_default_config_resolves_every_dataset():
         ({"datasets": {"s": {"simulate": {}, "sample": "x"}}}, "datasets.s", "'sample' was unexpected"),
         ({"datasets": {"s": {"samples": "a.tsv", "simulate": {}}}}, "datasets.s", "exactly one of"),
         ({"datasets": {}}, "datasets", "non-empty"),
+        ({"datasets": {"s": {"simulate": {}}}, "qc": {"min_genes": 500, "max_genes": 300}}, "qc.max_genes",
+         "below qc.min_genes 500"),
     ],
 )
 def test_bad_config_names_field_and_expectation(config, field, expected):
@@ -60,6 +62,9 @@ def test_sample_sheet_errors_name_line_and_field(tmp_path):
                                            f"A\tP2\t{data}\th5ad\n"))
     with pytest.raises(ConfigError, match=r"line 2: field `sample`: 'a b' does not match"):
         read_sample_sheet(_sheet(tmp_path, f"sample\tpatient\tpath\tformat\na b\tP1\t{data}\th5ad\n"))
+    for patient in ("P/1", "../x"):  # a patient names files: no path separators or parent references
+        with pytest.raises(ConfigError, match=r"line 2: field `patient`: .* does not match"):
+            read_sample_sheet(_sheet(tmp_path, f"sample\tpatient\tpath\tformat\nA\t{patient}\t{data}\th5ad\n"))
 
 
 def test_sample_sheet_keeps_free_metadata(tmp_path):

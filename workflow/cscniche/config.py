@@ -120,6 +120,10 @@ def validate_config(config: dict) -> dict:
         marks = eff["biomarkers"]
         marks["surface_markers"] = resolve_path(marks["surface_markers"])
         marks["gene_sets"] = [{**g, "path": resolve_path(g["path"])} for g in marks["gene_sets"]]
+        qc = eff["qc"]
+        if qc["max_genes"] is not None and qc["max_genes"] < qc["min_genes"]:
+            raise ConfigError(f"invalid configuration\n  dataset {name}: field `qc.max_genes`: {qc['max_genes']} is "
+                              f"below qc.min_genes {qc['min_genes']}, so every cell would be removed")
         cl = eff["cluster"]
         if cl["resolution"] not in cl["resolutions"]:
             cl["resolutions"] = sorted({*cl["resolutions"], cl["resolution"]})
