@@ -67,6 +67,18 @@ def test_sample_sheet_errors_name_line_and_field(tmp_path):
             read_sample_sheet(_sheet(tmp_path, f"sample\tpatient\tpath\tformat\nA\t{patient}\t{data}\th5ad\n"))
 
 
+def test_sample_sheet_values_are_read_verbatim(tmp_path):
+    data = tmp_path / "x.h5ad"
+    data.write_text("")
+    sheet = read_sample_sheet(_sheet(tmp_path, f"# my cohort\nsample\tpatient\tpath\tformat\tsite\tnote\n"
+                                               f"A\tP1\t{data}\th5ad\tbiopsy #2\t\"quoted\n"
+                                               f"B\tP2\t{data}\th5ad\tresection\tplain\n"))
+    assert list(sheet["site"]) == ["biopsy #2", "resection"] and list(sheet["note"]) == ['"quoted', "plain"]
+    with pytest.raises(ConfigError, match=r"line 3: 5 tab-separated fields, the header has 4"):
+        read_sample_sheet(_sheet(tmp_path, f"sample\tpatient\tpath\tformat\nA\tP1\t{data}\th5ad\n"
+                                           f"B\tP2\t{data}\th5ad\textra\n"))
+
+
 def test_sample_sheet_keeps_free_metadata(tmp_path):
     data = tmp_path / "x.h5ad"
     data.write_text("")

@@ -192,6 +192,27 @@ def check_comparisons(name: str, comparisons: list[dict], sheet: pd.DataFrame) -
                                   "are needed for a test (set descriptive: true for tables without tests)")
 
 
+def _read_tsv_strictly(path: Path) -> pd.DataFrame:
+    """A tab-separated sheet, read verbatim.
+
+    ``#`` and quotes inside values are kept; lines starting with ``#`` are comments; a line with more or
+    fewer fields than the header is refused, naming the line.
+    """
+    lines = path.read_text(encoding="utf-8-sig").splitlines()
+    numbered = [(i, line) for i, line in enumerate(lines, start=1) if line.strip() and not line.startswith("#")]
+    if not numbered:
+        return pd.DataFrame()
+    header = numbered[0][1].split("\t")
+    rows = []
+    for i, line in numbered[1:]:
+        fields = line.split("\t")
+        if len(fields) != len(header):
+            raise ConfigError(f"sample sheet {path} line {i}: {len(fields)} tab-separated fields, the header has "
+                              f"{len(header)} ({', '.join(header)})")
+        rows.append([f.strip() for f in fields])
+    return pd.DataFrame(rows, columns=[h.strip() for h in header], dtype=str)
+
+
 def read_sample_sheet(path: str | Path, *, check_paths: bool = True) -> pd.DataFrame:
     """Read and validate a sample sheet (TSV), one row per sample.
 
@@ -204,7 +225,7 @@ def read_sample_sheet(path: str | Path, *, check_paths: bool = True) -> pd.DataF
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"sample sheet {path}: file not found")
-    sheet = pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False, comment="#")
+    sheet = _read_tsv_strictly(path)
     missing = [c for c in SAMPLE_COLUMNS if c not in sheet.columns]
     if missing:
         raise ConfigError(f"sample sheet {path}: missing column(s) {missing}; required: {list(SAMPLE_COLUMNS)}")
