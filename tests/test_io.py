@@ -145,3 +145,15 @@ def test_delivered_file_gets_the_matrices_compressed_block_by_block(tmp_path, mo
     np.testing.assert_array_equal(back.obsm["X_pca"], full.obsm["X_pca"])
     with h5py.File(tmp_path / "adata.h5ad") as fh:
         assert fh["X/data"].compression == "gzip" and fh["layers/counts/indices"].compression == "gzip"
+
+
+def test_outputs_get_the_usual_file_permissions(tmp_path):
+    import os
+
+    old = os.umask(0o022)
+    try:
+        write_table(pd.DataFrame({"a": [1]}), tmp_path / "t.tsv")
+    finally:
+        os.umask(old)
+    assert (tmp_path / "t.tsv").stat().st_mode & 0o777 == 0o644  # group and others can read a shared folder
+    assert not list(tmp_path.glob(".*.tmp"))

@@ -26,7 +26,9 @@ class InputError(ValueError):
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path beside ``path`` and rename it to ``path`` only on success.
 
-    A failure never leaves a half-written file under the final name.
+    A failure never leaves a half-written file under the final name. The file gets the permissions of a
+    newly created file (``0o666`` less the umask, as ``open`` gives), not ``mkstemp``'s owner-only ``0o600``,
+    so a lab's shared results folder stays readable.
     """
     final = Path(path)
     final.parent.mkdir(parents=True, exist_ok=True)
@@ -35,10 +37,25 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     tmp_path = Path(tmp)
     try:
         yield tmp_path
+        if tmp_path.exists():
+            tmp_path.chmod(0o666 & ~_umask())
         os.replace(tmp_path, final)
     finally:
         if tmp_path.exists():
             tmp_path.unlink()
+
+
+def _umask() -> int:
+    """The process umask, read without changing it where Linux tells it (``/proc/self/status``)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except OSError:
+        pass
+    mask = os.umask(0o022)  # elsewhere: read by setting it, then restored at once
+    os.umask(mask)
+    return mask
 
 
 def write_atomic(path: str | os.PathLike, writer: Callable[[Path], None]) -> None:
