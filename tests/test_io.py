@@ -157,3 +157,13 @@ def test_outputs_get_the_usual_file_permissions(tmp_path):
         os.umask(old)
     assert (tmp_path / "t.tsv").stat().st_mode & 0o777 == 0o644  # group and others can read a shared folder
     assert not list(tmp_path.glob(".*.tmp"))
+
+
+def test_temporary_files_of_a_killed_attempt_are_cleared(tmp_path):
+    stale = tmp_path / ".t.tsv.abc12345.tmp"  # what a killed job leaves beside its output
+    stale.write_text("half")
+    others = [tmp_path / ".u.tsv.abc12345.tmp", tmp_path / ".t.tsv.gz.abc12345.tmp"]  # other outputs' files
+    for other in others:
+        other.write_text("another output's")
+    write_table(pd.DataFrame({"a": [1]}), tmp_path / "t.tsv")
+    assert not stale.exists() and all(o.exists() for o in others) and (tmp_path / "t.tsv").exists()

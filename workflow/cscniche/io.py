@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import glob
 import gzip
 import io
 import os
+import re
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
@@ -26,12 +28,17 @@ class InputError(ValueError):
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path beside ``path`` and rename it to ``path`` only on success.
 
-    A failure never leaves a half-written file under the final name. The file gets the permissions of a
+    A failure never leaves a half-written file under the final name, and the temporary files of an earlier
+    attempt at the same output that was killed are removed first. The file gets the permissions of a
     newly created file (``0o666`` less the umask, as ``open`` gives), not ``mkstemp``'s owner-only ``0o600``,
     so a lab's shared results folder stays readable.
     """
     final = Path(path)
     final.parent.mkdir(parents=True, exist_ok=True)
+    own = re.compile(rf"\.{re.escape(final.name)}\.[A-Za-z0-9_]{{8}}\.tmp")  # mkstemp's names for this output
+    for stale in final.parent.glob(f".{glob.escape(final.name)}.*.tmp"):  # left by a killed earlier attempt
+        if own.fullmatch(stale.name):
+            stale.unlink(missing_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent)
     os.close(fd)
     tmp_path = Path(tmp)
