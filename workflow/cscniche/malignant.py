@@ -186,6 +186,14 @@ def group_arm_profiles(adata: ad.AnnData, groups: np.ndarray, genes: np.ndarray)
     return table.sub(table.median(axis=1), axis=0)
 
 
+def _group_summary(info: pd.DataFrame) -> pd.DataFrame:
+    """Per candidate group: patient, cluster, majority cell type and compartment, cells."""
+    return info.groupby("group", sort=True).agg(
+        patient=("patient", "first"), cluster=("cluster", "first"),
+        cell_type=("cell_type", lambda v: v.value_counts().index[0]),
+        compartment=("compartment", lambda v: v.value_counts().index[0]), cells=("patient", "size")).reset_index()
+
+
 def verify_reference(adata: ad.AnnData, candidates: np.ndarray, params: dict) -> tuple[np.ndarray, pd.DataFrame]:
     """Keep the candidate reference cells whose copy-number profile is shared with another patient.
 
@@ -208,10 +216,7 @@ def verify_reference(adata: ad.AnnData, candidates: np.ndarray, params: dict) ->
     info = pd.DataFrame({"group": group, "patient": patient, "cluster": cluster,
                          "cell_type": obs["cell_type"].astype(str).to_numpy(),
                          "compartment": obs["cell_compartment"].astype(str).to_numpy()})[candidates]
-    table = info.groupby("group", sort=True).agg(
-        patient=("patient", "first"), cluster=("cluster", "first"),
-        cell_type=("cell_type", lambda v: v.value_counts().index[0]),
-        compartment=("compartment", lambda v: v.value_counts().index[0]), cells=("patient", "size")).reset_index()
+    table = _group_summary(info)
     table = table[table["group"] != ""].reset_index(drop=True)
     distance = params["reference_twin_distance"]
     if table["patient"].nunique() < 2 or distance is None:
@@ -241,11 +246,7 @@ def verify_reference(adata: ad.AnnData, candidates: np.ndarray, params: dict) ->
     followers = small & candidates & np.isin(cluster, verified.to_numpy())
     if followers.any():
         extra = info[followers[candidates]].assign(group=lambda d: d["patient"] + ":" + d["cluster"])
-        rows = extra.groupby("group").agg(patient=("patient", "first"), cluster=("cluster", "first"),
-                                          cell_type=("cell_type", lambda v: v.value_counts().index[0]),
-                                          compartment=("compartment", lambda v: v.value_counts().index[0]),
-                                          cells=("patient", "size")).reset_index()
-        rows = rows.assign(twin="", twin_distance=np.nan, in_reference=True,
+        rows = _group_summary(extra).assign(twin="", twin_distance=np.nan, in_reference=True,
                            reason=f"fewer than {MIN_GROUP_CELLS} cells: follows its cluster's verified groups")
         table = pd.concat([table, rows], ignore_index=True)
         mask |= followers
