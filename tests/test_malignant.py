@@ -1,13 +1,16 @@
 import gzip
 
+import anndata as ad
 import numpy as np
 import pandas as pd
 import pytest
+import scipy.sparse as sp
 from sklearn.metrics import adjusted_rand_score, f1_score
 
-from cscniche import malignant
+from cscniche import clonality, malignant
 from cscniche.ingest import ingest_sample
 from cscniche.io import InputError
+from cscniche.report import identity_outcome
 from cscniche.simulate import simulate_tumour
 
 from conftest import SHARED, default_settings, run_chain
@@ -20,10 +23,9 @@ BRAIN = {"annotate": {"markers": ["config/markers/tme.yaml", "config/markers/bra
 def call(adata, settings, positions=None):
     params = settings["malignant"]
     malignant.place_genes(adata, positions, min_fraction=params["min_fraction_placed"])
-    reference, table = malignant.reference_cells(adata, params)
-    adata.uns["reference_table"] = table
-    malignant.infer_cnv(adata, reference, params)
-    return malignant.call_malignant(adata, reference, params)
+    summary, table, clones = malignant.call_from_cnv_and_clonality(adata, params)
+    adata.uns["reference_table"], adata.uns["light_chains"] = table, clones
+    return summary
 
 
 def test_gene_order_table_with_crlf_and_stray_tab(shared_data):
@@ -206,3 +208,88 @@ def test_shared_oligodendroglioma_table_with_defaults_only(shared_data):
     assert f1_score(truth, adata.obs["malignant"] == "malignant") >= 0.95
     normal = adata.obs["author_cell_type"].str.startswith("Oligodendrocytes")
     assert normal.sum() >= 20 and not (adata.obs.loc[normal, "malignant"] == "malignant").any()
+
+
+def _b_cell_counts(chains: dict[str, list[str]], seed: int = 0) -> ad.AnnData:
+    """Cells x (IGKC, IGLC2, CD3E) counts: per cluster a list of chains ('kappa', 'lambda' or '' = T cell)."""
+    rng = np.random.default_rng(seed)
+    rows, cluster = [], []
+    for name, cells in chains.items():
+        for chain in cells:
+            strong, ambient = rng.poisson(30), rng.poisson(0.3)
+            rows.append({"kappa": [strong, ambient, 0], "lambda": [ambient, strong, 0], "": [ambient, 0, 20]}[chain])
+            cluster.append(name)
+    obs = pd.DataFrame({"patient": "p1", "leiden": cluster}, index=[f"c{i}" for i in range(len(rows))])
+    return ad.AnnData(sp.csr_matrix(np.array(rows, dtype=np.float32)), obs=obs,
+                      var=pd.DataFrame(index=["IGKC", "IGLC2", "CD3E"]))
+
+
+def test_light_chain_restriction_finds_the_clone_and_spares_polyclonal_b_cells():
+    """A kappa-restricted cluster (95% kappa) is a clone; a normal 60:40 B-cell cluster, a 75% kappa
+    cluster and T cells are not. In the clone's patient, the other B cells with the clone's chain are
+    uncertain, those with the other chain non-malignant."""
+    adata = _b_cell_counts({"clone": ["kappa"] * 57 + ["lambda"] * 3, "normal": ["kappa"] * 36 + ["lambda"] * 24,
+                            "skewed": ["kappa"] * 45 + ["lambda"] * 15, "t": [""] * 50})
+    chains = clonality.light_chain_calls(adata)
+    assert (chains[adata.obs["leiden"] == "t"] == "").all()
+    table = clonality.light_chain_groups(adata.obs, chains, restriction=0.9).set_index("cluster")
+    assert table["restricted"].to_dict() == {"clone": True, "normal": False, "skewed": False, "t": False}
+    assert table.loc["clone", "dominant_chain"] == "kappa" and not table.loc["t", "b_lineage"]
+    calls, covered = clonality.clonal_calls(adata.obs, chains, table.reset_index())
+    frame = pd.DataFrame({"cluster": adata.obs["leiden"], "chain": chains, "call": calls})
+    expected = {("clone", "kappa"): "malignant", ("clone", "lambda"): "non-malignant",
+                ("normal", "kappa"): "uncertain", ("normal", "lambda"): "non-malignant", ("t", ""): ""}
+    for (cluster, chain), call in expected.items():
+        mine = (frame["cluster"] == cluster) & (frame["chain"] == chain)
+        assert set(frame.loc[mine, "call"]) == {call}
+    assert not covered[adata.obs["leiden"] == "t"].any()
+
+
+def test_polyclonal_b_cells_alone_have_no_clone():
+    """Tumour-infiltrating B and plasma cells of a carcinoma: two clusters of normal 2:1 kappa:lambda, no clone."""
+    for seed in range(5):
+        rng = np.random.default_rng(seed)
+        adata = _b_cell_counts({c: list(rng.choice(["kappa", "lambda"], size=n, p=[2 / 3, 1 / 3]))
+                                for c, n in (("b", 80), ("plasma", 25))}, seed=seed)
+        table = clonality.light_chain_groups(adata.obs, clonality.light_chain_calls(adata), restriction=0.9)
+        assert table["b_lineage"].all() and not table["restricted"].any()
+
+
+def _malt(name: str) -> ad.AnnData:
+    settings = default_settings()
+    sample = ingest_sample({"sample": "malt", "patient": "malt", "path": str(SHARED / "scrna" / name),
+                            "format": "10x_mtx"})
+    adata = run_chain({"malt_1": sample}, settings)
+    adata.uns["summary"] = call(adata, settings)
+    return adata
+
+
+def test_malt_lymphoma_clone_called_malignant_t_cells_not(shared_data):
+    """The 10x MALT lymphoma with default settings and one patient (no copy-number evidence: the clone has no
+    arm-level changes against the T cells): a kappa-restricted B-cell clone is called malignant; T, NK and
+    myeloid cells are not; the reference is the T/NK cells."""
+    adata = _malt("MALT_10x_target_1100cells")
+    obs = adata.obs
+    clones = adata.uns["light_chains"]
+    assert clones["restricted"].sum() >= 1 and set(clones.loc[clones["restricted"], "dominant_chain"]) == {"kappa"}
+    called = obs["malignant"] == "malignant"
+    assert called.sum() >= 200
+    assert not called[obs["cell_type"].isin(["T cell", "NK cell", "macrophage/monocyte"])].any()
+    assert (obs.loc[called, "malignant_evidence"] == "light chain").mean() >= 0.95
+    reference = obs["cnv_reference"].to_numpy()
+    assert obs.loc[reference, "cell_type"].isin(["T cell", "NK cell"]).all()
+    said = " ".join(identity_outcome(obs, adata.uns["summary"]))
+    assert "kappa-restricted B-cell clone" in said and "CNV reference: " in said and "T cell" in said
+
+
+def test_malt_lymphoma_calls_against_surface_protein(shared_data):
+    """The other MALT subset, with CITE-seq surface proteins as truth the calls never saw: malignant calls are
+    CD19+ B cells, CD3+ T cells are not malignant."""
+    adata = _malt("MALT_10x_train_1000cells")
+    adt = np.log1p(pd.read_csv(SHARED / "scrna" / "MALT_10x_train_1000cells" / "adt_counts.csv", index_col=0))
+    adt = adt.loc[adata.obs_names]
+    b_cell = (adt["CD19"] > adt["CD3"]).to_numpy()
+    t_cell = ((adt["CD3"] > adt["CD19"]) & (adt["CD3"] > 6)).to_numpy()
+    called = (adata.obs["malignant"] == "malignant").to_numpy()
+    assert called.sum() >= 200 and b_cell[called].mean() >= 0.97
+    assert called[t_cell].mean() <= 0.01

@@ -6,6 +6,7 @@ from CNV correlation with the tumour's CNV profile and CNV signal.
 
 from __future__ import annotations
 
+import logging
 import re
 from pathlib import Path
 
@@ -15,6 +16,7 @@ import pandas as pd
 import scipy.sparse as sp
 from scipy.stats import binomtest
 
+from . import clonality
 from .annotate import UNASSIGNED
 from .io import InputError
 
@@ -98,12 +100,12 @@ def place_genes(adata: ad.AnnData, positions: pd.DataFrame | None, *, min_fracti
     return fraction
 
 
-def choose_reference(obs: pd.DataFrame, params: dict) -> np.ndarray:
+def choose_reference(obs: pd.DataFrame, params: dict, *, exclude: np.ndarray | None = None) -> np.ndarray:
     """Reference (normal) cells: an explicit obs column, named cell types, or confident immune/stromal cells.
 
     With cell types or compartments, a cell is reference only when both its own label and its Leiden
     cluster's majority label (``cluster_cell_type``) qualify, so stray tumour cells that happen to score
-    as an immune type do not enter the reference.
+    as an immune type do not enter the reference; cells in ``exclude`` (e.g. clonal B cells) never do.
 
     Raises
     ------
@@ -130,6 +132,9 @@ def choose_reference(obs: pd.DataFrame, params: dict) -> np.ndarray:
             how = f"compartments {params['reference_compartments']}"
         mask &= (label != UNASSIGNED).to_numpy()
         mask &= (obs["cell_type_confidence"] >= params["reference_min_confidence"]).to_numpy()
+        if exclude is not None:
+            mask &= ~exclude
+            how += " less the clonal B-lineage cells" if exclude.any() else ""
     if mask.sum() < params["min_reference_cells"]:
         raise InputError(f"only {int(mask.sum())} reference (normal) cells from {how}; at least "
                          f"{params['min_reference_cells']} are needed for CNV inference. Name reference cell "
@@ -253,13 +258,15 @@ def verify_reference(adata: ad.AnnData, candidates: np.ndarray, params: dict) ->
     return mask, table[REFERENCE_COLUMNS]
 
 
-def reference_cells(adata: ad.AnnData, params: dict) -> tuple[np.ndarray, pd.DataFrame]:
+def reference_cells(adata: ad.AnnData, params: dict, *,
+                    exclude: np.ndarray | None = None) -> tuple[np.ndarray, pd.DataFrame]:
     """The CNV reference: named cells or types as given, else candidates verified by :func:`verify_reference`.
 
-    When verification leaves fewer than ``min_reference_cells``, the unverified immune and stromal candidates
-    are used and the table's ``reason`` says so.
+    Cells in ``exclude`` (the B-lineage cells of a patient with a light-chain-restricted clone) are never
+    candidates. When verification leaves fewer than ``min_reference_cells``, the unverified immune and
+    stromal candidates are used and the table's ``reason`` says so.
     """
-    candidates = choose_reference(adata.obs, params)
+    candidates = choose_reference(adata.obs, params, exclude=exclude)
     if params["reference_column"] or params["reference_cell_types"]:
         table = pd.DataFrame(columns=REFERENCE_COLUMNS)
         return candidates, table
@@ -401,6 +408,61 @@ def call_malignant(adata: ad.AnnData, reference: np.ndarray, params: dict) -> pd
     adata.obs["malignant"] = pd.Categorical(call, categories=list(CALLS))
     adata.obs["cnv_reference"] = reference
     return pd.DataFrame(rows)
+
+
+def apply_clonal_calls(adata: ad.AnnData, clonal: np.ndarray, summary: pd.DataFrame,
+                       clones: pd.DataFrame) -> pd.DataFrame:
+    """Overlay light-chain clonality calls (:func:`cscniche.clonality.clonal_calls`) on the CNV calls.
+
+    Cells with a clonal call take it (``obs['malignant_evidence']``: ``light chain``, else ``copy number``);
+    a patient with a restricted clone has a tumour. The summary's counts per call are recounted and it
+    gains ``clonal_cells`` and ``clone_light_chain`` per patient.
+    """
+    call = adata.obs["malignant"].astype(str).to_numpy().astype(object)
+    covered = clonal != ""
+    call[covered] = clonal[covered]
+    adata.obs["malignant"] = pd.Categorical(call, categories=list(CALLS))
+    adata.obs["malignant_evidence"] = pd.Categorical(np.where(covered, "light chain", "copy number"))
+    patients = adata.obs["patient"].astype(str).to_numpy()
+    restricted = clones[clones["restricted"]]
+    chain = restricted.sort_values("cells", ascending=False).groupby("patient")["dominant_chain"].first()
+    summary = summary.copy()
+    summary["clonal_cells"] = [int(((patients == p) & (clonal == "malignant")).sum()) for p in summary["patient"]]
+    summary["clone_light_chain"] = summary["patient"].map(chain).fillna("")
+    summary["tumour_detected"] = summary["tumour_detected"] | (summary["clonal_cells"] > 0)
+    for c in CALLS:
+        summary[c] = [int(((patients == p) & (call == c)).sum()) for p in summary["patient"]]
+    return summary
+
+
+def call_from_cnv_and_clonality(adata: ad.AnnData, params: dict,
+                                log: logging.Logger | None = None) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """Malignant calls from light-chain clonality and copy number (``method: cnv``), in place.
+
+    B-cell clones (light-chain restriction, :mod:`cscniche.clonality`; off with
+    ``light_chain_restriction: null``) are found first and kept out of the reference; the CNV reference is
+    chosen and verified (:func:`reference_cells`), CNV inferred and cells called (:func:`call_malignant`),
+    and the clonal calls laid over the CNV calls (:func:`apply_clonal_calls`). Gene positions must be
+    placed (:func:`place_genes`).
+
+    Returns the per-patient summary, the reference table (``REFERENCE_COLUMNS``) and the light-chain table
+    (``clonality.CLONE_COLUMNS``).
+    """
+    if params["light_chain_restriction"] is None:
+        clones = pd.DataFrame(columns=clonality.CLONE_COLUMNS)
+        clonal = np.full(adata.n_obs, "", dtype=object)
+    else:
+        chains = clonality.light_chain_calls(adata)
+        clones = clonality.light_chain_groups(adata.obs, chains, restriction=params["light_chain_restriction"])
+        clonal, _ = clonality.clonal_calls(adata.obs, chains, clones)
+    reference, reference_table = reference_cells(adata, params, exclude=clonal != "")
+    if log is not None:
+        log.info("light chains (patient x cluster):\n%s", clones.to_string())
+        log.info("reference candidates (patient x cluster):\n%s", reference_table.to_string())
+        log.info("reference cells: %d\n%s", reference.sum(), reference_types(adata.obs, reference).to_string())
+    infer_cnv(adata, reference, params)
+    summary = call_malignant(adata, reference, params)
+    return apply_clonal_calls(adata, clonal, summary, clones), reference_table, clones
 
 
 def cnv_clusters(adata: ad.AnnData, *, resolution: float = 0.5, seed: int = 0, min_cells: int = 10,

@@ -76,6 +76,14 @@ def identity_outcome(cells: pd.DataFrame, malignant_summary: pd.DataFrame) -> li
                    "their columns. If the sample is known to hold a tumour, check the reference below "
                    "(malignant.reference_cell_types or reference_column override it) or use author labels "
                    "(malignant.method: author).")
+    if "clonal_cells" in malignant_summary:
+        clones = malignant_summary[pd.to_numeric(malignant_summary["clonal_cells"], errors="coerce").fillna(0) > 0]
+        for row in clones.itertuples():
+            out.append(f"Patient {row.patient}: a {row.clone_light_chain}-restricted B-cell clone "
+                       f"({int(row.clonal_cells):,} cells) was called malignant from its immunoglobulin light "
+                       "chain (clonality; identity/light_chains.tsv), and kept out of the CNV reference. Its "
+                       "patient's other B cells with the same chain are uncertain: normal and tumour B cells "
+                       "cannot be told apart there.")
     if not (calls.eq("non-malignant") & ~labels.isin(["unassigned", "", "nan"])).any():
         out.append("No TME cells: no cell is both non-malignant and of an annotated type, so there is no "
                    "CSC-TME crosstalk and no TME contrast for biomarkers.")
@@ -98,7 +106,8 @@ def _identity_section(cells: pd.DataFrame, identity: dict[str, pd.DataFrame], fi
              "<p class='note'>Cell types from curated marker sets (kNN-smoothed z-scores; "
              "<code>unassigned</code> when no set wins clearly). Malignant calls from inferred CNV "
              "(infercnvpy): correlation with the patient's tumour CNV profile above the reference cells' "
-             "99th percentile. Malignant cells are labelled <code>malignant</code>; their marker label is in "
+             "99th percentile; B-cell clones from light-chain restriction (kappa or lambda only). "
+             "Malignant cells are labelled <code>malignant</code>; their marker label is in "
              "<code>marker_cell_type</code>.</p>"]
     parts += [f"<p>{html.escape(sentence)}</p>" for sentence in identity_outcome(cells, identity["malignant"])]
     if "cell_type" in cells:

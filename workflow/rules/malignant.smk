@@ -9,6 +9,7 @@ rule malignant:
         profiles="results/{dataset}/identity/cnv_profiles.tsv.gz",
         clusters="results/{dataset}/identity/cnv_clusters.tsv",
         reference="results/{dataset}/identity/cnv_reference.tsv",
+        light_chains="results/{dataset}/identity/light_chains.tsv",
     log:
         "results/{dataset}/logs/malignant.log",
     benchmark:

@@ -5,7 +5,7 @@ from pathlib import Path
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from cscniche import malignant  # noqa: E402
+from cscniche import clonality, malignant  # noqa: E402
 from cscniche.io import read_stage, write_annotations, write_table  # noqa: E402
 from cscniche.logs import logged  # noqa: E402
 
@@ -21,18 +21,14 @@ with logged(snakemake.log[0]) as log:
         profiles = pd.DataFrame(columns=["patient", "call", "window", "chromosome", "mean_cnv", "cells"])
         clusters = pd.DataFrame(columns=["cnv_cluster", "patient", "cells", "mean_cnv_correlation"])
         reference_table = pd.DataFrame(columns=malignant.REFERENCE_COLUMNS)
+        clones = pd.DataFrame(columns=clonality.CLONE_COLUMNS)
     else:
         positions = malignant.read_gene_positions(params["gene_positions"]) if params["gene_positions"] else None
         source = malignant.gene_positions_source(adata.var, params["gene_positions"])
         fraction = malignant.place_genes(adata, positions, min_fraction=params["min_fraction_placed"])
         log.info("genes placed: %.1f%% (positions: %s)", 100 * fraction, source)
-        reference, reference_table = malignant.reference_cells(adata, params)
-        log.info("reference candidates (patient x cluster):\n%s", reference_table.to_string())
-        log.info("reference cells: %d\n%s", reference.sum(),
-                 malignant.reference_types(adata.obs, reference).to_string())
-        malignant.infer_cnv(adata, reference, params)
+        summary, reference_table, clones = malignant.call_from_cnv_and_clonality(adata, params, log=log)
         log.info("CNV inferred: %d windows", adata.obsm["X_cnv"].shape[1])
-        summary = malignant.call_malignant(adata, reference, params)
         summary = summary.assign(genes_placed=fraction, gene_positions=source)
         profiles = malignant.cnv_profiles(adata)
         log.info("called")
@@ -46,4 +42,5 @@ with logged(snakemake.log[0]) as log:
     write_table(profiles, snakemake.output.profiles)
     write_table(clusters, snakemake.output.clusters)
     write_table(reference_table, snakemake.output.reference)
+    write_table(clones, snakemake.output.light_chains)
     write_annotations(adata, snakemake.output.h5ad)
