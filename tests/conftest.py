@@ -110,7 +110,7 @@ def run_chain(samples: dict, settings: dict, *, seed: int = 0, value_scale: str 
     for name, adata in samples.items():
         adata = adata.copy()
         adata.obs["sample"], adata.obs["patient"] = name, name.split("_")[0]
-        adata.uns["ingest"] = {"sample": name, "value_scale": value_scale}
+        adata.uns["ingest"] = {**adata.uns.get("ingest", {}), "sample": name, "value_scale": value_scale}
         qc.run_qc(adata, settings["qc"], seed=seed)
         kept.append(qc.passing_cells(adata, settings["qc"]))
     merged = cluster.merge_samples(kept, min_cells_per_gene=settings["qc"]["min_cells_per_gene"])

@@ -36,7 +36,7 @@ def _merged_small_tumour(small_tumour, min_cells_per_gene=3):
     samples = []
     for name, sample in small_tumour.samples.items():
         sample = sample.copy()
-        sample.uns["ingest"] = {"sample": name, "value_scale": "counts"}
+        sample.uns["ingest"] = {**sample.uns.get("ingest", {}), "sample": name, "value_scale": "counts"}
         sample.uns["qc"] = {}
         sample.obs["sample"] = name
         samples.append(sample)

@@ -219,7 +219,8 @@ def _b_cell_counts(chains: dict[str, list[str]], seed: int = 0) -> ad.AnnData:
             strong, ambient = rng.poisson(30), rng.poisson(0.3)
             rows.append({"kappa": [strong, ambient, 0], "lambda": [ambient, strong, 0], "": [ambient, 0, 20]}[chain])
             cluster.append(name)
-    obs = pd.DataFrame({"patient": "p1", "leiden": cluster}, index=[f"c{i}" for i in range(len(rows))])
+    obs = pd.DataFrame({"patient": "p1", "leiden": cluster, "cell_type": "B cell"},
+                       index=[f"c{i}" for i in range(len(rows))])
     return ad.AnnData(sp.csr_matrix(np.array(rows, dtype=np.float32)), obs=obs,
                       var=pd.DataFrame(index=["IGKC", "IGLC2", "CD3E"]))
 
@@ -235,7 +236,11 @@ def test_light_chain_restriction_finds_the_clone_and_spares_polyclonal_b_cells()
     table = clonality.light_chain_groups(adata.obs, chains, restriction=0.9).set_index("cluster")
     assert table["restricted"].to_dict() == {"clone": True, "normal": False, "skewed": False, "t": False}
     assert table.loc["clone", "dominant_chain"] == "kappa" and not table.loc["t", "b_lineage"]
+    adata.obs.loc["c0", "cell_type"] = "T cell"  # a T cell (or a doublet) with the clone's chain
     calls, covered = clonality.clonal_calls(adata.obs, chains, table.reset_index())
+    assert calls[0] == "uncertain"
+    calls, chains, covered = calls[1:], chains[1:], covered[1:]
+    adata = adata[1:]
     frame = pd.DataFrame({"cluster": adata.obs["leiden"], "chain": chains, "call": calls})
     expected = {("clone", "kappa"): "malignant", ("clone", "lambda"): "non-malignant",
                 ("normal", "kappa"): "uncertain", ("normal", "lambda"): "non-malignant", ("t", ""): ""}

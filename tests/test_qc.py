@@ -3,7 +3,15 @@ import pandas as pd
 import pytest
 
 from cscniche.config import validate_config
-from cscniche.qc import SampleTooSmallError, mad_bounds, passing_cells, run_qc, scrublet_chunks, summary
+from cscniche.qc import (
+    SampleTooSmallError,
+    expected_doublet_rate,
+    mad_bounds,
+    passing_cells,
+    run_qc,
+    scrublet_chunks,
+    summary,
+)
 
 QC = validate_config({"datasets": {"s": {"simulate": {}}}})["datasets"]["s"]["qc"]
 
@@ -11,7 +19,7 @@ QC = validate_config({"datasets": {"s": {"simulate": {}}}})["datasets"]["s"]["qc
 def _sample(small_tumour, name="P1_S1"):
     adata = small_tumour.samples[name].copy()
     adata.obs["sample"], adata.obs["patient"] = name, name.split("_")[0]
-    adata.uns["ingest"] = {"sample": name, "value_scale": "counts"}
+    adata.uns["ingest"] = {**adata.uns["ingest"], "sample": name, "value_scale": "counts"}
     return adata
 
 
@@ -34,6 +42,28 @@ def test_qc_removes_low_quality_and_flags_doublets(small_tumour):
     row = summary(adata).iloc[0]
     assert row["cells_before"] == adata.n_obs and row["cells_after"] == adata.obs["qc_pass"].sum()
     assert row["doublet_method"].startswith("scrublet, otsu threshold")
+
+
+def test_expected_doublet_rate_follows_the_10x_loading_table():
+    assert expected_doublet_rate(10_000, "auto") == pytest.approx(0.08)
+    assert expected_doublet_rate(302, "auto") == pytest.approx(0.002416)
+    assert expected_doublet_rate(302, 0.05) == 0.05
+    assert expected_doublet_rate(302, "auto", sample_rate=0.076) == 0.076  # a subset of a 10,000-cell lane
+
+
+def test_small_sample_keeps_its_cells_when_its_size_predicts_few_doublets(small_tumour):
+    """A 300-cell sample taken as a whole lane expects 0.24% doublets: at most 2 cells go, the highest scores
+    (planted doublets); told its lane's real rate (5%, as simulated), scrublet's calls stand."""
+    adata = _sample(small_tumour)
+    del adata.uns["ingest"]["doublet_rate"]
+    auto = run_qc(adata, QC, seed=0)
+    told = run_qc(_sample(small_tumour), QC, seed=0)
+    dbl = small_tumour.truth.set_index("cell_id").loc[auto.obs_names, "doublet"].to_numpy()
+    removed = auto.obs["fail_doublet"].to_numpy()
+    assert 1 <= removed.sum() <= 2 and dbl[removed].all()
+    assert "at most 2 removed" in auto.uns["qc"]["doublet_method"]
+    assert told.obs["fail_doublet"].sum() > 2 * removed.sum()
+    assert summary(auto).iloc[0]["expected_doublet_rate"] == pytest.approx(0.008 * auto.n_obs / 1000)
 
 
 def test_large_sample_is_scored_in_random_chunks():

@@ -20,18 +20,25 @@ CHAIN_MIN_COUNTS = 3  # light-chain counts for a cell's chain to be called
 CHAIN_FOLD = 4  # ...and this many times the other chain's (ambient immunoglobulin RNA is everywhere)
 B_LINEAGE_SHARE = 0.5  # a cluster is B lineage when at least this share of its cells has a called chain
 MIN_CHAIN_CELLS = 20  # chain-called cells a cluster needs to be tested
+B_LINEAGE_LABELS = ("B cell", "plasma cell", "unassigned")  # own labels a clonal B cell may carry
 POLYCLONAL_SHARE = {"kappa": 2 / 3, "lambda": 1 / 2}  # upper bounds of each chain's share in normal B cells
 RESTRICTION_PVALUE = 1e-3
 CLONE_COLUMNS = ["group", "patient", "cluster", "cells", "kappa", "lambda", "no_chain", "b_lineage",
                  "dominant_chain", "dominant_share", "pvalue", "restricted"]
 
 
+def light_chain_genes(var_names: pd.Index) -> list[str]:
+    """The immunoglobulin light-chain genes (kappa and lambda constant and variable segments) in ``var_names``."""
+    names = pd.Index(var_names).astype(str)
+    return list(names[names.str.startswith(KAPPA_PREFIXES + LAMBDA_PREFIXES)])
+
+
 def light_chain_calls(adata: ad.AnnData) -> np.ndarray:
     """Light chain of each cell: ``kappa``, ``lambda`` or ``""`` (too few counts, or both chains).
 
-    Counts come from ``layers['counts']`` when present, else ``X``. A chain is called when its genes
-    (constant and variable segments) have at least ``CHAIN_MIN_COUNTS`` counts and ``CHAIN_FOLD`` times the
-    other chain's.
+    Counts come from ``layers['counts']`` when present, else ``X`` (``adata`` may hold only the
+    :func:`light_chain_genes`). A chain is called when its genes (constant and variable segments) have at
+    least ``CHAIN_MIN_COUNTS`` counts and ``CHAIN_FOLD`` times the other chain's.
     """
     X = adata.layers["counts"] if "counts" in adata.layers else adata.X
     X = sp.csc_matrix(X)
@@ -80,16 +87,19 @@ def light_chain_groups(obs: pd.DataFrame, chains: np.ndarray, *, restriction: fl
 def clonal_calls(obs: pd.DataFrame, chains: np.ndarray, groups: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     """Malignant calls of the B-lineage cells of patients with a restricted cluster.
 
-    In a restricted cluster, cells with the clone's chain or no called chain are ``malignant`` and cells
-    with the other chain ``non-malignant``. In the patient's other B-lineage clusters, where normal and
-    tumour B cells may mix, cells with the clone's chain or none are ``uncertain`` and the others
-    ``non-malignant``.
+    In a restricted cluster, cells with the clone's chain are ``malignant`` when their own marker label
+    (``cell_type``) is a B-lineage one or none (``B_LINEAGE_LABELS``), cells with the other chain
+    ``non-malignant``, and the rest (no called chain; a T-cell or myeloid label with the clone's chain, as
+    in a doublet) ``uncertain``. In the patient's other B-lineage clusters, where normal and tumour B cells
+    may mix, cells with the other chain are ``non-malignant`` and the rest ``uncertain``.
 
     Returns the call per cell (``""`` where clonality says nothing) and the mask of cells it covers (to be
     kept out of the CNV reference).
     """
     group = (obs["patient"].astype(str) + ":" + (obs["leiden"].astype(str) if "leiden" in obs else "0")).to_numpy()
     clones = groups[groups["restricted"]]
+    label = obs["cell_type"].astype(str) if "cell_type" in obs else pd.Series("unassigned", index=obs.index)
+    b_label = label.isin(B_LINEAGE_LABELS).to_numpy()
     calls = np.full(len(obs), "", dtype=object)
     for patient, mine in clones.groupby("patient"):
         chain = mine.sort_values("cells", ascending=False)["dominant_chain"].iloc[0]
@@ -97,6 +107,8 @@ def clonal_calls(obs: pd.DataFrame, chains: np.ndarray, groups: pd.DataFrame) ->
         lineage = groups[(groups["patient"] == patient) & groups["b_lineage"]]
         restricted = np.isin(group, mine["group"].to_numpy())
         mixed = np.isin(group, lineage["group"].to_numpy()) & ~restricted
-        calls[restricted] = np.where(chains[restricted] == other, "non-malignant", "malignant")
+        clonal = (chains == chain) & b_label
+        calls[restricted] = np.select([clonal[restricted], chains[restricted] == other],
+                                      ["malignant", "non-malignant"], "uncertain")
         calls[mixed] = np.where(chains[mixed] == other, "non-malignant", "uncertain")
     return calls, calls != ""

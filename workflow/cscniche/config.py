@@ -16,7 +16,7 @@ SCHEMA_DIR = Path(__file__).resolve().parents[1] / "schemas"
 RESULTS = "results"
 SAMPLE_COLUMNS = ("sample", "patient", "path", "format")
 RESERVED_COLUMNS = (*SAMPLE_COLUMNS, "cell_pattern", "annotation", "orientation", "sha256", "annotation_sha256",
-                    "annotation_rows", "cell_filter")
+                    "annotation_rows", "cell_filter", "doublet_rate")
 STAGE_SECTIONS = ("qc", "cluster", "annotate", "malignant", "stemness", "crosstalk", "biomarkers")
 REPO = Path(__file__).resolve().parents[2]
 
@@ -153,6 +153,7 @@ def simulated_samples(name: str, params: dict) -> pd.DataFrame:
             "patient": f"P{p}",
             "path": f"{RESULTS}/{name}/raw/P{p}_S{s}.h5ad",
             "format": "h5ad",
+            "doublet_rate": str(params["doublet_fraction"]),  # the simulated lane's rate, as planted
         }
         for p in range(1, params["n_patients"] + 1)
         for s in range(1, params["samples_per_patient"] + 1)

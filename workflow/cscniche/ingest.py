@@ -311,4 +311,6 @@ def ingest_sample(
         "value_scale": detect_value_scale(adata.X), "gene_ids": detect_gene_ids(adata.var_names),
         "n_cells": int(adata.n_obs), "n_genes": int(adata.n_vars), "notes": notes,
     }}
+    if row.get("doublet_rate", ""):
+        adata.uns["ingest"]["doublet_rate"] = float(row["doublet_rate"])
     return adata

@@ -435,7 +435,7 @@ def apply_clonal_calls(adata: ad.AnnData, clonal: np.ndarray, summary: pd.DataFr
     return summary
 
 
-def call_from_cnv_and_clonality(adata: ad.AnnData, params: dict,
+def call_from_cnv_and_clonality(adata: ad.AnnData, params: dict, *, chain_counts: ad.AnnData | None = None,
                                 log: logging.Logger | None = None) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """Malignant calls from light-chain clonality and copy number (``method: cnv``), in place.
 
@@ -443,7 +443,8 @@ def call_from_cnv_and_clonality(adata: ad.AnnData, params: dict,
     ``light_chain_restriction: null``) are found first and kept out of the reference; the CNV reference is
     chosen and verified (:func:`reference_cells`), CNV inferred and cells called (:func:`call_malignant`),
     and the clonal calls laid over the CNV calls (:func:`apply_clonal_calls`). Gene positions must be
-    placed (:func:`place_genes`).
+    placed (:func:`place_genes`). ``chain_counts``: the same cells' light-chain gene counts, where
+    ``adata`` has no ``layers['counts']`` (:func:`cscniche.clonality.light_chain_genes`).
 
     Returns the per-patient summary, the reference table (``REFERENCE_COLUMNS``) and the light-chain table
     (``clonality.CLONE_COLUMNS``).
@@ -452,7 +453,7 @@ def call_from_cnv_and_clonality(adata: ad.AnnData, params: dict,
         clones = pd.DataFrame(columns=clonality.CLONE_COLUMNS)
         clonal = np.full(adata.n_obs, "", dtype=object)
     else:
-        chains = clonality.light_chain_calls(adata)
+        chains = clonality.light_chain_calls(adata if chain_counts is None else chain_counts)
         clones = clonality.light_chain_groups(adata.obs, chains, restriction=params["light_chain_restriction"])
         clonal, _ = clonality.clonal_calls(adata.obs, chains, clones)
     reference, reference_table = reference_cells(adata, params, exclude=clonal != "")

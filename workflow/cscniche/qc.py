@@ -108,8 +108,25 @@ def _sparse_centred_pca() -> Iterator[None]:
         pipeline.zscore, pipeline.pca = saved
 
 
+DOUBLET_RATE_PER_1000 = 0.008  # 10x Chromium loading table: ~0.8% multiplets per 1,000 cells recovered
+DOUBLET_CAP_FACTOR = 2  # at most this many times the expected doublets are removed
+
+
+def expected_doublet_rate(n_cells: int, setting: str | float, sample_rate: float | None = None) -> float:
+    """Expected doublet rate of a sample: its own (sample sheet), the configured number, or from its size.
+
+    ``setting`` ``"auto"``: ``DOUBLET_RATE_PER_1000`` per 1,000 cells (10x's loading table), at most 0.5.
+    """
+    if sample_rate is not None:
+        return float(sample_rate)
+    if setting == "auto":
+        return min(DOUBLET_RATE_PER_1000 * n_cells / 1000, 0.5)
+    return float(setting)
+
+
 def run_scrublet(
-    adata: ad.AnnData, *, seed: int, threshold: str | float = "otsu", max_cells: int = 10_000
+    adata: ad.AnnData, *, seed: int, threshold: str | float = "otsu", max_cells: int = 10_000,
+    max_doublets: int | None = None,
 ) -> tuple[np.ndarray, np.ndarray, str]:
     """Scrublet doublet scores (scanpy's implementation, count data) and calls.
 
@@ -117,6 +134,7 @@ def run_scrublet(
     scrublet's own histogram minimum lands above the doublet mode), ``"scrublet"`` (scrublet's
     automatic threshold) or a number. Samples above ``max_cells`` are scored in random chunks
     (:func:`scrublet_chunks`, scanpy's ``batch_key``); the Otsu threshold pools their simulated doublets.
+    With ``max_doublets``, only that many of the cells above the threshold are called, highest scores first.
     """
     if adata.n_obs < MIN_CELLS_SCRUBLET:
         return np.full(adata.n_obs, np.nan), np.zeros(adata.n_obs, bool), f"skipped (< {MIN_CELLS_SCRUBLET} cells)"
@@ -140,7 +158,14 @@ def run_scrublet(
     else:
         cut = float(threshold)
     chunked = f" ({n_chunks} random chunks of <= {max_cells} cells)" if n_chunks > 1 else ""
-    return scores, scores > cut, f"scrublet{chunked}, {threshold} threshold {cut:.3f}"
+    calls = scores > cut
+    method = f"scrublet{chunked}, {threshold} threshold {cut:.3f}"
+    if max_doublets is not None and calls.sum() > max_doublets:
+        ranked = np.argsort(-np.where(calls, scores, -np.inf), kind="stable")
+        calls = np.zeros(len(scores), bool)
+        calls[ranked[:max_doublets]] = True
+        method += f", capped at {max_doublets}"
+    return scores, calls, method
 
 
 def run_qc(adata: ad.AnnData, params: dict, *, seed: int = 0) -> ad.AnnData:
@@ -172,16 +197,20 @@ def run_qc(adata: ad.AnnData, params: dict, *, seed: int = 0) -> ad.AnnData:
     quality_ok = ~obs[[f"fail_{f}" for f in FILTERS[:-1]]].any(axis=1).to_numpy()
     obs["doublet_score"] = np.nan
     obs["fail_doublet"] = False
-    method = "not run (config)"
+    method, rate = "not run (config)", float("nan")
     if params["doublets"] and value_scale != "counts":
         method = f"not run (values are {value_scale}, scrublet needs counts)"
     elif params["doublets"]:
+        rate = expected_doublet_rate(adata.n_obs, params["doublet_rate"], adata.uns["ingest"].get("doublet_rate"))
+        cap = int(np.ceil(DOUBLET_CAP_FACTOR * rate * adata.n_obs))
         scores, calls, method = run_scrublet(adata[quality_ok], seed=seed, threshold=params["doublet_threshold"],
-                                             max_cells=params["scrublet_max_cells"])
+                                             max_cells=params["scrublet_max_cells"], max_doublets=cap)
+        method += f" (expected rate {rate:.2%} of {adata.n_obs:,} cells: at most {cap} removed)"
         obs.loc[quality_ok, "doublet_score"] = scores
         obs.loc[quality_ok, "fail_doublet"] = calls
     obs["qc_pass"] = ~obs[[f"fail_{f}" for f in FILTERS]].any(axis=1)
-    adata.uns["qc"] = {"thresholds": thr, "doublet_method": method, "params": dict(params),
+    adata.uns["qc"] = {"thresholds": thr, "doublet_method": method, "expected_doublet_rate": rate,
+                       "params": dict(params),
                        "n_before": int(adata.n_obs), "n_after": int(obs["qc_pass"].sum())}
     return adata
 
@@ -197,6 +226,7 @@ def summary(adata: ad.AnnData) -> pd.DataFrame:
     row |= {f"threshold_{k}": v for k, v in info["thresholds"].items()}
     row |= {"median_genes": float(obs["n_genes"].median()), "median_counts": float(obs["total_counts"].median()),
             "median_pct_mt": float(obs["pct_counts_mt"].median()), "doublet_method": info["doublet_method"],
+            "expected_doublet_rate": info.get("expected_doublet_rate", float("nan")),
             "status": info.get("status", "kept")}
     return pd.DataFrame([row])
 

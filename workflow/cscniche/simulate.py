@@ -368,6 +368,7 @@ def simulate_tumour(params: dict, *, seed: int = 0, dispersion: float = 0.3,
                                 np.random.default_rng(stream), dispersion)
         adata = ad.AnnData(counts, obs=pd.DataFrame(index=cells["cell_id"].to_numpy()), var=genes.copy())
         adata.obs_names.name = "cell_id"
+        adata.uns["ingest"] = {"doublet_rate": float(params["doublet_fraction"])}  # the simulated lane's rate
         if sink is None:
             return str(sample), adata
         sink(str(sample), adata)

@@ -27,7 +27,10 @@ with logged(snakemake.log[0]) as log:
         source = malignant.gene_positions_source(adata.var, params["gene_positions"])
         fraction = malignant.place_genes(adata, positions, min_fraction=params["min_fraction_placed"])
         log.info("genes placed: %.1f%% (positions: %s)", 100 * fraction, source)
-        summary, reference_table, clones = malignant.call_from_cnv_and_clonality(adata, params, log=log)
+        chain_genes = clonality.light_chain_genes(adata.var_names)
+        chain_counts = read_stage(snakemake.input.matrix, layers=True, genes=chain_genes) if chain_genes else None
+        summary, reference_table, clones = malignant.call_from_cnv_and_clonality(
+            adata, params, chain_counts=chain_counts, log=log)
         log.info("CNV inferred: %d windows", adata.obsm["X_cnv"].shape[1])
         summary = summary.assign(genes_placed=fraction, gene_positions=source)
         profiles = malignant.cnv_profiles(adata)
