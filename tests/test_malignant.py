@@ -221,8 +221,9 @@ def _b_cell_counts(chains: dict[str, list[str]], seed: int = 0) -> ad.AnnData:
             cluster.append(name)
     obs = pd.DataFrame({"patient": "p1", "leiden": cluster, "cell_type": "B cell"},
                        index=[f"c{i}" for i in range(len(rows))])
-    return ad.AnnData(sp.csr_matrix(np.array(rows, dtype=np.float32)), obs=obs,
-                      var=pd.DataFrame(index=["IGKC", "IGLC2", "CD3E"]))
+    counts = sp.csr_matrix(np.array(rows, dtype=np.float32))
+    return ad.AnnData(counts.log1p(), obs=obs, var=pd.DataFrame(index=["IGKC", "IGLC2", "CD3E"]),
+                      layers={"counts": counts})
 
 
 def test_light_chain_restriction_finds_the_clone_and_spares_polyclonal_b_cells():

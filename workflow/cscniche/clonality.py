@@ -36,12 +36,12 @@ def light_chain_genes(var_names: pd.Index) -> list[str]:
 def light_chain_calls(adata: ad.AnnData) -> np.ndarray:
     """Light chain of each cell: ``kappa``, ``lambda`` or ``""`` (too few counts, or both chains).
 
-    Counts come from ``layers['counts']`` when present, else ``X`` (``adata`` may hold only the
-    :func:`light_chain_genes`). A chain is called when its genes (constant and variable segments) have at
-    least ``CHAIN_MIN_COUNTS`` counts and ``CHAIN_FOLD`` times the other chain's.
+    Counts come from ``layers['counts']`` when present, else from the log-normalised ``X`` (its expm1:
+    per 10,000, as for TPM inputs); ``adata`` may hold only the :func:`light_chain_genes`. A chain is
+    called when its genes (constant and variable segments) have at least ``CHAIN_MIN_COUNTS`` counts and
+    ``CHAIN_FOLD`` times the other chain's.
     """
-    X = adata.layers["counts"] if "counts" in adata.layers else adata.X
-    X = sp.csc_matrix(X)
+    X = sp.csc_matrix(adata.layers["counts"]) if "counts" in adata.layers else sp.csc_matrix(adata.X).expm1()
     names = adata.var_names.astype(str)
 
     def total(prefixes: tuple[str, ...]) -> np.ndarray:
