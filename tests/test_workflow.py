@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 from sklearn.metrics import adjusted_rand_score
 
-from conftest import REPO, SHARED, assert_same_tables, run_demo
+from conftest import MALT_MTX, REPO, SHARED, assert_same_tables, run_demo
 
 pytestmark = pytest.mark.slow
 
@@ -253,3 +253,27 @@ def test_inputs_without_one_side_complete_and_say_so(tmp_path):
     assert test.loc["csc_high_share", "difference"] > 0.1 and test.loc["csc_high_share", "n_patients_b"] == 2
     assert test.loc["csc_high_share", "pvalue"] == pytest.approx(1 / 3)  # 2 vs 2 patients: the exact floor
     assert "Comparisons" in text["tumour_only"]
+
+
+def test_lymphoma_10x_folder_with_only_a_sample_sheet(tmp_path, shared_data):
+    """A newcomer's own 10x folder (the MALT lymphoma): a sample sheet and nothing else. The workflow completes,
+    the malignant calls are the B-cell clone and no T, NK or myeloid cell, and the report names the
+    reference and the clone."""
+    from conftest import snakemake_command
+
+    sheet = tmp_path / "samples.tsv"
+    sheet.write_text(f"sample\tpatient\tpath\tformat\nmalt\tP1\t{MALT_MTX}\t10x_mtx\n")
+    config = {"datasets": {"mine": {"samples": str(sheet)}}}
+    run = subprocess.run(snakemake_command(tmp_path, config) + ["--cores", "2", "--quiet"], capture_output=True,
+                         text=True)
+    assert run.returncode == 0, run.stderr[-3000:]
+    results = tmp_path / "results" / "mine"
+    cells = _cells(tmp_path / "results", "mine")
+    called = cells["malignant"] == "malignant"
+    assert called.sum() >= 200
+    assert not called[cells["marker_cell_type"].isin(["T cell", "NK cell", "macrophage/monocyte"])].any()
+    assert cells.loc[called, "marker_cell_type"].isin(["B cell", "plasma cell", "unassigned"]).all()
+    clones = pd.read_csv(results / "identity/light_chains.tsv", sep="\t")
+    assert clones["restricted"].sum() >= 1
+    html = (results / "report.html").read_text()
+    assert "kappa-restricted B-cell clone" in html and "CNV reference: " in html
