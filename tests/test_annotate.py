@@ -164,3 +164,35 @@ def test_oligodendroglioma_normal_cells_agree_with_the_authors(shared_data):
     agree = [label in expected[author] for author, label in zip(normal["author_cell_type"],
                                                                  normal["cell_type"].astype(str), strict=True)]
     assert np.mean(agree) >= 0.9, pd.crosstab(normal["author_cell_type"], normal["cell_type"])
+
+
+def test_backup_markers_rescue_a_type_on_a_reduced_panel():
+    """A panel holding one of the mast cell's six markers (KIT) and two of its backups: the type is scored
+    with the backups and its cells found; without backups they are unassigned. On a panel with at least half
+    of a type's markers, backups are not used."""
+    import dataclasses
+
+    import anndata as ad
+    import scipy.sparse as sp
+
+    from cscniche.annotate import annotate, marker_coverage
+
+    genes = ["CD3D", "CD3E", "CD2", "MS4A1", "CD79A", "LYZ", "CD68", "COL1A1", "DCN", "KIT", "HPGDS", "ENPP3"]
+    rng = np.random.default_rng(0)
+    X = rng.poisson(0.05, (400, len(genes))).astype(float)
+    for rows, names in ((slice(0, 100), ["CD3D", "CD3E", "CD2"]), (slice(100, 200), ["MS4A1", "CD79A"]),
+                        (slice(200, 300), ["LYZ", "CD68"]), (slice(300, 400), ["KIT", "HPGDS", "ENPP3"])):
+        X[rows, [genes.index(g) for g in names]] += rng.poisson(4, (100, len(names)))
+    adata = ad.AnnData(sp.csr_matrix(np.log1p(X)))
+    adata.var_names = genes
+    sets = load_marker_sets([REPO / "config/markers/tme.yaml"])
+    params = {**default_settings()["annotate"], "smooth": False}
+    coverage = marker_coverage(adata.var_names, sets, min_genes=2).set_index("cell_type")
+    assert coverage.loc["mast cell", "backup_markers_used"] == 2 and coverage.loc["mast cell", "scored"]
+    assert coverage.loc["T cell", "backup_markers_used"] == 0  # CD2 and CD3: 3 of 8, but no backup present
+    labels = annotate(adata.copy(), sets, params).obs["cell_type"].astype(str).to_numpy()
+    assert (labels[300:] == "mast cell").mean() >= 0.9 and (labels[:300] != "mast cell").all()
+    without = annotate(adata.copy(), [dataclasses.replace(s, backup_markers=()) for s in sets], params)
+    assert not (without.obs["cell_type"].astype(str).to_numpy()[300:] == "mast cell").any()
+    full = pd.Index([*sets[0].markers, *sets[0].backup_markers])
+    assert sets[0].markers_in(full, min_genes=2) == (list(sets[0].markers), False)

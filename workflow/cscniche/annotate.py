@@ -23,6 +23,8 @@ class MarkerSet:
 
     ``negative_markers`` are genes the type does not express (e.g. CD3 genes for NK cells, which share their
     cytotoxic genes with CD8 T cells); their mean z-score is subtracted from the set's score.
+    ``backup_markers`` are scored only where fewer than half of ``markers`` are in the data (a reduced
+    gene panel), so the type survives missing genes without diluting its score on whole transcriptomes.
     """
 
     name: str
@@ -31,6 +33,15 @@ class MarkerSet:
     source: str
     parent: str | None = None
     negative_markers: tuple[str, ...] = ()
+    backup_markers: tuple[str, ...] = ()
+
+    def markers_in(self, genes: pd.Index, *, min_genes: int) -> tuple[list[str], bool]:
+        """The markers scored on data with ``genes``, and whether backup markers were needed."""
+        present = [g for g in self.markers if g in genes]
+        if len(present) >= max(min_genes, -(-len(self.markers) // 2)) or not self.backup_markers:
+            return present, False
+        backups = [g for g in self.backup_markers if g in genes and g not in present]
+        return present + backups, bool(backups)
 
 
 def load_marker_sets(paths: list[str | Path]) -> list[MarkerSet]:
@@ -57,11 +68,11 @@ def load_marker_sets(paths: list[str | Path]) -> list[MarkerSet]:
                 raise InputError(f"{where}: `compartment` must be one of {list(COMPARTMENTS)}")
             if not spec.get("source"):
                 raise InputError(f"{where}: needs a `source` (citation)")
-            negative = spec.get("negative_markers") or []
-            if not isinstance(negative, list):
-                raise InputError(f"{where}: `negative_markers` must be a list of genes")
+            negative, backup = spec.get("negative_markers") or [], spec.get("backup_markers") or []
+            if not isinstance(negative, list) or not isinstance(backup, list):
+                raise InputError(f"{where}: `negative_markers` and `backup_markers` must be lists of genes")
             sets[name] = MarkerSet(name, tuple(map(str, spec["markers"])), spec["compartment"], str(spec["source"]),
-                                   spec.get("parent"), tuple(map(str, negative)))
+                                   spec.get("parent"), tuple(map(str, negative)), tuple(map(str, backup)))
     for s in sets.values():
         if s.parent is not None and s.parent not in sets:
             raise InputError(f"marker set {s.name!r}: parent {s.parent!r} is not a marker set")
@@ -90,10 +101,12 @@ def marker_coverage(var_names: pd.Index, sets: list[MarkerSet], *, min_genes: in
     rows = []
     for s in sets:
         present = [g for g in s.markers if g in var_names]
+        scored, backup_used = s.markers_in(var_names, min_genes=min_genes)
         rows.append({"cell_type": s.name, "compartment": s.compartment, "parent": s.parent or "",
                      "markers": len(s.markers), "markers_present": len(present),
                      "negative_markers_present": sum(g in var_names for g in s.negative_markers),
-                     "scored": len(present) >= min_genes, "missing": ", ".join(g for g in s.markers
+                     "backup_markers_used": len(scored) - len(present) if backup_used else 0,
+                     "scored": len(scored) >= min_genes, "missing": ", ".join(g for g in s.markers
                                                                                 if g not in var_names)})
     return pd.DataFrame(rows)
 
@@ -105,11 +118,12 @@ def marker_scores(adata: ad.AnnData, sets: list[MarkerSet], *, min_genes: int = 
     does not make a cell win that set. A set's negative markers present in the data subtract their mean
     z-score clipped at zero (expression above the mean counts against the set; absence does not count for it).
 
-    Sets with fewer than ``min_genes`` markers in the data are left out (:func:`marker_coverage` lists
-    them). Computed as one sparse product: ``X[:, markers] @ W - offset``.
+    Sets with fewer than ``min_genes`` markers in the data (backup markers included where needed,
+    :meth:`MarkerSet.markers_in`) are left out (:func:`marker_coverage` lists them). Computed as one
+    sparse product: ``X[:, markers] @ W - offset``.
     """
     genes = adata.var_names
-    usable = [(s, [g for g in s.markers if g in genes], [g for g in s.negative_markers if g in genes])
+    usable = [(s, s.markers_in(genes, min_genes=min_genes)[0], [g for g in s.negative_markers if g in genes])
               for s in sets]
     usable = [u for u in usable if len(u[1]) >= min_genes]
     if not usable:
