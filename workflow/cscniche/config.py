@@ -153,7 +153,7 @@ def simulated_samples(name: str, params: dict) -> pd.DataFrame:
             "patient": f"P{p}",
             "path": f"{RESULTS}/{name}/raw/P{p}_S{s}.h5ad",
             "format": "h5ad",
-            "doublet_rate": str(params["doublet_fraction"]),  # the simulated lane's rate, as planted
+            "doublet_rate": str(params.get("doublet_fraction", "")),  # the simulated lane's rate, as planted
         }
         for p in range(1, params["n_patients"] + 1)
         for s in range(1, params["samples_per_patient"] + 1)
