@@ -22,9 +22,11 @@ import scipy.stats as ss
 import yaml
 
 from .config import resolve_path
+from .enrichment import gsea
 from .graded import combine_across_patients, stemness_correlations
 from .io import InputError
 from .labels import CSC_HIGH, CSC_LOW, DISCRETE, GRADED, SPLIT
+from .pseudobulk import deseq2, sum_counts
 from .ranksum import group_stats, rank_sum
 
 BIOMARKER_COLUMNS = ["gene", "auroc", "log2fc", "pct_csc", "pct_noncsc", "specificity", "top_tme_type",
@@ -101,35 +103,19 @@ def pseudobulk_de(adata: ad.AnnData, patients: list[str], *, min_counts: int = 1
     ``sparse_dataset``, so only the malignant cells' rows are read); default ``adata.layers['counts']``.
     ``threads``: processes for the per-gene fits (the results do not depend on it).
     """
-    import logging
-
-    from pydeseq2.dds import DeseqDataSet
-    from pydeseq2.default_inference import DefaultInference
-    from pydeseq2.ds import DeseqStats
-
     mask, high = csc_mask(adata.obs)
     cells = np.flatnonzero(mask)
     patient = adata.obs["patient"].astype(str).to_numpy()[cells]
     counts = sp.csr_matrix(adata.layers["counts"]) if counts is None else counts
-    rows, meta = [], []
+    members, meta = {}, []
     for p in patients:
         for label, group in (("high", high), ("low", ~high)):
-            members = cells[(patient == p) & group]
-            rows.append(np.asarray(counts[members].sum(axis=0)).ravel())
+            members[f"{p}_{label}"] = cells[(patient == p) & group]
             meta.append({"sample": f"{p}_{label}", "patient": p, "csc": label})
-    meta = pd.DataFrame(meta).set_index("sample")
-    bulk = pd.DataFrame(np.rint(np.vstack(rows)).astype(np.int64), index=meta.index, columns=adata.var_names)
-    bulk = bulk.loc[:, bulk.sum(axis=0) >= min_counts]
-    logging.getLogger("pydeseq2").setLevel(logging.WARNING)
-    inference = DefaultInference(n_cpus=threads)
-    dds = DeseqDataSet(counts=bulk, metadata=meta, design="~ patient + csc", inference=inference, quiet=True)
-    dds.deseq2()
-    stats = DeseqStats(dds, contrast=["csc", "high", "low"], inference=inference, quiet=True)
-    stats.summary()
-    res = stats.results_df
-    return pd.DataFrame({"gene": res.index, "method": "pseudobulk", "stat": res["stat"].to_numpy(),
-                         "log2fc": res["log2FoldChange"].to_numpy(), "pvalue": res["pvalue"].to_numpy(),
-                         "fdr": res["padj"].to_numpy(), "base_mean": res["baseMean"].to_numpy()})
+    bulk = sum_counts(counts, members, adata.var_names)
+    res = deseq2(bulk, pd.DataFrame(meta).set_index("sample"), design="~ patient + csc",
+                 contrast=["csc", "high", "low"], min_counts=min_counts, threads=threads)
+    return res.assign(method="pseudobulk")[["gene", "method", "stat", "log2fc", "pvalue", "fdr", "base_mean"]]
 
 
 def surface_genes(path: str, resource: pd.DataFrame | None) -> dict[str, str]:
@@ -247,35 +233,6 @@ def gene_set_collection(params: dict, stemness_sets: dict[str, list[str]],
             genes = [g for pair in axis.get("pairs", []) for e in pair for g in str(e).split("_")]
             sets[f"AXIS_{name}"] = ("crosstalk axis", sorted(set(genes) | set(axis.get("genes", []))))
     return sets
-
-
-def gsea(ranking: pd.Series, sets: dict[str, tuple[str, list[str]]], params: dict, *, seed: int,
-         threads: int = 1) -> pd.DataFrame:
-    """Prerank GSEA (gseapy) of ``ranking`` (gene -> statistic); rows ``term, source, nes, pvalue, fdr, ...``.
-
-    The seeded permutations give the same table for any ``threads`` (tested).
-    """
-    import gseapy
-
-    columns = ["term", "source", "nes", "es", "pvalue", "fdr", "size", "lead_genes"]
-    ranking = ranking.replace([np.inf, -np.inf], np.nan).dropna()
-    ranking = ranking[~ranking.index.duplicated()].sort_values(ascending=False)
-    present = set(ranking.index)
-    usable = {k: [g for g in v if g in present] for k, (_, v) in sets.items()}
-    usable = {k: v for k, v in usable.items() if params["min_size"] <= len(v) <= params["max_size"]}
-    if not usable:
-        return pd.DataFrame(columns=columns)
-    result = gseapy.prerank(rnk=ranking, gene_sets=usable, min_size=params["min_size"], max_size=params["max_size"],
-                            permutation_num=params["permutations"], seed=seed, threads=threads, outdir=None,
-                            no_plot=True, verbose=False).res2d
-    table = pd.DataFrame({"term": result["Term"].astype(str), "nes": result["NES"].astype(float),
-                          "es": result["ES"].astype(float), "pvalue": result["NOM p-val"].astype(float),
-                          "fdr": result["FDR q-val"].astype(float),
-                          "lead_genes": result["Lead_genes"].astype(str)})
-    table["source"] = table["term"].map(lambda t: sets[t][0])
-    table["size"] = table["term"].map(lambda t: len(usable[t]))
-    table = table.sort_values(["nes", "term"], ascending=[False, True])
-    return table[columns].reset_index(drop=True)
 
 
 def run_biomarkers(adata: ad.AnnData, params: dict, *, stemness_sets: dict[str, list[str]], axes: dict[str, dict],

@@ -64,7 +64,9 @@ def _fill_defaults(instance: dict, schema: dict, root: dict) -> dict:
         resolved = root["$defs"][sub["$ref"].split("/")[-1]] if "$ref" in sub else sub
         if key not in out and "default" in resolved:
             out[key] = copy.deepcopy(resolved["default"])
-        if key in out and isinstance(out[key], dict) and resolved.get("type") == "object":
+        types = resolved.get("type")
+        if key in out and isinstance(out[key], dict) and (types == "object" or isinstance(types, list)
+                                                          and "object" in types):
             out[key] = _fill_defaults(out[key], resolved, root)
     return out
 

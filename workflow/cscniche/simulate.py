@@ -97,6 +97,7 @@ EXTRA_GENES = [
     ("MT-CO3", "chrM", 9207, 9990), ("MT-ND3", "chrM", 10059, 10404), ("MT-ND4", "chrM", 10760, 12137),
     ("MT-ND5", "chrM", 12337, 14148), ("MT-CYB", "chrM", 14747, 15887),
 ]
+RESISTANCE_GENES = ("AXL", "SERPINE1", "CD276", "LGALS9")  # genes a condition may plant in one group's CSCs
 MT_FRACTION = 0.04  # mitochondrial share of UMIs in good cells
 CHUNK = 2000
 
@@ -122,7 +123,8 @@ def gene_universe(n_genes: int | None = None, *, seed: int = 0) -> pd.DataFrame:
     var = cnv.datasets.oligodendroglioma().var[["chromosome", "start", "end"]].copy()
     extra = pd.DataFrame(EXTRA_GENES, columns=["symbol", "chromosome", "start", "end"]).set_index("symbol")
     genes = pd.concat([var, extra[~extra.index.isin(var.index)]])
-    planted = (set(extra.index) | set(CSC_PROGRAM) | {g for m in TME_MARKERS.values() for g in m}) - set(COMPANIONS)
+    planted = (set(extra.index) | set(CSC_PROGRAM) | {g for m in TME_MARKERS.values() for g in m}
+               | set(RESISTANCE_GENES)) - set(COMPANIONS)
     if n_genes is not None and n_genes < len(genes):
         rng = np.random.default_rng(seed)
         others = np.array(sorted(set(genes.index) - planted))
@@ -170,8 +172,12 @@ def csc_program(genes: pd.Index, *, marker_overlap: float = 1.0, seed: int = 0) 
 
 
 def _programs(genes: pd.DataFrame, rng: np.random.Generator, n_patients: int, *, program: list[str],
-              strength: float, diversity: bool) -> dict:
-    """Log-scale expression profiles (before normalisation) for every cell state."""
+              strength: float, diversity: bool, resistance: dict | None = None) -> dict:
+    """Log-scale expression profiles (before normalisation) for every cell state.
+
+    ``resistance`` (a ``condition``): its ``resistance_genes`` start at the median expression and rise by
+    ``resistance_effect`` in the CSCs of the second group's patients (P2, P4, ...).
+    """
     names = genes.index
     idx = {g: i for i, g in enumerate(names)}
     n = len(names)
@@ -184,6 +190,8 @@ def _programs(genes: pd.DataFrame, rng: np.random.Generator, n_patients: int, *,
     low = np.quantile(base, 0.25)
     for g in planted:
         base[idx[g]] = low  # planted genes are low by default; programs switch them on
+    resistant = [idx[g] for g in (resistance or {}).get("resistance_genes", []) if g in idx]
+    base[resistant] = np.median(base)
     profiles: dict[str, np.ndarray] = {}
     for cell_type, markers in TME_MARKERS.items():
         lfc = np.zeros(n)
@@ -217,6 +225,8 @@ def _programs(genes: pd.DataFrame, rng: np.random.Generator, n_patients: int, *,
         diverse = rng.choice(np.flatnonzero(base < np.quantile(base, 0.3)), 400, replace=False)
         if diversity:
             csc[diverse] += 1.0  # higher transcriptional diversity
+        if resistant and p % 2 == 0:
+            csc[resistant] += resistance.get("resistance_effect", 1.5)
         profiles[f"CSC_P{p}"] = csc
     return {"profiles": profiles, "is_mt": np.asarray(is_mt), "cnv_events": cnv_events}
 
@@ -352,7 +362,7 @@ def simulate_tumour(params: dict, *, seed: int = 0, dispersion: float = 0.3,
     genes = gene_universe(params.get("n_genes"), seed=seed)
     program = csc_program(genes.index, marker_overlap=params.get("csc_marker_overlap", 1.0), seed=seed)
     prog = _programs(genes, rng, params["n_patients"], program=program, strength=params.get("csc_strength", 3.0),
-                     diversity=params.get("csc_diversity", True))
+                     diversity=params.get("csc_diversity", True), resistance=params.get("condition"))
     plan = _cell_plan(params, rng, seed=seed)
     states = sorted(prog["profiles"])
     state_idx = {s: i for i, s in enumerate(states)}
