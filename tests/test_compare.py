@@ -2,8 +2,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from cscniche.compare import composition_test, patient_composition
+from cscniche.compare import composition_test, csc_pseudobulks, patient_composition, resistance_genes
 from cscniche.config import ConfigError, check_comparisons, simulated_samples
+
+from conftest import default_settings
 
 
 def _cells(csc_share: dict[str, float], group: dict[str, str], seed: int = 0) -> pd.DataFrame:
@@ -89,3 +91,56 @@ def test_comparison_settings_get_their_defaults_and_unique_names():
         validate_config({"datasets": {"d": {"simulate": {}, "compare": [comp, comp]}}})
     with pytest.raises(ConfigError, match=r"compare"):
         validate_config({"datasets": {"d": {"simulate": {}, "compare": [{**comp, "groups": ["a"]}]}}})
+
+
+def _design(resistance_effect: float, seed: int = 0):
+    """8 simulated patients in two groups (P1, P3, ... responders), truth labels as calls; AXL planted up
+    in the non-responders' CSCs by ``resistance_effect`` (log scale)."""
+    import scipy.sparse as sp
+
+    from cscniche.simulate import simulate_tumour
+
+    params = default_settings(simulate={
+        "n_cells": 4000, "n_patients": 8, "n_genes": 2000, "condition": {
+            "column": "response", "groups": GROUPS, "csc_fraction": [0.15, 0.15],
+            "resistance_effect": resistance_effect}})["simulate"]
+    sim = simulate_tumour(params, seed=seed)
+    counts = sp.vstack([sim.samples[s].X for s in sorted(sim.samples)], format="csr")
+    truth = sim.truth.set_index("cell_id").loc[[c for s in sorted(sim.samples) for c in sim.samples[s].obs_names]]
+    single = ~truth["doublet"] & ~truth["low_quality"]
+    group = {f"P{i}": GROUPS[(i - 1) % 2] for i in range(1, 9)}  # as the simulator assigns them
+    obs = pd.DataFrame({"patient": truth["patient"], "response": truth["patient"].map(group),
+                        "malignant": np.where(truth["malignant"], "malignant", "non-malignant"),
+                        "csc": np.where(truth["malignant"], np.where(truth["csc"], "CSC-high", "CSC-low"), "")})
+    keep = single.to_numpy()
+    return counts[keep], obs[keep], sim.samples["P1_S1"].var_names
+
+
+def test_planted_resistance_gene_of_one_groups_cscs_ranks_first():
+    """AXL, planted up only in the non-responders' CSCs, is the top gene with FDR <= 0.05 (4 vs 4 patients,
+    CSC-high pseudobulks); in CSC-low cells it does not change."""
+    counts, obs, genes = _design(1.5)
+    bulk, meta = csc_pseudobulks(counts, obs, genes, column="response", groups=GROUPS, min_cells=10)
+    assert len(meta.loc[meta["csc"] == "CSC-high", "patient"]) == 8
+    table = resistance_genes(bulk, meta, GROUPS)
+    assert table.iloc[0]["gene"] == "AXL" and table.iloc[0]["fdr"] <= 0.05 and table.iloc[0]["log2fc"] > 1
+    assert abs(table.iloc[0]["log2fc_csc_low"]) < 0.5
+    assert (table["n_patients_a"] == 4).all() and table["test"].str.contains("4 vs 4 patients").all()
+
+
+def test_null_design_has_no_resistance_genes():
+    counts, obs, genes = _design(0.0, seed=1)
+    bulk, meta = csc_pseudobulks(counts, obs, genes, column="response", groups=GROUPS, min_cells=10)
+    table = resistance_genes(bulk, meta, GROUPS)
+    assert len(table) > 500 and (table["fdr"] <= 0.05).sum() <= 0.01 * len(table), table.head()
+
+
+def test_resistance_genes_with_one_patient_per_group_are_descriptive():
+    counts, obs, genes = _design(1.5)
+    two = obs["patient"].isin(["P1", "P2"]).to_numpy()
+    bulk, meta = csc_pseudobulks(counts[two], obs[two], genes, column="response", groups=GROUPS, min_cells=10)
+    table = resistance_genes(bulk, meta, GROUPS)
+    assert table["pvalue"].isna().all() and table["test"].str.startswith("descriptive").all()
+    # one patient per group: patient and group cannot be told apart, so the planted gene is up (log2 ratio of
+    # mean CPM) but not on top; patient-specific genes are, which is why no p-value is given
+    assert table.set_index("gene").loc["AXL", "log2fc"] > 1

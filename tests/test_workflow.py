@@ -253,6 +253,9 @@ def test_inputs_without_one_side_complete_and_say_so(tmp_path):
     assert test.loc["csc_high_share", "difference"] > 0.1 and test.loc["csc_high_share", "n_patients_b"] == 2
     assert test.loc["csc_high_share", "pvalue"] == pytest.approx(1 / 3)  # 2 vs 2 patients: the exact floor
     assert "Comparisons" in text["tumour_only"]
+    genes = pd.read_csv(results / "tumour_only/compare/response/resistance_genes.tsv", sep="\t")
+    assert {"gene", "log2fc", "fdr", "log2fc_csc_low", "test"} <= set(genes) and len(genes) > 100
+    assert "Resistance genes of CSC-high cells" in text["tumour_only"]
 
 
 def test_lymphoma_10x_folder_with_only_a_sample_sheet(tmp_path, shared_data):

@@ -22,7 +22,7 @@ import scipy.stats as ss
 import yaml
 
 from .config import resolve_path
-from .enrichment import gsea
+from .enrichment import gsea, read_gmt
 from .graded import combine_across_patients, stemness_correlations
 from .io import InputError
 from .labels import CSC_HIGH, CSC_LOW, DISCRETE, GRADED, SPLIT
@@ -217,8 +217,6 @@ def biomarker_table(adata: ad.AnnData, wilcoxon: pd.DataFrame, surface: dict[str
 def gene_set_collection(params: dict, stemness_sets: dict[str, list[str]],
                         axes: dict[str, dict]) -> dict[str, tuple[str, list[str]]]:
     """Gene sets for GSEA: ``name -> (source, genes)`` from the GMT files, stemness sets and crosstalk axes."""
-    from .stemness import read_gmt
-
     sets: dict[str, tuple[str, list[str]]] = {}
     for entry in params["gene_sets"]:
         path = resolve_path(entry["path"])

@@ -1,17 +1,22 @@
-"""Comparisons of tumours with the patient as the unit: composition (CSC-high share, TME type shares).
+"""Comparisons of tumours with the patient as the unit: composition and resistance genes of CSCs.
 
 Each patient is one observation: its CSC-high share of malignant cells and each TME type's share of its
 cells are compared between two groups of patients (a sample-sheet column, e.g. response) with the exact
-Mann-Whitney U test on those per-patient shares. Cells are never replicates here.
+Mann-Whitney U test on those per-patient shares; genes of CSC-high cells are compared on per-patient
+pseudobulks (PyDESeq2). Cells are never replicates here.
 """
 
 from __future__ import annotations
 
+import anndata as ad
 import numpy as np
 import pandas as pd
 import scipy.stats as ss
 
-from .labels import CSC_HIGH
+from .config import resolve_path
+from .enrichment import GSEA_COLUMNS, gsea, read_gmt
+from .labels import CSC_HIGH, CSC_LOW
+from .pseudobulk import deseq2, sum_counts
 
 NOT_TME = ("unassigned", "", "nan", "malignant")
 COMPOSITION_COLUMNS = ["measure", "group_a", "group_b", "n_patients_a", "n_patients_b", "mean_a", "mean_b",
@@ -70,3 +75,106 @@ def composition_test(per_patient: pd.DataFrame, groups: list[str], *, descriptiv
     if tested.any():
         table.loc[tested, "fdr"] = ss.false_discovery_control(table.loc[tested, "pvalue"].to_numpy())
     return table[COMPOSITION_COLUMNS]
+
+
+PRIOR_CPM = 10  # added to mean CPMs before a descriptive log2 ratio, so rare genes do not lead by noise
+RESISTANCE_COLUMNS = ["gene", "log2fc", "stat", "pvalue", "fdr", "base_mean", "log2fc_csc_low", "mean_cpm_a",
+                      "mean_cpm_b", "n_patients_a", "n_patients_b", "test"]
+
+
+def csc_pseudobulks(counts, obs: pd.DataFrame, genes: pd.Index, *, column: str, groups: list[str],
+                    min_cells: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Counts of each patient's CSC-high and CSC-low malignant cells, summed (patients of ``groups`` only).
+
+    A patient's pseudobulk of a CSC group is kept when it has at least ``min_cells`` cells. Returns the
+    pseudobulks (rows ``<patient>|<csc>``) and their ``patient, group, csc``.
+    """
+    malignant = obs["malignant"].astype(str).eq("malignant").to_numpy()
+    in_groups = obs[column].astype(str).isin(groups).to_numpy()
+    csc = obs["csc"].astype(str).to_numpy() if "csc" in obs else np.full(len(obs), "")
+    patient = obs["patient"].astype(str).to_numpy()
+    members, meta = {}, []
+    for p in sorted(set(patient[malignant & in_groups])):
+        group = str(obs[column].astype(str).to_numpy()[patient == p][0])
+        for label in (CSC_HIGH, CSC_LOW):
+            cells = np.flatnonzero(malignant & (patient == p) & (csc == label))
+            if len(cells) >= min_cells:
+                members[f"{p}|{label}"] = cells
+                meta.append({"bulk": f"{p}|{label}", "patient": p, "group": group, "csc": label})
+    return sum_counts(counts, members, genes), pd.DataFrame(meta, columns=["bulk", "patient", "group", "csc"]
+                                                            ).set_index("bulk")
+
+
+def _mean_cpm(bulk: pd.DataFrame) -> pd.DataFrame:
+    return bulk.div(bulk.sum(axis=1).clip(lower=1), axis=0) * 1e6
+
+
+def resistance_genes(bulk: pd.DataFrame, meta: pd.DataFrame, groups: list[str], *, descriptive: bool = False,
+                     min_counts: int = 10, threads: int = 1) -> pd.DataFrame:
+    """Genes that differ between the groups within CSC-high cells, the patient as the unit.
+
+    PyDESeq2 on the patients' CSC-high pseudobulks, design ``~ group`` (``log2fc``: group b over group a),
+    when each group has at least 2 patients and not ``descriptive``; otherwise only the mean CPM per group and
+    its log2 ratio. ``log2fc_csc_low``: the same genes' log2 ratio of mean CPM in CSC-low cells, so a change
+    confined to CSC-high cells can be told from a tumour-wide one. Genes up in group b first, by ``stat``.
+    """
+    a, b = groups
+    high = meta[meta["csc"] == CSC_HIGH]
+    low = meta[meta["csc"] == CSC_LOW]
+    n_a, n_b = (int((high["group"] == g).sum()) for g in groups)
+    cpm = _mean_cpm(bulk)
+
+    def group_means(rows: pd.DataFrame, group: str) -> pd.Series:
+        return cpm.loc[rows.index[rows["group"] == group]].mean(axis=0)
+
+    mean_a, mean_b = group_means(high, a), group_means(high, b)
+    ratio_low = np.log2((group_means(low, b) + PRIOR_CPM) / (group_means(low, a) + PRIOR_CPM))
+    testable = not descriptive and min(n_a, n_b) >= 2
+    if testable:
+        res = deseq2(bulk.loc[high.index], high.assign(group=pd.Categorical(high["group"], categories=groups)),
+                     design="~ group", contrast=["group", b, a], min_counts=min_counts, threads=threads)
+        test = f"pseudobulk DESeq2 (~ group) on CSC-high cells, {n_a} vs {n_b} patients"
+    else:
+        kept = bulk.columns[bulk.loc[high.index].sum(axis=0) >= min_counts]
+        res = pd.DataFrame({"gene": kept, "stat": np.nan, "log2fc": np.log2((mean_b[kept] + PRIOR_CPM)
+                                                                    / (mean_a[kept] + PRIOR_CPM)),
+                            "pvalue": np.nan, "fdr": np.nan, "base_mean": ((mean_a + mean_b) / 2)[kept]})
+        test = (f"descriptive ({n_a} vs {n_b} patients with CSC-high cells; a test needs 2 per group)"
+                if not descriptive else "descriptive (descriptive: true)")
+    genes = res["gene"].to_numpy()
+    res = res.assign(log2fc_csc_low=ratio_low.reindex(genes).to_numpy(), mean_cpm_a=mean_a.reindex(genes).to_numpy(),
+                     mean_cpm_b=mean_b.reindex(genes).to_numpy(), n_patients_a=n_a, n_patients_b=n_b, test=test)
+    order = res["stat"].fillna(res["log2fc"])
+    return res.assign(_o=-order).sort_values(["_o", "gene"]).drop(columns="_o")[RESISTANCE_COLUMNS].reset_index(
+        drop=True)
+
+
+def run_resistance(malignant: ad.AnnData, comparison: dict, gsea_params: dict, *, seed: int = 0,
+                   threads: int = 1) -> tuple[pd.DataFrame, pd.DataFrame, list[str]]:
+    """Resistance genes of CSC-high cells between a comparison's groups, their GSEA, and notes in words.
+
+    ``malignant``: the malignant cells with ``layers['counts']`` and ``obs`` ``patient``, ``csc`` and the
+    comparison's column. ``gsea_params``: the ``biomarkers`` settings (``gene_sets``, ``min_size``,
+    ``max_size``, ``permutations``); GSEA ranks genes by the DESeq2 statistic, so it runs only with a test.
+    """
+    column, groups = comparison["column"], comparison["groups"]
+    empty = pd.DataFrame(columns=RESISTANCE_COLUMNS), pd.DataFrame(columns=GSEA_COLUMNS)
+    if "counts" not in malignant.layers:
+        return *empty, ["No resistance genes: the input is not raw counts, and pseudobulk DESeq2 needs them."]
+    bulk, meta = csc_pseudobulks(malignant.layers["counts"], malignant.obs, malignant.var_names, column=column,
+                                 groups=groups, min_cells=gsea_params["min_cells"])
+    high = meta[meta["csc"] == CSC_HIGH]
+    if high.empty:
+        return *empty, [f"No resistance genes: no patient has {gsea_params['min_cells']} CSC-high cells."]
+    genes = resistance_genes(bulk, meta, groups, descriptive=comparison["descriptive"], threads=threads)
+    notes = [f"Resistance genes: {genes['test'].iloc[0]}." if len(genes) else "No gene passed the count filter."]
+    if genes["stat"].notna().any() and gsea_params["gene_sets"]:
+        sets = {name: (entry["source"], members) for entry in gsea_params["gene_sets"]
+                for name, members in read_gmt(resolve_path(entry["path"])).items()}
+        enrichment = gsea(genes.set_index("gene")["stat"], sets, gsea_params, seed=seed, threads=threads)
+        notes.append(f"GSEA of the DESeq2 statistic over {len(sets)} gene sets.")
+    else:
+        enrichment = empty[1]
+        notes.append("No GSEA: " + ("no test (descriptive comparison)." if genes["stat"].isna().all()
+                                     else "no gene sets configured (biomarkers.gene_sets)."))
+    return genes, enrichment, notes

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
+
+from .io import InputError
 
 GSEA_COLUMNS = ["term", "source", "nes", "es", "pvalue", "fdr", "size", "lead_genes"]
 
@@ -35,3 +39,18 @@ def gsea(ranking: pd.Series, sets: dict[str, tuple[str, list[str]]], params: dic
     table["size"] = table["term"].map(lambda t: len(usable[t]))
     table = table.sort_values(["nes", "term"], ascending=[False, True])
     return table[columns].reset_index(drop=True)
+
+
+def read_gmt(path: str | Path) -> dict[str, list[str]]:
+    """Gene sets from a GMT file (name, description, genes...)."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"{path}: gene-set file not found")
+    sets = {}
+    for line in path.read_text().splitlines():
+        fields = line.rstrip("\n").split("\t")
+        if len(fields) >= 3:
+            sets[fields[0]] = [g for g in fields[2:] if g]
+    if not sets:
+        raise InputError(f"{path}: no gene sets (expected GMT: name, description, genes, tab-separated)")
+    return sets

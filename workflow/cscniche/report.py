@@ -257,17 +257,29 @@ def _biomarker_section(tables: dict[str, pd.DataFrame], notes: str, figures: lis
     return parts
 
 
-def _comparison_section(comparisons: dict[str, pd.DataFrame]) -> list[str]:
+def _comparison_section(comparisons: dict[str, dict]) -> list[str]:
     if not comparisons:
         return []
     parts = ['<h2 id="compare">Comparisons</h2>',
              "<p class='note'>Each patient is one observation: its CSC-high share of malignant cells and each TME "
              "type's share of its cells, compared between the groups with the exact Mann-Whitney U test (BH FDR "
-             "over the measures). Per-patient values in <code>compare/&lt;name&gt;/"
+             "over the measures); resistance genes from pseudobulk DESeq2 on each patient's CSC-high cells "
+             "(<code>log2fc</code>: second group over first; <code>log2fc_csc_low</code>: the same genes in CSC-low "
+             "cells, near 0 for a change confined to CSCs). With a handful of patients per group, only large "
+             "effects can be found. Per-patient values in <code>compare/&lt;name&gt;/"
              "composition_per_patient.tsv</code>.</p>"]
-    for name, table in comparisons.items():
+    columns = ["gene", "log2fc", "stat", "pvalue", "fdr", "log2fc_csc_low", "mean_cpm_a", "mean_cpm_b"]
+    for name, tables in comparisons.items():
+        table = tables["composition"]
         groups = f"{table['group_a'].iloc[0]} vs {table['group_b'].iloc[0]}" if len(table) else ""
-        parts += [f"<h3>{html.escape(name)}: {html.escape(groups)}</h3>", table_html(table)]
+        parts += [f"<h3>{html.escape(name)}: {html.escape(groups)}</h3>", "<h4>Composition</h4>", table_html(table)]
+        genes = tables["genes"]
+        parts += ["<h4>Resistance genes of CSC-high cells</h4>",
+                  f"<p>{html.escape(' '.join(tables['notes'].split()))}</p>"]
+        if len(genes):
+            parts.append(table_html(genes[[c for c in columns if c in genes]].head(20)))
+        if len(tables["gsea"]):
+            parts.append(table_html(tables["gsea"].drop(columns=["lead_genes"], errors="ignore").head(15)))
     return parts
 
 
@@ -304,7 +316,7 @@ def build_report(
     figures: dict[str, list[str]],
     settings: dict,
     path: str | Path,
-    comparisons: dict[str, pd.DataFrame] | None = None,
+    comparisons: dict[str, dict] | None = None,
 ) -> None:
     """Write the dataset's report: overview, QC, clustering, markers, cell identity, methods and versions.
 

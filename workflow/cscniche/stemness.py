@@ -27,6 +27,7 @@ import yaml
 from .annotate import gene_mean_sd
 from .coherence import COHERENCE_COLUMNS, program_score, set_coherence
 from .consensus import GUARD_SETTINGS, Shape, call_high, call_stability, combine, program_sets, scorer_weights, shape_of
+from .enrichment import read_gmt
 from .io import InputError
 from .labels import CSC_HIGH, CSC_LOW
 from .ranksum import row_ranks
@@ -120,21 +121,6 @@ def cytotrace(adata: ad.AnnData, *, n_signature: int = 200, alpha: float = 0.9, 
         if change <= tol:
             break
     return pd.Series(score).rank(pct=True).to_numpy()
-
-
-def read_gmt(path: str | Path) -> dict[str, list[str]]:
-    """Gene sets from a GMT file (name, description, genes...)."""
-    path = Path(path)
-    if not path.is_file():
-        raise InputError(f"{path}: gene-set file not found")
-    sets = {}
-    for line in path.read_text().splitlines():
-        fields = line.rstrip("\n").split("\t")
-        if len(fields) >= 3:
-            sets[fields[0]] = [g for g in fields[2:] if g]
-    if not sets:
-        raise InputError(f"{path}: no gene sets (expected GMT: name, description, genes, tab-separated)")
-    return sets
 
 
 def read_weights(path: str | Path) -> pd.Series:

@@ -141,8 +141,9 @@ def comparison(name, comparison_name):
 
 
 def comparison_tables(w):
-    """The composition tables of a dataset's comparisons (for the report)."""
-    return [f"results/{w.dataset}/compare/{c['name']}/composition.tsv" for c in dataset(w)["compare"]]
+    """The tables of a dataset's comparisons (for the report)."""
+    files = ("composition.tsv", "resistance_genes.tsv", "resistance_gsea.tsv", "notes.txt")
+    return [f"results/{w.dataset}/compare/{c['name']}/{f}" for c in dataset(w)["compare"] for f in files]
 
 
 def all_outputs():

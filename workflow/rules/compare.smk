@@ -1,17 +1,28 @@
 rule compare:
-    """Composition between two groups of patients (the patient as the unit)."""
+    """Composition and CSC resistance genes between two groups of patients (the patient as the unit)."""
     input:
-        "results/{dataset}/cells.tsv.gz",
+        cells="results/{dataset}/cells.tsv.gz",
+        matrix="results/{dataset}/cluster/clustered.h5ad",
+        h5ad="results/{dataset}/stemness/stemness.h5ad",
+        gene_sets=lambda w: [s["path"] for s in dataset(w)["biomarkers"]["gene_sets"]],
     output:
         per_patient="results/{dataset}/compare/{comparison}/composition_per_patient.tsv",
         test="results/{dataset}/compare/{comparison}/composition.tsv",
+        genes="results/{dataset}/compare/{comparison}/resistance_genes.tsv",
+        gsea="results/{dataset}/compare/{comparison}/resistance_gsea.tsv",
+        notes="results/{dataset}/compare/{comparison}/notes.txt",
     log:
         "results/{dataset}/logs/compare/{comparison}.log",
+    benchmark:
+        "results/{dataset}/benchmarks/compare/{comparison}.tsv"
     params:
         comparison=lambda w: comparison(w.dataset, w.comparison),
+        biomarkers=lambda w: dataset(w)["biomarkers"],
+        seed=SEED,
+    threads: 2
     resources:
-        mem_mb=mem(1000, 2.0),
-        runtime=minutes(5, 0.001),
+        mem_mb=mem(1500, 0.5),  # the malignant cells' counts and one pseudobulk per patient
+        runtime=minutes(5, 0.005),
     conda:
         ENV
     script:

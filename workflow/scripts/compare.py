@@ -1,20 +1,27 @@
-"""Snakemake entry point: one comparison's composition tables."""
+"""Snakemake entry point: one comparison's composition, resistance-gene and GSEA tables."""
 import sys
 from pathlib import Path
 
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from cscniche.compare import composition_test, patient_composition  # noqa: E402
-from cscniche.io import write_table  # noqa: E402
+from cscniche import compare  # noqa: E402
+from cscniche.io import read_stage, write_atomic, write_table  # noqa: E402
 from cscniche.logs import logged  # noqa: E402
 
 with logged(snakemake.log[0]) as log:
     comp = snakemake.params.comparison
-    cells = pd.read_csv(snakemake.input[0], sep="\t", dtype={"patient": str, comp["column"]: str},
+    cells = pd.read_csv(snakemake.input.cells, sep="\t", dtype={"patient": str, comp["column"]: str},
                         keep_default_na=False, na_values=[""])
-    per_patient = patient_composition(cells, comp["column"], comp["groups"])
-    test = composition_test(per_patient, comp["groups"], descriptive=comp["descriptive"])
+    per_patient = compare.patient_composition(cells, comp["column"], comp["groups"])
+    test = compare.composition_test(per_patient, comp["groups"], descriptive=comp["descriptive"])
     log.info("%s: %s vs %s\n%s", comp["name"], *comp["groups"], test.to_string())
+    malignant = read_stage(snakemake.input.matrix, snakemake.input.h5ad, layers=True, where=("malignant", "malignant"))
+    genes, gsea, notes = compare.run_resistance(malignant, comp, snakemake.params.biomarkers,
+                                                seed=snakemake.params.seed, threads=snakemake.threads)
+    log.info("resistance genes: %s\n%s", " ".join(notes), genes.head(20).to_string())
     write_table(per_patient, snakemake.output.per_patient)
     write_table(test, snakemake.output.test)
+    write_table(genes, snakemake.output.genes)
+    write_table(gsea, snakemake.output.gsea)
+    write_atomic(snakemake.output.notes, lambda tmp: tmp.write_text("\n".join(notes) + "\n"))

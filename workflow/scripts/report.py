@@ -33,7 +33,11 @@ with logged(snakemake.log[0]):
         biomarkers={"biomarkers": table(inp.biomarkers, keep_default_na=False, na_values=[""]),
                     "gsea": table(inp.gsea)},
         biomarker_notes=Path(inp.biomarker_notes).read_text(),
-        comparisons={Path(f).parent.name: table(f) for f in inp.comparisons},
+        comparisons={Path(f).parent.name: {"composition": table(Path(f).parent / "composition.tsv"),
+                                           "genes": table(Path(f).parent / "resistance_genes.tsv"),
+                                           "gsea": table(Path(f).parent / "resistance_gsea.tsv"),
+                                           "notes": (Path(f).parent / "notes.txt").read_text()}
+                     for f in inp.comparisons},
         figures={"qc": list(inp.qc_figures), "umap": list(inp.umap_figures), "cnv": list(inp.cnv_figures),
                  "stemness": [inp.stemness_figure], "crosstalk": list(inp.crosstalk_figures),
                  "biomarkers": list(inp.biomarker_figures)},
