@@ -95,13 +95,15 @@ def test_comparison_settings_get_their_defaults_and_unique_names():
 
 def _design(resistance_effect: float, seed: int = 0):
     """8 simulated patients in two groups (P1, P3, ... responders), truth labels as calls; AXL planted up
-    in the non-responders' CSCs by ``resistance_effect`` (log scale)."""
+    in the non-responders' CSCs by ``resistance_effect`` (log scale). The CSC program does not add random
+    genes per patient (``csc_diversity: False``): with it, 4 vs 4 patients line up by chance for a few genes
+    in most null runs (measured: 8 of 10), which no test on 8 patients can tell from a real effect."""
     import scipy.sparse as sp
 
     from cscniche.simulate import simulate_tumour
 
     params = default_settings(simulate={
-        "n_cells": 4000, "n_patients": 8, "n_genes": 2000, "condition": {
+        "n_cells": 4000, "n_patients": 8, "n_genes": 2000, "csc_diversity": False, "condition": {
             "column": "response", "groups": GROUPS, "csc_fraction": [0.15, 0.15],
             "resistance_effect": resistance_effect}})["simulate"]
     sim = simulate_tumour(params, seed=seed)
@@ -124,7 +126,7 @@ def test_planted_resistance_gene_of_one_groups_cscs_ranks_first():
     assert len(meta.loc[meta["csc"] == "CSC-high", "patient"]) == 8
     table = resistance_genes(bulk, meta, GROUPS)
     assert table.iloc[0]["gene"] == "AXL" and table.iloc[0]["fdr"] <= 0.05 and table.iloc[0]["log2fc"] > 1
-    assert abs(table.iloc[0]["log2fc_csc_low"]) < 0.5
+    assert abs(table.iloc[0]["log2fc_csc_low"]) < 0.5 and table.iloc[0]["log2fc_csc_high"] > 1
     assert (table["n_patients_a"] == 4).all() and table["test"].str.contains("4 vs 4 patients").all()
 
 
@@ -132,7 +134,7 @@ def test_null_design_has_no_resistance_genes():
     counts, obs, genes = _design(0.0, seed=1)
     bulk, meta = csc_pseudobulks(counts, obs, genes, column="response", groups=GROUPS, min_cells=10)
     table = resistance_genes(bulk, meta, GROUPS)
-    assert len(table) > 500 and (table["fdr"] <= 0.05).sum() <= 0.01 * len(table), table.head()
+    assert len(table) > 500 and not (table["fdr"] <= 0.05).any(), table.head()
 
 
 def test_resistance_genes_with_one_patient_per_group_are_descriptive():

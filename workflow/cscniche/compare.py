@@ -78,8 +78,8 @@ def composition_test(per_patient: pd.DataFrame, groups: list[str], *, descriptiv
 
 
 PRIOR_CPM = 10  # added to mean CPMs before a descriptive log2 ratio, so rare genes do not lead by noise
-RESISTANCE_COLUMNS = ["gene", "log2fc", "stat", "pvalue", "fdr", "base_mean", "log2fc_csc_low", "mean_cpm_a",
-                      "mean_cpm_b", "n_patients_a", "n_patients_b", "test"]
+RESISTANCE_COLUMNS = ["gene", "log2fc", "stat", "pvalue", "fdr", "base_mean", "log2fc_csc_high", "log2fc_csc_low",
+                      "mean_cpm_a", "mean_cpm_b", "n_patients_a", "n_patients_b", "test"]
 
 
 def csc_pseudobulks(counts, obs: pd.DataFrame, genes: pd.Index, *, column: str, groups: list[str],
@@ -111,38 +111,48 @@ def _mean_cpm(bulk: pd.DataFrame) -> pd.DataFrame:
 
 def resistance_genes(bulk: pd.DataFrame, meta: pd.DataFrame, groups: list[str], *, descriptive: bool = False,
                      min_counts: int = 10, threads: int = 1) -> pd.DataFrame:
-    """Genes that differ between the groups within CSC-high cells, the patient as the unit.
+    """Genes whose CSC-high over CSC-low change differs between the groups, the patient as the unit.
 
-    PyDESeq2 on the patients' CSC-high pseudobulks, design ``~ group`` (``log2fc``: group b over group a),
-    when each group has at least 2 patients and not ``descriptive``; otherwise only the mean CPM per group and
-    its log2 ratio. ``log2fc_csc_low``: the same genes' log2 ratio of mean CPM in CSC-low cells, so a change
-    confined to CSC-high cells can be told from a tumour-wide one. Genes up in group b first, by ``stat``.
+    PyDESeq2 on the CSC-high and CSC-low pseudobulks of the patients that have both, design
+    ``~ patient + csc + csc_in_b`` (``csc_in_b``: CSC-high cells of a group-b patient): ``log2fc`` is the
+    group-b minus group-a difference of the CSC-high vs CSC-low log2 fold change (an interaction). Each
+    patient is its own control, so its copy-number changes and own expression cancel; a gene that changes in
+    all of a tumour's cells is not a CSC resistance gene here. Run when each group has at least 2 such
+    patients and not ``descriptive``. ``log2fc_csc_high`` and ``log2fc_csc_low``: the log2 ratio of the
+    groups' mean CPM (plus ``PRIOR_CPM``) in each CSC group, descriptive. Genes up in group b first.
     """
     a, b = groups
-    high = meta[meta["csc"] == CSC_HIGH]
-    low = meta[meta["csc"] == CSC_LOW]
+    paired = meta.groupby("patient")["csc"].transform("nunique").eq(2)
+    meta = meta[paired]
+    high, low = meta[meta["csc"] == CSC_HIGH], meta[meta["csc"] == CSC_LOW]
     n_a, n_b = (int((high["group"] == g).sum()) for g in groups)
     cpm = _mean_cpm(bulk)
 
-    def group_means(rows: pd.DataFrame, group: str) -> pd.Series:
-        return cpm.loc[rows.index[rows["group"] == group]].mean(axis=0)
+    def ratio(rows: pd.DataFrame) -> tuple[pd.Series, pd.Series, pd.Series]:
+        mean_a = cpm.loc[rows.index[rows["group"] == a]].mean(axis=0)
+        mean_b = cpm.loc[rows.index[rows["group"] == b]].mean(axis=0)
+        return np.log2((mean_b + PRIOR_CPM) / (mean_a + PRIOR_CPM)), mean_a, mean_b
 
-    mean_a, mean_b = group_means(high, a), group_means(high, b)
-    ratio_low = np.log2((group_means(low, b) + PRIOR_CPM) / (group_means(low, a) + PRIOR_CPM))
-    testable = not descriptive and min(n_a, n_b) >= 2
-    if testable:
-        res = deseq2(bulk.loc[high.index], high.assign(group=pd.Categorical(high["group"], categories=groups)),
-                     design="~ group", contrast=["group", b, a], min_counts=min_counts, threads=threads)
-        test = f"pseudobulk DESeq2 (~ group) on CSC-high cells, {n_a} vs {n_b} patients"
+    ratio_high, mean_a, mean_b = ratio(high)
+    ratio_low = ratio(low)[0]
+    kept = bulk.columns[bulk.loc[meta.index].sum(axis=0) >= min_counts]
+    if not descriptive and min(n_a, n_b) >= 2:
+        design = meta.assign(csc=pd.Categorical(meta["csc"], categories=[CSC_LOW, CSC_HIGH]),
+                             csc_in_b=pd.Categorical(np.where((meta["csc"] == CSC_HIGH) & (meta["group"] == b),
+                                                              "yes", "no"), categories=["no", "yes"]))
+        res = deseq2(bulk.loc[meta.index, kept], design, design="~ patient + csc + csc_in_b",
+                     contrast=["csc_in_b", "yes", "no"], min_counts=min_counts, threads=threads,
+                     conservative=True)
+        test = (f"pseudobulk DESeq2 (~ patient + csc + csc_in_b): CSC-high vs CSC-low change, {b} minus {a}, "
+                f"{n_a} vs {n_b} patients")
     else:
-        kept = bulk.columns[bulk.loc[high.index].sum(axis=0) >= min_counts]
-        res = pd.DataFrame({"gene": kept, "stat": np.nan, "log2fc": np.log2((mean_b[kept] + PRIOR_CPM)
-                                                                    / (mean_a[kept] + PRIOR_CPM)),
-                            "pvalue": np.nan, "fdr": np.nan, "base_mean": ((mean_a + mean_b) / 2)[kept]})
-        test = (f"descriptive ({n_a} vs {n_b} patients with CSC-high cells; a test needs 2 per group)"
+        res = pd.DataFrame({"gene": kept, "stat": np.nan, "log2fc": (ratio_high - ratio_low)[kept].to_numpy(),
+                            "pvalue": np.nan, "fdr": np.nan, "base_mean": cpm.loc[meta.index, kept].mean(axis=0)})
+        test = (f"descriptive ({n_a} vs {n_b} patients with CSC-high and CSC-low cells; a test needs 2 per group)"
                 if not descriptive else "descriptive (descriptive: true)")
     genes = res["gene"].to_numpy()
-    res = res.assign(log2fc_csc_low=ratio_low.reindex(genes).to_numpy(), mean_cpm_a=mean_a.reindex(genes).to_numpy(),
+    res = res.assign(log2fc_csc_high=ratio_high.reindex(genes).to_numpy(),
+                     log2fc_csc_low=ratio_low.reindex(genes).to_numpy(), mean_cpm_a=mean_a.reindex(genes).to_numpy(),
                      mean_cpm_b=mean_b.reindex(genes).to_numpy(), n_patients_a=n_a, n_patients_b=n_b, test=test)
     order = res["stat"].fillna(res["log2fc"])
     return res.assign(_o=-order).sort_values(["_o", "gene"]).drop(columns="_o")[RESISTANCE_COLUMNS].reset_index(

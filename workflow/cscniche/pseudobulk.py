@@ -25,11 +25,14 @@ def sum_counts(counts, members: dict[str, np.ndarray], genes: pd.Index) -> pd.Da
 
 
 def deseq2(bulk: pd.DataFrame, meta: pd.DataFrame, *, design: str, contrast: list[str], min_counts: int = 10,
-           threads: int = 1) -> pd.DataFrame:
+           threads: int = 1, conservative: bool = False) -> pd.DataFrame:
     """PyDESeq2 Wald test of ``contrast`` (``[factor, tested, reference]``) under ``design``.
 
     Genes with fewer than ``min_counts`` counts over all pseudobulks are left out. ``threads``: processes
-    for the per-gene fits (the results do not depend on it). Returns ``DE_COLUMNS``.
+    for the per-gene fits (the results do not depend on it). ``conservative``: each gene's dispersion is
+    the larger of its own estimate and the shrunken one (DESeq's ``sharingMode="maximum"``), for designs
+    whose replicates are few patients with heterogeneous tumours: shrinkage toward the trend would
+    understate a gene that varies in some patients only. Returns ``DE_COLUMNS``.
     """
     from pydeseq2.dds import DeseqDataSet
     from pydeseq2.default_inference import DefaultInference
@@ -39,7 +42,19 @@ def deseq2(bulk: pd.DataFrame, meta: pd.DataFrame, *, design: str, contrast: lis
     logging.getLogger("pydeseq2").setLevel(logging.WARNING)
     inference = DefaultInference(n_cpus=threads)
     dds = DeseqDataSet(counts=bulk, metadata=meta.loc[bulk.index], design=design, inference=inference, quiet=True)
-    dds.deseq2()
+    if conservative:
+        dds.fit_size_factors()
+        dds.fit_genewise_dispersions()
+        dds.fit_dispersion_trend()
+        dds.fit_dispersion_prior()
+        dds.fit_MAP_dispersions()
+        dds.var["dispersions"] = np.fmax(dds.var["genewise_dispersions"], dds.var["MAP_dispersions"])
+        dds.fit_LFC()
+        dds.calculate_cooks()
+        dds.refit()
+        dds.cooks_outlier()
+    else:
+        dds.deseq2()
     stats = DeseqStats(dds, contrast=contrast, inference=inference, quiet=True)
     stats.summary()
     res = stats.results_df
