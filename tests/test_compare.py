@@ -2,10 +2,16 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from cscniche.compare import composition_test, csc_pseudobulks, patient_composition, resistance_genes
+from cscniche.compare import (
+    composition_test,
+    csc_pseudobulks,
+    patient_composition,
+    resistance_genes,
+    signalling_differences,
+)
 from cscniche.config import ConfigError, check_comparisons, simulated_samples
 
-from conftest import default_settings
+from conftest import SHARED, default_settings
 
 
 def _cells(csc_share: dict[str, float], group: dict[str, str], seed: int = 0) -> pd.DataFrame:
@@ -118,15 +124,16 @@ def _design(resistance_effect: float, seed: int = 0):
     return counts[keep], obs[keep], sim.samples["P1_S1"].var_names
 
 
-def test_planted_resistance_gene_of_one_groups_cscs_ranks_first():
-    """AXL, planted up only in the non-responders' CSCs, is the top gene with FDR <= 0.05 (4 vs 4 patients,
-    CSC-high pseudobulks); in CSC-low cells it does not change."""
+def test_planted_resistance_genes_of_one_groups_cscs_rank_first():
+    """AXL and CD274, planted up only in the non-responders' CSCs, are the top two genes with FDR <= 0.05
+    (4 vs 4 patients, CSC-high vs CSC-low pseudobulks); in CSC-low cells AXL does not change."""
     counts, obs, genes = _design(1.5)
     bulk, meta = csc_pseudobulks(counts, obs, genes, column="response", groups=GROUPS, min_cells=10)
     assert len(meta.loc[meta["csc"] == "CSC-high", "patient"]) == 8
     table = resistance_genes(bulk, meta, GROUPS)
-    assert table.iloc[0]["gene"] == "AXL" and table.iloc[0]["fdr"] <= 0.05 and table.iloc[0]["log2fc"] > 1
-    assert abs(table.iloc[0]["log2fc_csc_low"]) < 0.5 and table.iloc[0]["log2fc_csc_high"] > 1
+    top = table.head(2).set_index("gene")
+    assert set(top.index) == {"AXL", "CD274"} and (top["fdr"] <= 0.05).all() and (top["log2fc"] > 1).all()
+    assert abs(top.loc["AXL", "log2fc_csc_low"]) < 0.5 and (top["log2fc_csc_high"] > 1).all()
     assert (table["n_patients_a"] == 4).all() and table["test"].str.contains("4 vs 4 patients").all()
 
 
@@ -146,3 +153,55 @@ def test_resistance_genes_with_one_patient_per_group_are_descriptive():
     # one patient per group: patient and group cannot be told apart, so the planted gene is up (log2 ratio of
     # mean CPM) but not on top; patient-specific genes are, which is why no p-value is given
     assert table.set_index("gene").loc["AXL", "log2fc"] > 1
+
+
+def _design_crosstalk(resistance_effect: float, seed: int = 0) -> tuple[pd.DataFrame, pd.Series]:
+    """The 8-patient design through the crosstalk stage (truth labels as calls, 200 permutations)."""
+    import anndata as ad
+    import scanpy as sc
+    import scipy.sparse as sp
+
+    from cscniche import crosstalk as ct
+
+    counts, obs, genes = _design(resistance_effect, seed=seed)
+    adata = ad.AnnData(sp.csr_matrix(counts, dtype=np.float32), obs=obs.assign(
+        cell_type=np.where(obs["malignant"] == "malignant", "malignant", _truth_types(resistance_effect, seed))),
+        var=pd.DataFrame(index=genes))
+    sc.pp.normalize_total(adata, target_sum=1e4)
+    sc.pp.log1p(adata)
+    params = {"min_cells": 10, "expr_prop": 0.1, "n_perms": 200, "fdr": 0.05, "rank_aggregate": False,
+              "min_patient_share": 0.5}
+    interactions, _, _ = ct.run_crosstalk(adata, ct.load_resource(str(SHARED / "ligand_receptor")), params)
+    return interactions, obs.drop_duplicates("patient").set_index("patient")["response"]
+
+
+def _truth_types(resistance_effect: float, seed: int) -> np.ndarray:
+    from cscniche.simulate import simulate_tumour
+
+    params = default_settings(simulate={
+        "n_cells": 4000, "n_patients": 8, "n_genes": 2000, "csc_diversity": False, "condition": {
+            "column": "response", "groups": GROUPS, "csc_fraction": [0.15, 0.15],
+            "resistance_effect": resistance_effect}})["simulate"]
+    sim = simulate_tumour(params, seed=seed)
+    truth = sim.truth.set_index("cell_id").loc[[c for s in sorted(sim.samples) for c in sim.samples[s].obs_names]]
+    return truth.loc[~truth["doublet"] & ~truth["low_quality"], "cell_type"].to_numpy()
+
+
+def test_planted_csc_signalling_gain_of_one_group_ranks_first():
+    """CD274 (PD-L1) planted up in the non-responders' CSCs: CD274-PDCD1 from CSCs to T cells is the top
+    pair, its per-patient CSC-specific effect separating the groups (exact p = 2/70, 4 vs 4 patients)."""
+    interactions, group = _design_crosstalk(1.5)
+    table = signalling_differences(interactions, group, GROUPS)
+    top = table.iloc[0]
+    assert (top["ligand"], top["receptor"], top["direction"], top["partner"]) == ("CD274", "PDCD1", "CSC->TME", "T")
+    assert top["pvalue"] == pytest.approx(2 / 70) and top["effect_difference"] > 0 and top["csc_side_change"] > 0
+    assert (table["pvalue"].dropna() >= 2 / 70 - 1e-12).all() and table["n_patients_a"].max() == 4
+
+
+def test_signalling_without_a_planted_difference_does_not_single_out_the_pair():
+    interactions, group = _design_crosstalk(0.0, seed=1)
+    table = signalling_differences(interactions, group, GROUPS)
+    planted = table[(table["ligand"] == "CD274") & (table["receptor"] == "PDCD1") & (table["partner"] == "T")
+                    & (table["direction"] == "CSC->TME")]
+    assert len(planted) == 1 and planted.index[0] >= 10 and planted["pvalue"].iloc[0] > 0.05
+    assert not (table["fdr"] <= 0.05).any()

@@ -188,3 +188,95 @@ def run_resistance(malignant: ad.AnnData, comparison: dict, gsea_params: dict, *
         notes.append("No GSEA: " + ("no test (descriptive comparison)." if genes["stat"].isna().all()
                                      else "no gene sets configured (biomarkers.gene_sets)."))
     return genes, enrichment, notes
+
+
+SIGNALLING_COLUMNS = ["ligand", "receptor", "direction", "partner", "effect_a", "effect_b", "effect_difference",
+                      "csc_side_change", "partner_expression", "partner_side_change", "priority", "pvalue", "fdr",
+                      "n_patients_a", "n_patients_b", "test", "pathway"]
+
+
+def patient_csc_effects(interactions: pd.DataFrame) -> pd.DataFrame:
+    """Per patient, LR pair, direction and TME partner: the CSC-specific effect and both sides' expression.
+
+    From ``crosstalk/interactions.tsv``: ``effect`` is the expression product (``lr_product``) with CSC-high
+    cells minus that with CSC-low cells, for CSC->TME (CSC as sender) and TME->CSC (CSC as receiver).
+    ``csc_side`` is the CSC-high cells' mean expression of their side (ligand or receptor), ``partner_side``
+    the partner's of the other side.
+    """
+    rows = []
+    for kind, own, other, side, partner_side in (("CSC->TME", "source", "target", "ligand_mean", "receptor_mean"),
+                                                 ("TME->CSC", "target", "source", "receptor_mean", "ligand_mean")):
+        part = interactions[interactions[own].isin([CSC_HIGH, CSC_LOW]) & ~interactions[other].isin(
+            [CSC_HIGH, CSC_LOW])]
+        keys = ["patient", "ligand", "receptor", other]
+        wide = part.pivot_table(index=keys, columns=own, values=["lr_product", side, partner_side], aggfunc="first")
+        if wide.empty or (("lr_product", CSC_HIGH) not in wide) or (("lr_product", CSC_LOW) not in wide):
+            continue
+        table = pd.DataFrame({"effect": wide[("lr_product", CSC_HIGH)] - wide[("lr_product", CSC_LOW)],
+                              "csc_side": wide[(side, CSC_HIGH)], "partner_side": wide[(partner_side, CSC_HIGH)]})
+        rows.append(table.dropna(subset=["effect"]).reset_index().rename(columns={other: "partner"})
+                    .assign(direction=kind))
+    columns = ["patient", "ligand", "receptor", "partner", "direction", "effect", "csc_side", "partner_side"]
+    return pd.concat(rows, ignore_index=True)[columns] if rows else pd.DataFrame(columns=columns)
+
+
+def signalling_differences(interactions: pd.DataFrame, patient_group: pd.Series, groups: list[str], *,
+                           descriptive: bool = False) -> pd.DataFrame:
+    """CSC-TME signalling between the groups, the patient as the unit, in one prioritised ranking.
+
+    For each LR pair, direction and TME partner (:func:`patient_csc_effects`): the groups' mean per-patient
+    CSC-specific effect and its difference (b - a), tested with the exact two-sided Mann-Whitney U test of the
+    patients' effects (BH ``fdr``; none with fewer than 2 patients a group or ``descriptive``); the change
+    (b - a) of the CSC-high side's and the partner side's mean expression, and the partner side's mean
+    expression over all patients (``partner_expression``: a partner that hardly expresses its side does not
+    receive or send much). ``priority``: the mean of the percentile ranks of ``effect_difference``,
+    ``csc_side_change`` and ``partner_expression`` (equal weights; 1 = first on every count), rows by it.
+    """
+    a, b = groups
+    effects = patient_csc_effects(interactions)
+    effects["group"] = effects["patient"].astype(str).map(patient_group)
+    effects = effects[effects["group"].isin(groups)]
+    if effects.empty:
+        return pd.DataFrame(columns=SIGNALLING_COLUMNS)
+    keys = ["ligand", "receptor", "direction", "partner"]
+    means = effects.pivot_table(index=keys, columns="group", values=["effect", "csc_side", "partner_side"],
+                                aggfunc="mean")
+    counts = effects.groupby([*keys, "group"]).size().unstack(fill_value=0).reindex(columns=groups, fill_value=0)
+    table = pd.DataFrame({"effect_a": means[("effect", a)], "effect_b": means[("effect", b)]}).reindex(
+        counts.index) if ("effect", a) in means and ("effect", b) in means else None
+    if table is None:
+        return pd.DataFrame(columns=SIGNALLING_COLUMNS)
+    table["effect_difference"] = table["effect_b"] - table["effect_a"]
+    table["csc_side_change"] = means[("csc_side", b)] - means[("csc_side", a)]
+    table["partner_side_change"] = means[("partner_side", b)] - means[("partner_side", a)]
+    table["partner_expression"] = effects.groupby(keys)["partner_side"].mean()
+    table["n_patients_a"], table["n_patients_b"] = counts[a], counts[b]
+    testable = (counts[a] >= 2) & (counts[b] >= 2) & (not descriptive)
+    by_key = effects.groupby(keys)
+    pvalues = []
+    for key, ok in testable.items():
+        if not ok:
+            pvalues.append(np.nan)
+            continue
+        part = by_key.get_group(key)
+        va = part.loc[part["group"] == a, "effect"].to_numpy(float)
+        vb = part.loc[part["group"] == b, "effect"].to_numpy(float)
+        pvalues.append(float(ss.mannwhitneyu(vb, va, alternative="two-sided", method="exact").pvalue)
+                       if np.ptp(np.concatenate([va, vb])) > 0 else 1.0)
+    table["pvalue"] = pvalues
+    table["fdr"] = np.nan
+    tested = table["pvalue"].notna()
+    if tested.any():
+        table.loc[tested, "fdr"] = ss.false_discovery_control(table.loc[tested, "pvalue"].to_numpy())
+    changes = table[["effect_difference", "csc_side_change", "partner_expression"]].fillna(0.0)
+    table["priority"] = changes.rank(pct=True).mean(axis=1)
+    table["test"] = np.where(testable, "exact Mann-Whitney U of the per-patient CSC-specific effects",
+                             "descriptive (fewer than 2 patients a group, or descriptive: true)")
+    pathway = interactions.drop_duplicates(["ligand", "receptor"]).set_index(["ligand", "receptor"])["pathway"] \
+        if "pathway" in interactions else pd.Series(dtype=str)
+    table = table.reset_index()
+    table["pathway"] = [pathway.get((lig, rec), "") for lig, rec in zip(table["ligand"], table["receptor"],
+                                                                          strict=True)]
+    table = table.sort_values(["priority", "effect_difference", "ligand", "receptor", "partner"],
+                              ascending=[False, False, True, True, True], kind="mergesort")
+    return table[SIGNALLING_COLUMNS].reset_index(drop=True)

@@ -97,7 +97,7 @@ EXTRA_GENES = [
     ("MT-CO3", "chrM", 9207, 9990), ("MT-ND3", "chrM", 10059, 10404), ("MT-ND4", "chrM", 10760, 12137),
     ("MT-ND5", "chrM", 12337, 14148), ("MT-CYB", "chrM", 14747, 15887),
 ]
-RESISTANCE_GENES = ("AXL", "SERPINE1", "CD276", "LGALS9")  # genes a condition may plant in one group's CSCs
+RESISTANCE_GENES = ("AXL", "SERPINE1", "CD276", "LGALS9")  # unplanted genes a condition may raise in CSCs
 MT_FRACTION = 0.04  # mitochondrial share of UMIs in good cells
 CHUNK = 2000
 
@@ -175,8 +175,9 @@ def _programs(genes: pd.DataFrame, rng: np.random.Generator, n_patients: int, *,
               strength: float, diversity: bool, resistance: dict | None = None) -> dict:
     """Log-scale expression profiles (before normalisation) for every cell state.
 
-    ``resistance`` (a ``condition``): its ``resistance_genes`` start at the median expression and rise by
-    ``resistance_effect`` in the CSCs of the second group's patients (P2, P4, ...).
+    ``resistance`` (a ``condition``): its ``resistance_genes`` rise by ``resistance_effect`` in the CSCs of
+    the second group's patients (P2, P4, ...); those not planted otherwise (``RESISTANCE_GENES``) start at the
+    median expression.
     """
     names = genes.index
     idx = {g: i for i, g in enumerate(names)}
@@ -191,7 +192,7 @@ def _programs(genes: pd.DataFrame, rng: np.random.Generator, n_patients: int, *,
     for g in planted:
         base[idx[g]] = low  # planted genes are low by default; programs switch them on
     resistant = [idx[g] for g in (resistance or {}).get("resistance_genes", []) if g in idx]
-    base[resistant] = np.median(base)
+    base[[i for i in resistant if names[i] in RESISTANCE_GENES]] = np.median(base)  # others keep their program
     profiles: dict[str, np.ndarray] = {}
     for cell_type, markers in TME_MARKERS.items():
         lfc = np.zeros(n)
