@@ -280,6 +280,15 @@ def _comparison_section(comparisons: dict[str, dict]) -> list[str]:
             parts.append(table_html(genes[[c for c in columns if c in genes]].head(20)))
         if len(tables["gsea"]):
             parts.append(table_html(tables["gsea"].drop(columns=["lead_genes"], errors="ignore").head(15)))
+        signalling = tables.get("signalling")
+        if signalling is not None and len(signalling):
+            parts += ["<h4>CSC-TME signalling</h4>",
+                      "<p>Per LR pair and TME partner, each patient's CSC-specific effect (the expression product "
+                      "with CSC-high minus with CSC-low cells) compared between the groups (exact Mann-Whitney U; "
+                      "with 4 patients a group the smallest p-value is 2/70). Ranked by <code>priority</code>: the "
+                      "mean percentile rank of the effect change, the CSC-high side's expression change and the "
+                      "partner's expression.</p>",
+                      table_html(signalling.drop(columns=["test", "pathway"], errors="ignore").head(15))]
     return parts
 
 

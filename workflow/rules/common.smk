@@ -142,7 +142,7 @@ def comparison(name, comparison_name):
 
 def comparison_tables(w):
     """The tables of a dataset's comparisons (for the report)."""
-    files = ("composition.tsv", "resistance_genes.tsv", "resistance_gsea.tsv", "notes.txt")
+    files = ("composition.tsv", "resistance_genes.tsv", "resistance_gsea.tsv", "signalling.tsv", "notes.txt")
     return [f"results/{w.dataset}/compare/{c['name']}/{f}" for c in dataset(w)["compare"] for f in files]
 
 

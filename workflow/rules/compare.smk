@@ -1,15 +1,17 @@
 rule compare:
-    """Composition and CSC resistance genes between two groups of patients (the patient as the unit)."""
+    """Composition, CSC resistance genes and CSC-TME signalling between two groups of patients."""
     input:
         cells="results/{dataset}/cells.tsv.gz",
         matrix="results/{dataset}/cluster/clustered.h5ad",
         h5ad="results/{dataset}/stemness/stemness.h5ad",
+        interactions="results/{dataset}/crosstalk/interactions.tsv",
         gene_sets=lambda w: [s["path"] for s in dataset(w)["biomarkers"]["gene_sets"]],
     output:
         per_patient="results/{dataset}/compare/{comparison}/composition_per_patient.tsv",
         test="results/{dataset}/compare/{comparison}/composition.tsv",
         genes="results/{dataset}/compare/{comparison}/resistance_genes.tsv",
         gsea="results/{dataset}/compare/{comparison}/resistance_gsea.tsv",
+        signalling="results/{dataset}/compare/{comparison}/signalling.tsv",
         notes="results/{dataset}/compare/{comparison}/notes.txt",
     log:
         "results/{dataset}/logs/compare/{comparison}.log",

@@ -1,4 +1,4 @@
-"""Snakemake entry point: one comparison's composition, resistance-gene and GSEA tables."""
+"""Snakemake entry point: one comparison's composition, resistance-gene, GSEA and signalling tables."""
 import sys
 from pathlib import Path
 
@@ -20,8 +20,17 @@ with logged(snakemake.log[0]) as log:
     genes, gsea, notes = compare.run_resistance(malignant, comp, snakemake.params.biomarkers,
                                                 seed=snakemake.params.seed, threads=snakemake.threads)
     log.info("resistance genes: %s\n%s", " ".join(notes), genes.head(20).to_string())
+    interactions = pd.read_csv(snakemake.input.interactions, sep="\t", dtype={"patient": str})
+    patient_group = cells.drop_duplicates("patient").set_index("patient")[comp["column"]].astype(str)
+    signalling = compare.signalling_differences(interactions, patient_group, comp["groups"],
+                                                descriptive=comp["descriptive"])
+    notes.append(f"CSC-TME signalling: {len(signalling)} LR pairs x partners compared" + (
+        f" ({signalling['test'].iloc[0]})." if len(signalling) else " (no CSC-specific effects: no CSC-high and "
+        "CSC-low cells with a TME partner in the patients)."))
+    log.info("signalling:\n%s", signalling.head(20).to_string())
     write_table(per_patient, snakemake.output.per_patient)
     write_table(test, snakemake.output.test)
     write_table(genes, snakemake.output.genes)
     write_table(gsea, snakemake.output.gsea)
+    write_table(signalling, snakemake.output.signalling)
     write_atomic(snakemake.output.notes, lambda tmp: tmp.write_text("\n".join(notes) + "\n"))

@@ -36,6 +36,7 @@ with logged(snakemake.log[0]):
         comparisons={Path(f).parent.name: {"composition": table(Path(f).parent / "composition.tsv"),
                                            "genes": table(Path(f).parent / "resistance_genes.tsv"),
                                            "gsea": table(Path(f).parent / "resistance_gsea.tsv"),
+                                           "signalling": table(Path(f).parent / "signalling.tsv"),
                                            "notes": (Path(f).parent / "notes.txt").read_text()}
                      for f in inp.comparisons},
         figures={"qc": list(inp.qc_figures), "umap": list(inp.umap_figures), "cnv": list(inp.cnv_figures),
