@@ -97,7 +97,7 @@ def clonal_calls(obs: pd.DataFrame, chains: np.ndarray, groups: pd.DataFrame) ->
     kept out of the CNV reference).
     """
     group = (obs["patient"].astype(str) + ":" + (obs["leiden"].astype(str) if "leiden" in obs else "0")).to_numpy()
-    clones = groups[groups["restricted"]]
+    clones = groups[groups["restricted"].astype(bool).to_numpy()]
     label = obs["cell_type"].astype(str) if "cell_type" in obs else pd.Series("unassigned", index=obs.index)
     b_label = label.isin(B_LINEAGE_LABELS).to_numpy()
     calls = np.full(len(obs), "", dtype=object)

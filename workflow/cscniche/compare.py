@@ -190,9 +190,10 @@ def run_resistance(malignant: ad.AnnData, comparison: dict, gsea_params: dict, *
     return genes, enrichment, notes
 
 
+PRIORITY_WEIGHTS = {"effect_t": 0.5, "csc_side_change": 0.25, "partner_expression": 0.25}
 SIGNALLING_COLUMNS = ["ligand", "receptor", "direction", "partner", "effect_a", "effect_b", "effect_difference",
-                      "csc_side_change", "partner_expression", "partner_side_change", "priority", "pvalue", "fdr",
-                      "n_patients_a", "n_patients_b", "test", "pathway"]
+                      "effect_t", "csc_side_change", "partner_expression", "partner_side_change", "priority",
+                      "pvalue", "fdr", "n_patients_a", "n_patients_b", "test", "pathway"]
 
 
 def patient_csc_effects(interactions: pd.DataFrame) -> pd.DataFrame:
@@ -229,8 +230,10 @@ def signalling_differences(interactions: pd.DataFrame, patient_group: pd.Series,
     patients' effects (BH ``fdr``; none with fewer than 2 patients a group or ``descriptive``); the change
     (b - a) of the CSC-high side's and the partner side's mean expression, and the partner side's mean
     expression over all patients (``partner_expression``: a partner that hardly expresses its side does not
-    receive or send much). ``priority``: the mean of the percentile ranks of ``effect_difference``,
-    ``csc_side_change`` and ``partner_expression`` (equal weights; 1 = first on every count), rows by it.
+    receive or send much). ``effect_t``: the effect difference over its standard error (Welch; the
+    difference itself with one patient a group), so strong pairs do not lead by the size of their noise.
+    ``priority``: the weighted mean of the percentile ranks of ``effect_t`` (1/2), ``csc_side_change``
+    (1/4) and ``partner_expression`` (1/4) (``PRIORITY_WEIGHTS``; 1 = first on every count), rows by it.
     """
     a, b = groups
     effects = patient_csc_effects(interactions)
@@ -247,6 +250,10 @@ def signalling_differences(interactions: pd.DataFrame, patient_group: pd.Series,
     if table is None:
         return pd.DataFrame(columns=SIGNALLING_COLUMNS)
     table["effect_difference"] = table["effect_b"] - table["effect_a"]
+    var = effects.pivot_table(index=keys, columns="group", values="effect", aggfunc="var").reindex(counts.index)
+    spread = (var.get(a, np.nan) / counts[a] + var.get(b, np.nan) / counts[b]) ** 0.5
+    floor = 0.05 * table[["effect_a", "effect_b"]].abs().mean(axis=1) + 1e-3  # no t from a zero spread
+    table["effect_t"] = (table["effect_difference"] / np.fmax(spread, floor)).fillna(table["effect_difference"])
     table["csc_side_change"] = means[("csc_side", b)] - means[("csc_side", a)]
     table["partner_side_change"] = means[("partner_side", b)] - means[("partner_side", a)]
     table["partner_expression"] = effects.groupby(keys)["partner_side"].mean()
@@ -268,8 +275,8 @@ def signalling_differences(interactions: pd.DataFrame, patient_group: pd.Series,
     tested = table["pvalue"].notna()
     if tested.any():
         table.loc[tested, "fdr"] = ss.false_discovery_control(table.loc[tested, "pvalue"].to_numpy())
-    changes = table[["effect_difference", "csc_side_change", "partner_expression"]].fillna(0.0)
-    table["priority"] = changes.rank(pct=True).mean(axis=1)
+    ranks = table[list(PRIORITY_WEIGHTS)].fillna(0.0).rank(pct=True)
+    table["priority"] = sum(weight * ranks[column] for column, weight in PRIORITY_WEIGHTS.items())
     table["test"] = np.where(testable, "exact Mann-Whitney U of the per-patient CSC-specific effects",
                              "descriptive (fewer than 2 patients a group, or descriptive: true)")
     pathway = interactions.drop_duplicates(["ligand", "receptor"]).set_index(["ligand", "receptor"])["pathway"] \

@@ -286,8 +286,8 @@ def _comparison_section(comparisons: dict[str, dict]) -> list[str]:
                       "<p>Per LR pair and TME partner, each patient's CSC-specific effect (the expression product "
                       "with CSC-high minus with CSC-low cells) compared between the groups (exact Mann-Whitney U; "
                       "with 4 patients a group the smallest p-value is 2/70). Ranked by <code>priority</code>: the "
-                      "mean percentile rank of the effect change, the CSC-high side's expression change and the "
-                      "partner's expression.</p>",
+                      "weighted percentile rank of the effect change over its standard error (1/2), the CSC-high "
+                      "side's expression change (1/4) and the partner's expression (1/4).</p>",
                       table_html(signalling.drop(columns=["test", "pathway"], errors="ignore").head(15))]
     return parts
 

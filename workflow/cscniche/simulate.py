@@ -113,8 +113,10 @@ class SimulatedTumour:
     cnv_events: pd.DataFrame
 
 
-def gene_universe(n_genes: int | None = None, *, seed: int = 0) -> pd.DataFrame:
+def gene_universe(n_genes: int | None = None, *, seed: int = 0, keep: tuple[str, ...] = ()) -> pd.DataFrame:
     """Real HGNC symbols with GRCh38 positions: the infercnvpy oligodendroglioma genes plus planted genes.
+
+    ``keep``: more genes that a smaller universe (``n_genes``) must hold (e.g. a condition's resistance genes).
 
     Returns a DataFrame indexed by symbol with ``chromosome, start, end``, sorted by position.
     """
@@ -124,7 +126,7 @@ def gene_universe(n_genes: int | None = None, *, seed: int = 0) -> pd.DataFrame:
     extra = pd.DataFrame(EXTRA_GENES, columns=["symbol", "chromosome", "start", "end"]).set_index("symbol")
     genes = pd.concat([var, extra[~extra.index.isin(var.index)]])
     planted = (set(extra.index) | set(CSC_PROGRAM) | {g for m in TME_MARKERS.values() for g in m}
-               | set(RESISTANCE_GENES)) - set(COMPANIONS)
+               | set(keep)) - set(COMPANIONS)
     if n_genes is not None and n_genes < len(genes):
         rng = np.random.default_rng(seed)
         others = np.array(sorted(set(genes.index) - planted))
@@ -360,7 +362,8 @@ def simulate_tumour(params: dict, *, seed: int = 0, dispersion: float = 0.3,
     :class:`SimulatedTumour` with one raw-count AnnData per sample (``var``: chromosome/start/end).
     """
     rng = np.random.default_rng(seed)
-    genes = gene_universe(params.get("n_genes"), seed=seed)
+    condition = params.get("condition") or {}
+    genes = gene_universe(params.get("n_genes"), seed=seed, keep=tuple(condition.get("resistance_genes", ())))
     program = csc_program(genes.index, marker_overlap=params.get("csc_marker_overlap", 1.0), seed=seed)
     prog = _programs(genes, rng, params["n_patients"], program=program, strength=params.get("csc_strength", 3.0),
                      diversity=params.get("csc_diversity", True), resistance=params.get("condition"))
