@@ -221,6 +221,30 @@ def patient_csc_effects(interactions: pd.DataFrame) -> pd.DataFrame:
     return pd.concat(rows, ignore_index=True)[columns] if rows else pd.DataFrame(columns=columns)
 
 
+def _exact_mann_whitney(effects: pd.DataFrame, keys: list[str], testable: pd.Series, a: str,
+                        b: str) -> np.ndarray:
+    """Two-sided exact Mann-Whitney U p-value of group b's vs group a's per-patient effects, per key.
+
+    Keys with the same patients are tested together (scipy's vectorised test over rows); a key whose
+    effects are all equal gets 1. Untestable keys get NaN.
+    """
+    wide = effects.pivot_table(index=keys, columns="patient", values="effect", aggfunc="first").reindex(
+        testable.index)
+    group = effects.drop_duplicates("patient").set_index("patient")["group"].reindex(wide.columns)
+    present = wide.notna().to_numpy()
+    pvalues = np.full(len(wide), np.nan)
+    patterns = pd.Series([row.tobytes() for row in present], index=range(len(wide)))
+    for _, rows in patterns[testable.to_numpy()].groupby(patterns[testable.to_numpy()]).groups.items():
+        rows = np.asarray(rows)
+        cols = present[rows[0]]
+        values = wide.to_numpy()[np.ix_(rows, np.flatnonzero(cols))]
+        in_b = (group.to_numpy()[cols] == b)
+        result = ss.mannwhitneyu(values[:, in_b], values[:, ~in_b], axis=1, alternative="two-sided",
+                                 method="exact").pvalue
+        pvalues[rows] = np.where(np.ptp(values, axis=1) > 0, result, 1.0)
+    return pvalues
+
+
 def signalling_differences(interactions: pd.DataFrame, patient_group: pd.Series, groups: list[str], *,
                            descriptive: bool = False) -> pd.DataFrame:
     """CSC-TME signalling between the groups, the patient as the unit, in one prioritised ranking.
@@ -259,17 +283,7 @@ def signalling_differences(interactions: pd.DataFrame, patient_group: pd.Series,
     table["partner_expression"] = effects.groupby(keys)["partner_side"].mean()
     table["n_patients_a"], table["n_patients_b"] = counts[a], counts[b]
     testable = (counts[a] >= 2) & (counts[b] >= 2) & (not descriptive)
-    by_key = effects.groupby(keys)
-    pvalues = []
-    for key, ok in testable.items():
-        if not ok:
-            pvalues.append(np.nan)
-            continue
-        part = by_key.get_group(key)
-        va = part.loc[part["group"] == a, "effect"].to_numpy(float)
-        vb = part.loc[part["group"] == b, "effect"].to_numpy(float)
-        pvalues.append(float(ss.mannwhitneyu(vb, va, alternative="two-sided", method="exact").pvalue)
-                       if np.ptp(np.concatenate([va, vb])) > 0 else 1.0)
+    pvalues = _exact_mann_whitney(effects, keys, testable, a, b)
     table["pvalue"] = pvalues
     table["fdr"] = np.nan
     tested = table["pvalue"].notna()

@@ -1,0 +1,90 @@
+"""Time and peak memory of a comparison's resistance genes and signalling at 100k cells x 8 patients.
+
+usage: python benchmarks/compare_benchmark.py [--cells 100000] [--genes 20000]
+
+Simulates a tumour of 8 patients in two groups (AXL and CD274 planted up in the second group's CSCs),
+takes the planted labels as calls, and times what the compare rule does after reading its inputs: the
+per-patient CSC-high and CSC-low pseudobulks, PyDESeq2 on them (resistance genes), and the signalling
+comparison on an interactions table of the crosstalk stage's size (every CellPhoneDB pair with all genes
+in the data, for each ordered pair of the 9 groups and each patient). Prints seconds and the peak RSS.
+"""
+
+from __future__ import annotations
+
+import argparse
+import resource
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "workflow"))
+
+
+def main() -> None:
+    import numpy as np
+    import scipy.sparse as sp
+
+    from cscniche.compare import csc_pseudobulks, resistance_genes, signalling_differences
+    from cscniche.config import validate_config
+    from cscniche.simulate import simulate_tumour
+
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--cells", type=int, default=100_000)
+    parser.add_argument("--genes", type=int, default=20_000)
+    args = parser.parse_args()
+    groups = ["responder", "non-responder"]
+    simulate = {"n_cells": args.cells, "n_patients": 8, "n_genes": args.genes, "csc_diversity": False,
+                "condition": {"column": "response", "groups": groups, "csc_fraction": [0.15, 0.15]}}
+    params = validate_config({"datasets": {"d": {"simulate": simulate}}})["datasets"]["d"]["simulate"]
+    start = time.perf_counter()
+    sim = simulate_tumour(params, seed=0, threads=2)
+    names = sorted(sim.samples)
+    counts = sp.vstack([sim.samples[s].X for s in names], format="csr")
+    genes = sim.samples[names[0]].var_names
+    truth = sim.truth.set_index("cell_id").loc[[c for s in names for c in sim.samples[s].obs_names]]
+    del sim
+    obs = pd.DataFrame({"patient": truth["patient"].to_numpy(),
+                        "response": [groups[(int(p[1:]) - 1) % 2] for p in truth["patient"]],
+                        "malignant": np.where(truth["malignant"], "malignant", "non-malignant"),
+                        "csc": np.where(truth["malignant"], np.where(truth["csc"], "CSC-high", "CSC-low"), "")})
+    print(f"simulated {counts.shape[0]:,} cells x {counts.shape[1]:,} genes in {time.perf_counter() - start:.0f} s")
+    malignant = (obs["malignant"] == "malignant").to_numpy()
+    counts, obs = counts[malignant], obs[malignant].reset_index(drop=True)
+
+    start = time.perf_counter()
+    bulk, meta = csc_pseudobulks(counts, obs, genes, column="response", groups=groups, min_cells=10)
+    table = resistance_genes(bulk, meta, groups, threads=2)
+    resistance_s = time.perf_counter() - start
+    top = table.head(3)["gene"].tolist()
+
+    interactions = _interactions(rng=np.random.default_rng(0))
+    start = time.perf_counter()
+    signalling = signalling_differences(interactions, pd.Series({f"P{i}": groups[(i - 1) % 2] for i in range(1, 9)}),
+                                        groups)
+    signalling_s = time.perf_counter() - start
+    peak_gb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6
+    print(f"resistance genes ({obs.shape[0]:,} malignant cells, {len(table):,} genes tested): {resistance_s:.1f} s; "
+          f"top genes {top}")
+    print(f"signalling ({len(interactions):,} interaction rows, {len(signalling):,} compared): {signalling_s:.1f} s")
+    print(f"peak RSS of the process (simulation included): {peak_gb:.1f} GB")
+
+
+def _interactions(*, rng: np.random.Generator) -> pd.DataFrame:
+    """An interactions table of the crosstalk stage's shape: 1,200 pairs x 9 x 8 ordered groups x 8 patients."""
+    groups = ["CSC-high", "CSC-low", "T", "NK", "B", "macrophage", "fibroblast", "endothelial", "MSC"]
+    rows = [(f"P{p}", f"L{i}", f"R{i}", s, t) for p in range(1, 9) for i in range(1200)
+            for s in groups for t in groups if s != t]
+    table = pd.DataFrame(rows, columns=["patient", "ligand", "receptor", "source", "target"])
+    for column in ("ligand_mean", "receptor_mean"):
+        table[column] = rng.gamma(0.5, 0.5, len(table))
+    table["lr_product"] = table["ligand_mean"] * table["receptor_mean"]
+    table["pathway"] = ""
+    return table
+
+
+if __name__ == "__main__":
+    main()
