@@ -280,3 +280,17 @@ def test_lymphoma_10x_folder_with_only_a_sample_sheet(tmp_path, shared_data):
     assert clones["restricted"].sum() >= 1
     html = (results / "report.html").read_text()
     assert "kappa-restricted B-cell clone" in html and "CNV reference: " in html
+
+
+def test_demo_shows_a_descriptive_comparison(demo):
+    """The demo's response comparison (2 patients against 1) runs without tests and says so; the planted gains
+    of the single non-responder's CSCs lead its resistance genes."""
+    folder = demo / "simulated/compare/response"
+    composition = pd.read_csv(folder / "composition.tsv", sep="\t")
+    assert composition["pvalue"].isna().all() and composition["test"].str.startswith("descriptive").all()
+    genes = pd.read_csv(folder / "resistance_genes.tsv", sep="\t")
+    assert genes["pvalue"].isna().all() and {"AXL", "CD274"} & set(genes["gene"].head(10))
+    signalling = pd.read_csv(folder / "signalling.tsv", sep="\t")
+    assert len(signalling) > 0 and signalling["fdr"].isna().all()
+    html = (demo / "simulated/report.html").read_text()
+    assert "Comparisons" in html and "Resistance genes of CSC-high cells" in html and "CSC-TME signalling" in html
