@@ -221,3 +221,29 @@ def test_cell_filter_selects_one_tumour_from_an_annotation_row(tmp_path, shared_
     assert adata.n_obs == 40 and adata.obs_names.str.startswith("93_").all()
     with pytest.raises(InputError, match=r"no cell has tumor = '12'"):
         ingest_sample(_row(path, "table", annotation_rows="3", cell_filter="tumor=12"))
+
+
+def test_empty_corrupt_and_matrixless_h5ad_are_named(tmp_path):
+    """A 0-byte or corrupt h5ad reaches ingest (the memory estimate falls back to the file size) and is
+    refused there with its name; an h5ad without X says what to do."""
+    from cscniche.resources import h5ad_cells, input_mb
+
+    empty, corrupt, no_x = tmp_path / "empty.h5ad", tmp_path / "corrupt.h5ad", tmp_path / "no_x.h5ad"
+    empty.write_bytes(b"")
+    corrupt.write_bytes(b"\x89HDF\r\n\x1a\n" + b"\x00" * 500)
+    ad.AnnData(obs=pd.DataFrame(index=["c1", "c2"]), var=pd.DataFrame(index=["g1"])).write_h5ad(no_x)
+    assert input_mb([empty, corrupt], floor=0) == pytest.approx(508 / 1e6) and h5ad_cells(corrupt) == 0
+    for path in (empty, corrupt):
+        with pytest.raises(InputError, match=rf"{path.name}: .*not a readable h5ad file"):
+            ingest_sample(_row(path, "h5ad"))
+    with pytest.raises(InputError, match=r"no_x.h5ad: the h5ad file has no expression matrix \(X\)"):
+        ingest_sample(_row(no_x, "h5ad"))
+
+
+def test_yaml_with_a_python_tag_is_refused_with_the_file_named(tmp_path):
+    from cscniche.annotate import load_marker_sets
+
+    bad = tmp_path / "markers.yaml"
+    bad.write_text("cell_types: !!python/object/apply:os.system ['echo hi']\n")
+    with pytest.raises(InputError, match=r"markers.yaml: not valid YAML \(could not determine a constructor"):
+        load_marker_sets([bad])

@@ -9,9 +9,8 @@ import anndata as ad
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
-import yaml
 
-from .io import InputError
+from .io import InputError, read_yaml
 
 COMPARTMENTS = ("immune", "stromal", "epithelial", "tissue")
 UNASSIGNED = "unassigned"
@@ -57,7 +56,7 @@ def load_marker_sets(paths: list[str | Path]) -> list[MarkerSet]:
         path = Path(path)
         if not path.is_file():
             raise InputError(f"{path}: marker file not found")
-        doc = yaml.safe_load(path.read_text()) or {}
+        doc = read_yaml(path) or {}
         if not isinstance(doc.get("cell_types"), dict):
             raise InputError(f"{path}: expected a `cell_types:` mapping of cell type -> {{markers, compartment}}")
         for name, spec in doc["cell_types"].items():

@@ -19,12 +19,11 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 import scipy.stats as ss
-import yaml
 
 from .config import resolve_path
 from .enrichment import gsea, read_gmt
 from .graded import combine_across_patients, stemness_correlations
-from .io import InputError
+from .io import InputError, read_yaml
 from .labels import CSC_HIGH, CSC_LOW, DISCRETE, GRADED, SPLIT
 from .pseudobulk import deseq2, sum_counts
 from .ranksum import group_stats, rank_sum
@@ -123,7 +122,7 @@ def surface_genes(path: str, resource: pd.DataFrame | None) -> dict[str, str]:
     file = Path(resolve_path(path))
     if not file.is_file():
         raise InputError(f"biomarkers.surface_markers: {path}: file not found")
-    curated = set((yaml.safe_load(file.read_text()) or {}).get("genes") or [])
+    curated = set((read_yaml(file) or {}).get("genes") or [])
     receptors = set() if resource is None else {g for r in resource["receptor"] for g in str(r).split("_")}
     out = {}
     for gene in sorted(curated | receptors):

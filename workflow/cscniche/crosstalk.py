@@ -26,11 +26,10 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 import scipy.stats as ss
-import yaml
 
 from .config import resolve_path
 from .graded import combine_across_patients, stemness_correlations
-from .io import InputError
+from .io import InputError, read_yaml
 from .labels import CSC_HIGH, CSC_LOW, DISCRETE, GRADED, SPLIT
 from .ranksum import group_stats
 
@@ -477,7 +476,7 @@ def load_axes(path: str) -> dict[str, dict]:
     file = Path(resolve_path(path))
     if not file.is_file():
         raise InputError(f"crosstalk.axes: {path}: file not found")
-    axes = (yaml.safe_load(file.read_text()) or {}).get("axes")
+    axes = (read_yaml(file) or {}).get("axes")
     if not isinstance(axes, dict) or not axes:
         raise InputError(f"{file}: expected a mapping 'axes: {{name: {{pairs, genes, source}}}}'")
     for name, axis in axes.items():

@@ -255,6 +255,8 @@ def ingest_sample(
     adata = read_matrix(path, fmt, orientation=row.get("orientation") or "auto",
                         annotation_rows=int(row.get("annotation_rows") or 0),
                         archive_annotation=annotation if in_archive else None)
+    if adata.X is None:
+        raise InputError(f"{path}: the h5ad file has no expression matrix (X); put the counts in X")
     adata.obs_names = adata.obs_names.astype(str)
     adata.var_names = adata.var_names.astype(str)
     if annotation and not in_archive:

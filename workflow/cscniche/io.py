@@ -24,6 +24,23 @@ class InputError(ValueError):
     """Bad input data: the message names the file and the problem."""
 
 
+def read_yaml(path: str | os.PathLike) -> object:
+    """A YAML file's content (safe loader), with unreadable or invalid YAML as an :class:`InputError`.
+
+    Tags that would build Python objects (``!!python/...``) are refused by the safe loader; the message
+    names the file and the line.
+    """
+    import yaml
+
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"{path}: file not found")
+    try:
+        return yaml.safe_load(path.read_text())
+    except (yaml.YAMLError, UnicodeDecodeError) as err:
+        raise InputError(f"{path}: not valid YAML ({' '.join(str(err).split())})") from err
+
+
 @contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path beside ``path`` and rename it to ``path`` only on success.

@@ -15,7 +15,10 @@ ResourceFunction = Callable[..., int]
 
 
 def h5ad_mb(path: str | Path) -> float:
-    """Uncompressed size (MB) of all arrays in an HDF5 file."""
+    """Uncompressed size (MB) of all arrays in an HDF5 file; its size on disk when it is not readable HDF5.
+
+    A corrupt or empty input must reach the job that reads it, which then names the file and the problem.
+    """
     import h5py
 
     total = 0
@@ -25,8 +28,11 @@ def h5ad_mb(path: str | Path) -> float:
         if isinstance(obj, h5py.Dataset):
             total += (obj.size or 0) * obj.dtype.itemsize
 
-    with h5py.File(path, "r") as fh:
-        fh.visititems(add)
+    try:
+        with h5py.File(path, "r") as fh:
+            fh.visititems(add)
+    except OSError:
+        return Path(path).stat().st_size / 1e6
     return total / 1e6
 
 
@@ -43,11 +49,14 @@ def input_mb(paths: Iterable[str | Path], floor: float = 1) -> float:
 
 
 def h5ad_cells(path: str | Path) -> int:
-    """Number of cells (rows of ``obs``) of an h5ad file, read from its header."""
+    """Number of cells (rows of ``obs``) of an h5ad file, read from its header (0 when it cannot be read)."""
     import h5py
 
-    with h5py.File(path, "r") as fh:
-        return len(fh["obs"][fh["obs"].attrs["_index"]])
+    try:
+        with h5py.File(path, "r") as fh:
+            return len(fh["obs"][fh["obs"].attrs["_index"]])
+    except (OSError, KeyError):
+        return 0
 
 
 def patient_share(matrix: str | Path, patient: str) -> float:

@@ -22,13 +22,12 @@ import anndata as ad
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
-import yaml
 
 from .annotate import gene_mean_sd
 from .coherence import COHERENCE_COLUMNS, program_score, set_coherence
 from .consensus import GUARD_SETTINGS, Shape, call_high, call_stability, combine, program_sets, scorer_weights, shape_of
 from .enrichment import read_gmt
-from .io import InputError
+from .io import InputError, read_yaml
 from .labels import CSC_HIGH, CSC_LOW
 from .ranksum import row_ranks
 
@@ -136,7 +135,7 @@ def load_gene_sets(params: dict) -> dict[str, list[str]]:
     """The curated CSC marker sets (YAML) plus the named sets of any GMT files in the config."""
     sets: dict[str, list[str]] = {}
     for path in params["marker_sets"]:
-        doc = yaml.safe_load(Path(path).read_text()) or {}
+        doc = read_yaml(path) or {}
         for name, spec in (doc.get("gene_sets") or {}).items():
             sets[name] = list(spec["genes"])
     for gmt in params["gmt"]:
