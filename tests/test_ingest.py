@@ -233,9 +233,8 @@ def test_empty_corrupt_and_matrixless_h5ad_are_named(tmp_path):
     corrupt.write_bytes(b"\x89HDF\r\n\x1a\n" + b"\x00" * 500)
     ad.AnnData(obs=pd.DataFrame(index=["c1", "c2"]), var=pd.DataFrame(index=["g1"])).write_h5ad(no_x)
     assert input_mb([empty, corrupt], floor=0) == pytest.approx(508 / 1e6) and h5ad_cells(corrupt) == 0
-    for path in (empty, corrupt):
-        with pytest.raises(InputError, match=rf"{path.name}: .*not a readable h5ad file"):
-            ingest_sample(_row(path, "h5ad"))
+    with pytest.raises(InputError, match=r"empty.h5ad: .*not a readable h5ad file"):
+        ingest_sample(_row(empty, "h5ad"))  # a corrupt one: test_corrupt_h5ad_is_rejected_naming_the_file
     with pytest.raises(InputError, match=r"no_x.h5ad: the h5ad file has no expression matrix \(X\)"):
         ingest_sample(_row(no_x, "h5ad"))
 

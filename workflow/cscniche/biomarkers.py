@@ -21,7 +21,7 @@ import scipy.sparse as sp
 import scipy.stats as ss
 
 from .config import resolve_path
-from .enrichment import gsea, read_gmt
+from .enrichment import gmt_collection, gsea
 from .graded import combine_across_patients, stemness_correlations
 from .io import InputError, read_yaml
 from .labels import CSC_HIGH, CSC_LOW, DISCRETE, GRADED, SPLIT
@@ -216,13 +216,7 @@ def biomarker_table(adata: ad.AnnData, wilcoxon: pd.DataFrame, surface: dict[str
 def gene_set_collection(params: dict, stemness_sets: dict[str, list[str]],
                         axes: dict[str, dict]) -> dict[str, tuple[str, list[str]]]:
     """Gene sets for GSEA: ``name -> (source, genes)`` from the GMT files, stemness sets and crosstalk axes."""
-    sets: dict[str, tuple[str, list[str]]] = {}
-    for entry in params["gene_sets"]:
-        path = resolve_path(entry["path"])
-        if not Path(path).is_file():
-            raise InputError(f"biomarkers.gene_sets: {entry['path']}: gene-set file not found")
-        for name, genes in read_gmt(path).items():
-            sets[name] = (entry["source"], genes)
+    sets = gmt_collection(params["gene_sets"])
     if params["stemness_sets"]:
         sets |= {name: ("stemness", genes) for name, genes in stemness_sets.items()}
     if params["axes_sets"]:

@@ -54,6 +54,18 @@ def light_chain_calls(adata: ad.AnnData) -> np.ndarray:
     return np.select([is_kappa, is_lambda], ["kappa", "lambda"], "").astype(object)
 
 
+def _group_labels(obs: pd.DataFrame) -> np.ndarray:
+    """``<patient>:<Leiden cluster>`` of each cell."""
+    cluster = obs["leiden"].astype(str) if "leiden" in obs else pd.Series("0", index=obs.index)
+    return (obs["patient"].astype(str) + ":" + cluster).to_numpy()
+
+
+def clone_chains(groups: pd.DataFrame) -> pd.Series:
+    """Per patient with a restricted cluster, the chain of its largest one (``patient -> kappa|lambda``)."""
+    clones = groups[groups["restricted"].astype(bool).to_numpy()]
+    return clones.sort_values("cells", ascending=False).groupby("patient")["dominant_chain"].first()
+
+
 def light_chain_groups(obs: pd.DataFrame, chains: np.ndarray, *, restriction: float) -> pd.DataFrame:
     """Light-chain usage of each patient x Leiden cluster, and whether it is restricted (clonal).
 
@@ -66,8 +78,7 @@ def light_chain_groups(obs: pd.DataFrame, chains: np.ndarray, *, restriction: fl
     """
     frame = pd.DataFrame({"patient": obs["patient"].astype(str).to_numpy(),
                           "cluster": obs["leiden"].astype(str).to_numpy() if "leiden" in obs else "0",
-                          "chain": chains})
-    frame["group"] = frame["patient"] + ":" + frame["cluster"]
+                          "chain": chains, "group": _group_labels(obs)})
     counts = pd.crosstab(frame["group"], frame["chain"]).reindex(columns=["kappa", "lambda", ""], fill_value=0)
     table = frame.groupby("group").agg(patient=("patient", "first"), cluster=("cluster", "first"),
                                        cells=("chain", "size"))
@@ -96,13 +107,14 @@ def clonal_calls(obs: pd.DataFrame, chains: np.ndarray, groups: pd.DataFrame) ->
     Returns the call per cell (``""`` where clonality says nothing) and the mask of cells it covers (to be
     kept out of the CNV reference).
     """
-    group = (obs["patient"].astype(str) + ":" + (obs["leiden"].astype(str) if "leiden" in obs else "0")).to_numpy()
+    group = _group_labels(obs)
     clones = groups[groups["restricted"].astype(bool).to_numpy()]
+    chain_of = clone_chains(groups)
     label = obs["cell_type"].astype(str) if "cell_type" in obs else pd.Series("unassigned", index=obs.index)
     b_label = label.isin(B_LINEAGE_LABELS).to_numpy()
     calls = np.full(len(obs), "", dtype=object)
     for patient, mine in clones.groupby("patient"):
-        chain = mine.sort_values("cells", ascending=False)["dominant_chain"].iloc[0]
+        chain = chain_of[patient]
         other = "lambda" if chain == "kappa" else "kappa"
         lineage = groups[(groups["patient"] == patient) & groups["b_lineage"]]
         restricted = np.isin(group, mine["group"].to_numpy())

@@ -13,8 +13,7 @@ import numpy as np
 import pandas as pd
 import scipy.stats as ss
 
-from .config import resolve_path
-from .enrichment import GSEA_COLUMNS, gsea, read_gmt
+from .enrichment import GSEA_COLUMNS, gmt_collection, gsea
 from .labels import CSC_HIGH, CSC_LOW
 from .pseudobulk import deseq2, sum_counts
 
@@ -70,11 +69,17 @@ def composition_test(per_patient: pd.DataFrame, groups: list[str], *, descriptiv
                      "pvalue": pvalue, "test": "exact Mann-Whitney U, patients as units" if testable else
                      "descriptive (fewer than 2 patients in a group, or descriptive: true)"})
     table = pd.DataFrame(rows, columns=[c for c in COMPOSITION_COLUMNS if c != "fdr"])
-    tested = table["pvalue"].notna()
-    table["fdr"] = np.nan
-    if tested.any():
-        table.loc[tested, "fdr"] = ss.false_discovery_control(table.loc[tested, "pvalue"].to_numpy())
+    table["fdr"] = _bh(table["pvalue"])
     return table[COMPOSITION_COLUMNS]
+
+
+def _bh(pvalues: pd.Series) -> pd.Series:
+    """Benjamini-Hochberg FDR over the p-values that exist (NaN elsewhere)."""
+    fdr = pd.Series(np.nan, index=pvalues.index)
+    tested = pvalues.notna()
+    if tested.any():
+        fdr[tested] = ss.false_discovery_control(pvalues[tested].to_numpy())
+    return fdr
 
 
 PRIOR_CPM = 10  # added to mean CPMs before a descriptive log2 ratio, so rare genes do not lead by noise
@@ -179,8 +184,7 @@ def run_resistance(malignant: ad.AnnData, comparison: dict, gsea_params: dict, *
     genes = resistance_genes(bulk, meta, groups, descriptive=comparison["descriptive"], threads=threads)
     notes = [f"Resistance genes: {genes['test'].iloc[0]}." if len(genes) else "No gene passed the count filter."]
     if genes["stat"].notna().any() and gsea_params["gene_sets"]:
-        sets = {name: (entry["source"], members) for entry in gsea_params["gene_sets"]
-                for name, members in read_gmt(resolve_path(entry["path"])).items()}
+        sets = gmt_collection(gsea_params["gene_sets"])
         enrichment = gsea(genes.set_index("gene")["stat"], sets, gsea_params, seed=seed, threads=threads)
         notes.append(f"GSEA of the DESeq2 statistic over {len(sets)} gene sets.")
     else:
@@ -221,9 +225,8 @@ def patient_csc_effects(interactions: pd.DataFrame) -> pd.DataFrame:
     return pd.concat(rows, ignore_index=True)[columns] if rows else pd.DataFrame(columns=columns)
 
 
-def _exact_mann_whitney(effects: pd.DataFrame, keys: list[str], testable: pd.Series, a: str,
-                        b: str) -> np.ndarray:
-    """Two-sided exact Mann-Whitney U p-value of group b's vs group a's per-patient effects, per key.
+def _exact_mann_whitney(effects: pd.DataFrame, keys: list[str], testable: pd.Series, b: str) -> np.ndarray:
+    """Two-sided exact Mann-Whitney U p-value of group b's vs the other group's per-patient effects, per key.
 
     Keys with the same patients are tested together (scipy's vectorised test over rows); a key whose
     effects are all equal gets 1. Untestable keys get NaN.
@@ -269,10 +272,9 @@ def signalling_differences(interactions: pd.DataFrame, patient_group: pd.Series,
     means = effects.pivot_table(index=keys, columns="group", values=["effect", "csc_side", "partner_side"],
                                 aggfunc="mean")
     counts = effects.groupby([*keys, "group"]).size().unstack(fill_value=0).reindex(columns=groups, fill_value=0)
-    table = pd.DataFrame({"effect_a": means[("effect", a)], "effect_b": means[("effect", b)]}).reindex(
-        counts.index) if ("effect", a) in means and ("effect", b) in means else None
-    if table is None:
+    if ("effect", a) not in means or ("effect", b) not in means:
         return pd.DataFrame(columns=SIGNALLING_COLUMNS)
+    table = pd.DataFrame({"effect_a": means[("effect", a)], "effect_b": means[("effect", b)]}).reindex(counts.index)
     table["effect_difference"] = table["effect_b"] - table["effect_a"]
     var = effects.pivot_table(index=keys, columns="group", values="effect", aggfunc="var").reindex(counts.index)
     spread = (var.get(a, np.nan) / counts[a] + var.get(b, np.nan) / counts[b]) ** 0.5
@@ -283,12 +285,8 @@ def signalling_differences(interactions: pd.DataFrame, patient_group: pd.Series,
     table["partner_expression"] = effects.groupby(keys)["partner_side"].mean()
     table["n_patients_a"], table["n_patients_b"] = counts[a], counts[b]
     testable = (counts[a] >= 2) & (counts[b] >= 2) & (not descriptive)
-    pvalues = _exact_mann_whitney(effects, keys, testable, a, b)
-    table["pvalue"] = pvalues
-    table["fdr"] = np.nan
-    tested = table["pvalue"].notna()
-    if tested.any():
-        table.loc[tested, "fdr"] = ss.false_discovery_control(table.loc[tested, "pvalue"].to_numpy())
+    table["pvalue"] = _exact_mann_whitney(effects, keys, testable, b)
+    table["fdr"] = _bh(table["pvalue"])
     ranks = table[list(PRIORITY_WEIGHTS)].fillna(0.0).rank(pct=True)
     table["priority"] = sum(weight * ranks[column] for column, weight in PRIORITY_WEIGHTS.items())
     table["test"] = np.where(testable, "exact Mann-Whitney U of the per-patient CSC-specific effects",

@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from .config import resolve_path
 from .io import InputError
 
 GSEA_COLUMNS = ["term", "source", "nes", "es", "pvalue", "fdr", "size", "lead_genes"]
@@ -53,4 +54,21 @@ def read_gmt(path: str | Path) -> dict[str, list[str]]:
             sets[fields[0]] = [g for g in fields[2:] if g]
     if not sets:
         raise InputError(f"{path}: no gene sets (expected GMT: name, description, genes, tab-separated)")
+    return sets
+
+
+def gmt_collection(entries: list[dict]) -> dict[str, tuple[str, list[str]]]:
+    """Gene sets of the configured GMT files (``[{path, source}]``): ``name -> (source, genes)``.
+
+    Raises
+    ------
+    InputError
+        Naming the entry whose file is missing.
+    """
+    sets: dict[str, tuple[str, list[str]]] = {}
+    for entry in entries:
+        path = resolve_path(entry["path"])
+        if not Path(path).is_file():
+            raise InputError(f"biomarkers.gene_sets: {entry['path']}: gene-set file not found")
+        sets |= {name: (entry["source"], genes) for name, genes in read_gmt(path).items()}
     return sets

@@ -424,8 +424,7 @@ def apply_clonal_calls(adata: ad.AnnData, clonal: np.ndarray, summary: pd.DataFr
     adata.obs["malignant"] = pd.Categorical(call, categories=list(CALLS))
     adata.obs["malignant_evidence"] = pd.Categorical(np.where(covered, "light chain", "copy number"))
     patients = adata.obs["patient"].astype(str).to_numpy()
-    restricted = clones[clones["restricted"].astype(bool).to_numpy()]
-    chain = restricted.sort_values("cells", ascending=False).groupby("patient")["dominant_chain"].first()
+    chain = clonality.clone_chains(clones)
     summary = summary.copy()
     summary["clonal_cells"] = [int(((patients == p) & (clonal == "malignant")).sum()) for p in summary["patient"]]
     summary["clone_light_chain"] = summary["patient"].map(chain).fillna("")
