@@ -6,14 +6,18 @@ Simulates a tumour of 8 patients in two groups (AXL and CD274 planted up in the 
 takes the planted labels as calls, and times what the compare rule does after reading its inputs: the
 per-patient CSC-high and CSC-low pseudobulks, PyDESeq2 on them (resistance genes), and the signalling
 comparison on an interactions table of the crosstalk stage's size (every CellPhoneDB pair with all genes
-in the data, for each ordered pair of the 9 groups and each patient). Prints seconds and the peak RSS.
+in the data, for each ordered pair of the 9 groups and each patient). The simulated malignant cells and
+the interactions are written to a temporary folder and the comparison runs in a fresh child process,
+reading them as the rule does, so its peak RSS is the comparison's own. Prints seconds and peak RSS.
 """
 
 from __future__ import annotations
 
 import argparse
 import resource
+import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -25,17 +29,19 @@ sys.path.insert(0, str(REPO / "workflow"))
 
 
 def main() -> None:
-    import numpy as np
     import scipy.sparse as sp
 
-    from cscniche.compare import csc_pseudobulks, resistance_genes, signalling_differences
     from cscniche.config import validate_config
     from cscniche.simulate import simulate_tumour
 
     parser = argparse.ArgumentParser()
     parser.add_argument("--cells", type=int, default=100_000)
     parser.add_argument("--genes", type=int, default=20_000)
+    parser.add_argument("--compare", type=Path, help=argparse.SUPPRESS)  # the child process's folder
     args = parser.parse_args()
+    if args.compare:
+        compare(args.compare)
+        return
     groups = ["responder", "non-responder"]
     simulate = {"n_cells": args.cells, "n_patients": 8, "n_genes": args.genes, "csc_diversity": False,
                 "condition": {"column": "response", "groups": groups, "csc_fraction": [0.15, 0.15]}}
@@ -53,24 +59,42 @@ def main() -> None:
                         "csc": np.where(truth["malignant"], np.where(truth["csc"], "CSC-high", "CSC-low"), "")})
     print(f"simulated {counts.shape[0]:,} cells x {counts.shape[1]:,} genes in {time.perf_counter() - start:.0f} s")
     malignant = (obs["malignant"] == "malignant").to_numpy()
-    counts, obs = counts[malignant], obs[malignant].reset_index(drop=True)
+    with tempfile.TemporaryDirectory() as folder:
+        import anndata as ad
 
+        ad.AnnData(counts[malignant], obs=obs[malignant].reset_index(drop=True).astype(str),
+                   var=pd.DataFrame(index=genes)).write_h5ad(Path(folder) / "malignant.h5ad")
+        del counts
+        _interactions(rng=np.random.default_rng(0)).to_csv(Path(folder) / "interactions.tsv", sep="\t", index=False)
+        subprocess.run([sys.executable, __file__, "--compare", folder], check=True)
+    peak_gb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1e6
+    print(f"peak RSS of the comparison (child process: reading, pseudobulks, DESeq2, signalling): {peak_gb:.2f} GB")
+
+
+def compare(folder: Path) -> None:
+    """What the compare rule does after its inputs exist: read, pseudobulk, DESeq2, signalling."""
+    import anndata as ad
+
+    from cscniche.compare import csc_pseudobulks, resistance_genes, signalling_differences
+
+    groups = ["responder", "non-responder"]
     start = time.perf_counter()
-    bulk, meta = csc_pseudobulks(counts, obs, genes, column="response", groups=groups, min_cells=10)
+    malignant = ad.read_h5ad(folder / "malignant.h5ad")
+    bulk, meta = csc_pseudobulks(malignant.X, malignant.obs, malignant.var_names, column="response", groups=groups,
+                                 min_cells=10)
     table = resistance_genes(bulk, meta, groups, threads=2)
     resistance_s = time.perf_counter() - start
     top = table.head(3)["gene"].tolist()
-
-    interactions = _interactions(rng=np.random.default_rng(0))
     start = time.perf_counter()
+    interactions = pd.read_csv(folder / "interactions.tsv", sep="\t", dtype={"patient": str},
+                               keep_default_na=False, na_values=[""])
     signalling = signalling_differences(interactions, pd.Series({f"P{i}": groups[(i - 1) % 2] for i in range(1, 9)}),
                                         groups)
     signalling_s = time.perf_counter() - start
-    peak_gb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6
-    print(f"resistance genes ({obs.shape[0]:,} malignant cells, {len(table):,} genes tested): {resistance_s:.1f} s; "
-          f"top genes {top}")
-    print(f"signalling ({len(interactions):,} interaction rows, {len(signalling):,} compared): {signalling_s:.1f} s")
-    print(f"peak RSS of the process (simulation included): {peak_gb:.1f} GB")
+    print(f"resistance genes ({malignant.n_obs:,} malignant cells, {len(table):,} genes tested, reading "
+          f"included): {resistance_s:.1f} s; top genes {top}")
+    print(f"signalling ({len(interactions):,} interaction rows, {len(signalling):,} compared, reading included): "
+          f"{signalling_s:.1f} s")
 
 
 def _interactions(*, rng: np.random.Generator) -> pd.DataFrame:

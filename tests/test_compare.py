@@ -205,3 +205,20 @@ def test_signalling_without_a_planted_difference_does_not_single_out_the_pair():
                     & (table["direction"] == "CSC->TME")]
     assert len(planted) == 1 and planted.index[0] >= 10 and planted["pvalue"].iloc[0] > 0.05
     assert not (table["fdr"] <= 0.05).any()
+
+
+def test_comparison_figure_draws_the_planted_design_and_empty_tables(tmp_path):
+    from cscniche.plots import comparison_figure
+
+    shares = {p: (0.30 if GROUP[p] == "non-responder" else 0.05) + 0.01 * i for i, p in enumerate(GROUP)}
+    per_patient = patient_composition(_cells(shares, GROUP), "response", GROUPS)
+    composition = composition_test(per_patient, GROUPS)
+    counts, obs, genes = _design(1.5)
+    bulk, meta = csc_pseudobulks(counts, obs, genes, column="response", groups=GROUPS, min_cells=10)
+    table = resistance_genes(bulk, meta, GROUPS)
+    signalling = pd.DataFrame({"ligand": ["CD274"], "receptor": ["PDCD1"], "direction": ["CSC->TME"],
+                               "partner": ["T"], "effect_a": [0.1], "effect_b": [0.9], "fdr": [0.03]})
+    comparison_figure(per_patient, composition, table, signalling, tmp_path / "planted.png")
+    empty = composition_test(per_patient.iloc[:0], GROUPS)
+    comparison_figure(per_patient.iloc[:0], empty, table.iloc[:0], signalling.iloc[:0], tmp_path / "empty.svg")
+    assert (tmp_path / "planted.png").stat().st_size > 20_000 and (tmp_path / "empty.svg").stat().st_size > 1000

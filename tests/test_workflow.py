@@ -294,3 +294,5 @@ def test_demo_shows_a_descriptive_comparison(demo):
     assert len(signalling) > 0 and signalling["fdr"].isna().all()
     html = (demo / "simulated/report.html").read_text()
     assert "Comparisons" in html and "Resistance genes of CSC-high cells" in html and "CSC-TME signalling" in html
+    assert "2 patients in responder, 1 in non-responder. Descriptive only" in html
+    assert (demo / "simulated/figures/compare_response.svg").stat().st_size > 10_000  # three panels drawn

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import html
 import json
+import math
 from importlib import metadata
 from pathlib import Path
 
@@ -257,7 +258,22 @@ def _biomarker_section(tables: dict[str, pd.DataFrame], notes: str, figures: lis
     return parts
 
 
-def _comparison_section(comparisons: dict[str, dict]) -> list[str]:
+def _power_note(composition: pd.DataFrame) -> str:
+    """Patients per group and the smallest p-value an exact two-sided rank test of them can give."""
+    if composition.empty:
+        return "No patient in the comparison's groups."
+    row = composition.set_index("measure").iloc[0]
+    n_a, n_b = int(row["n_patients_a"]), int(row["n_patients_b"])
+    text = f"{n_a} patients in {row['group_a']}, {n_b} in {row['group_b']}."
+    if min(n_a, n_b) < 2 or composition["pvalue"].isna().all():
+        return text + " Descriptive only: no test (a group has fewer than 2 patients, or descriptive: true)."
+    floor = 2 / math.comb(n_a + n_b, n_a)
+    return text + (f" The smallest p-value an exact rank test of these patients can give is {floor:.2g}; "
+                   + ("no measure can reach FDR 0.05 once several are tested: add patients." if floor > 0.01
+                      else "only large, consistent differences will be found."))
+
+
+def _comparison_section(comparisons: dict[str, dict], figures: list[str]) -> list[str]:
     if not comparisons:
         return []
     parts = ['<h2 id="compare">Comparisons</h2>',
@@ -272,7 +288,9 @@ def _comparison_section(comparisons: dict[str, dict]) -> list[str]:
     for name, tables in comparisons.items():
         table = tables["composition"]
         groups = f"{table['group_a'].iloc[0]} vs {table['group_b'].iloc[0]}" if len(table) else ""
-        parts += [f"<h3>{html.escape(name)}: {html.escape(groups)}</h3>", "<h4>Composition</h4>", table_html(table)]
+        parts += [f"<h3>{html.escape(name)}: {html.escape(groups)}</h3>", f"<p>{html.escape(_power_note(table))}</p>"]
+        parts += [image_html(f, f"comparison {name}") for f in figures if Path(f).stem == f"compare_{name}"]
+        parts += ["<h4>Composition</h4>", table_html(table)]
         genes = tables["genes"]
         parts += ["<h4>Resistance genes of CSC-high cells</h4>",
                   f"<p>{html.escape(' '.join(tables['notes'].split()))}</p>"]
@@ -383,7 +401,7 @@ def build_report(
     parts += _crosstalk_section(crosstalk, crosstalk_notes, figures["crosstalk"])
     parts += _biomarker_section(biomarkers, biomarker_notes, figures["biomarkers"],
                                 settings.get("biomarkers", {}).get("top", 20))
-    parts += _comparison_section(comparisons or {})
+    parts += _comparison_section(comparisons or {}, figures.get("compare", []))
     parts += ['<h2 id="methods">Methods and versions</h2>',
               table_html(pd.DataFrame(list(versions().items()), columns=["package", "version"])),
               "<h3>Settings used</h3>", f"<pre>{html.escape(json.dumps(settings, indent=2, default=str))}</pre>"]

@@ -146,6 +146,11 @@ def comparison_tables(w):
     return [f"results/{w.dataset}/compare/{c['name']}/{f}" for c in dataset(w)["compare"] for f in files]
 
 
+def comparison_figures(w):
+    """The figures of a dataset's comparisons (for the report)."""
+    return [f"results/{w.dataset}/figures/compare_{c['name']}.png" for c in dataset(w)["compare"]]
+
+
 def all_outputs():
     out = []
     for name in DATASETS:

@@ -29,3 +29,26 @@ rule compare:
         ENV
     script:
         "../scripts/compare.py"
+
+
+rule compare_figure:
+    """One comparison's composition, resistance-gene and signalling panels."""
+    input:
+        per_patient="results/{dataset}/compare/{comparison}/composition_per_patient.tsv",
+        test="results/{dataset}/compare/{comparison}/composition.tsv",
+        genes="results/{dataset}/compare/{comparison}/resistance_genes.tsv",
+        signalling="results/{dataset}/compare/{comparison}/signalling.tsv",
+    output:
+        png=report(
+            "results/{dataset}/figures/compare_{comparison}.png",
+            caption="../report/compare.rst",
+            category="Comparisons",
+            subcategory="{dataset}",
+        ),
+        svg="results/{dataset}/figures/compare_{comparison}.svg",
+    log:
+        "results/{dataset}/logs/compare_figure/{comparison}.log",
+    conda:
+        REPORT_ENV
+    script:
+        "../scripts/compare_figure.py"

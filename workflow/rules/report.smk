@@ -43,6 +43,7 @@ rule report:
         gsea="results/{dataset}/biomarkers/gsea.tsv",
         biomarker_notes="results/{dataset}/biomarkers/notes.txt",
         comparisons=comparison_tables,
+        comparison_figures=comparison_figures,
         biomarker_figures=expand(
             "results/{{dataset}}/figures/biomarkers_{name}.png", name=("dotplot", "volcano", "gsea")
         ),

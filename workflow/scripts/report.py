@@ -41,7 +41,7 @@ with logged(snakemake.log[0]):
                      for f in inp.comparisons},
         figures={"qc": list(inp.qc_figures), "umap": list(inp.umap_figures), "cnv": list(inp.cnv_figures),
                  "stemness": [inp.stemness_figure], "crosstalk": list(inp.crosstalk_figures),
-                 "biomarkers": list(inp.biomarker_figures)},
+                 "biomarkers": list(inp.biomarker_figures), "compare": list(inp.comparison_figures)},
         settings=snakemake.params.settings,
         path=snakemake.output[0],
     )
