@@ -37,7 +37,8 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--cells", type=int, default=100_000)
     parser.add_argument("--genes", type=int, default=20_000)
-    parser.add_argument("--compare", type=Path, help=argparse.SUPPRESS)  # the child process's folder
+    parser.add_argument("--compare", type=Path, help="only run the comparison on a folder --keep wrote")
+    parser.add_argument("--keep", type=Path, help="write the simulated inputs here and keep them")
     args = parser.parse_args()
     if args.compare:
         compare(args.compare)
@@ -59,16 +60,16 @@ def main() -> None:
                         "csc": np.where(truth["malignant"], np.where(truth["csc"], "CSC-high", "CSC-low"), "")})
     print(f"simulated {counts.shape[0]:,} cells x {counts.shape[1]:,} genes in {time.perf_counter() - start:.0f} s")
     malignant = (obs["malignant"] == "malignant").to_numpy()
-    with tempfile.TemporaryDirectory() as folder:
+    with tempfile.TemporaryDirectory() as temporary:
         import anndata as ad
 
+        folder = args.keep or Path(temporary)
+        folder.mkdir(parents=True, exist_ok=True)
         ad.AnnData(counts[malignant], obs=obs[malignant].reset_index(drop=True).astype(str),
                    var=pd.DataFrame(index=genes)).write_h5ad(Path(folder) / "malignant.h5ad")
         del counts
         _interactions(rng=np.random.default_rng(0)).to_csv(Path(folder) / "interactions.tsv", sep="\t", index=False)
-        subprocess.run([sys.executable, __file__, "--compare", folder], check=True)
-    peak_gb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1e6
-    print(f"peak RSS of the comparison (child process: reading, pseudobulks, DESeq2, signalling): {peak_gb:.2f} GB")
+        subprocess.run([sys.executable, __file__, "--compare", str(folder)], check=True)
 
 
 def compare(folder: Path) -> None:
@@ -95,6 +96,8 @@ def compare(folder: Path) -> None:
           f"included): {resistance_s:.1f} s; top genes {top}")
     print(f"signalling ({len(interactions):,} interaction rows, {len(signalling):,} compared, reading included): "
           f"{signalling_s:.1f} s")
+    own, workers = (resource.getrusage(who).ru_maxrss / 1e6 for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN))
+    print(f"peak RSS of the comparison: {own:.2f} GB (its process), {workers:.2f} GB (largest DESeq2 worker)")
 
 
 def _interactions(*, rng: np.random.Generator) -> pd.DataFrame:

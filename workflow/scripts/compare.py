@@ -16,7 +16,8 @@ with logged(snakemake.log[0]) as log:
     per_patient = compare.patient_composition(cells, comp["column"], comp["groups"])
     test = compare.composition_test(per_patient, comp["groups"], descriptive=comp["descriptive"])
     log.info("%s: %s vs %s\n%s", comp["name"], *comp["groups"], test.to_string())
-    malignant = read_stage(snakemake.input.matrix, snakemake.input.h5ad, layers=True, where=("malignant", "malignant"))
+    malignant = read_stage(snakemake.input.matrix, snakemake.input.h5ad, x=False, layers=True,
+                           where=("malignant", "malignant"))  # the counts only: pseudobulks sum them
     genes, gsea, notes = compare.run_resistance(malignant, comp, snakemake.params.biomarkers,
                                                 seed=snakemake.params.seed, threads=snakemake.threads)
     log.info("resistance genes: %s\n%s", " ".join(notes), genes.head(20).to_string())
