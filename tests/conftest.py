@@ -68,9 +68,11 @@ def snakemake_command(workdir: Path, config: dict) -> list[str]:
             "--configfile", str(workdir / "config.yaml")]
 
 
-def run_demo(workdir: Path, datasets: list[str] | None = None) -> Path:
-    """Run the demo config (optionally some of its datasets) locally in ``workdir``; return its results folder."""
-    run = subprocess.run(snakemake_command(workdir, demo_config(datasets)) + ["--cores", "2", "--quiet"],
+def run_demo(workdir: Path, datasets: list[str] | None = None, targets: list[str] | None = None) -> Path:
+    """Run the demo config (optionally some of its datasets, or only ``targets``) locally in ``workdir``; return
+    its results folder."""
+    run = subprocess.run(snakemake_command(workdir, demo_config(datasets)) + ["--cores", "2", "--quiet",
+                                                                              *(targets or [])],
                          capture_output=True, text=True)
     assert run.returncode == 0, run.stderr[-3000:]
     return workdir / "results"

@@ -11,15 +11,17 @@ import pandas as pd
 import pytest
 from sklearn.metrics import adjusted_rand_score
 
-from conftest import MALT_MTX, REPO, SHARED, assert_same_tables, run_demo
+from conftest import DETERMINISTIC_TABLES, MALT_MTX, REPO, SHARED, assert_same_tables, run_demo
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
 def demo_again(tmp_path_factory) -> Path:
-    """The oligodendroglioma dataset run again (the simulated one is run again through SLURM, test_slurm.py)."""
-    return run_demo(tmp_path_factory.mktemp("demo2"), ["oligodendroglioma"])
+    """The oligodendroglioma dataset's tables run again (the simulated one is run again through SLURM,
+    test_slurm.py); figures and the report are drawn from these tables."""
+    return run_demo(tmp_path_factory.mktemp("demo2"), ["oligodendroglioma"],
+                    [f"results/oligodendroglioma/{table}" for table in DETERMINISTIC_TABLES])
 
 
 def _cells(results: Path, name: str) -> pd.DataFrame:
