@@ -222,3 +222,71 @@ def test_comparison_figure_draws_the_planted_design_and_empty_tables(tmp_path):
     empty = composition_test(per_patient.iloc[:0], GROUPS)
     comparison_figure(per_patient.iloc[:0], empty, table.iloc[:0], signalling.iloc[:0], tmp_path / "empty.svg")
     assert (tmp_path / "planted.png").stat().st_size > 20_000 and (tmp_path / "empty.svg").stat().st_size > 1000
+
+
+PAIRED = ["before", "during"]
+
+
+def _paired_cells(shift: float, seed: int = 0) -> pd.DataFrame:
+    """6 patients, each sampled before and during treatment; CSC-high shares vary tenfold between patients,
+    and each patient's share during treatment is ``shift`` above its own share before."""
+    baseline = dict(zip([f"P{i}" for i in range(1, 7)], [0.03, 0.08, 0.15, 0.22, 0.3, 0.4], strict=True))
+    tables = []
+    for k, group in enumerate(PAIRED):
+        shares = {p: share + k * shift + 0.01 * (i % 2) * k for i, (p, share) in enumerate(baseline.items())}
+        tables.append(_cells(shares, dict.fromkeys(baseline, group), seed=seed + k).rename(
+            columns={"response": "timepoint"}))
+    return pd.concat(tables, ignore_index=True)
+
+
+def test_paired_design_finds_a_within_patient_shift_that_patients_differences_hide():
+    """Each patient's CSC share rises by 0.05 during treatment: the paired sign-flip test reaches its exact
+    floor (2/64 with 6 patients); the unpaired test of the same values, drowned by between-patient spread,
+    does not."""
+    per_patient = patient_composition(_paired_cells(0.05), "timepoint", PAIRED)
+    assert len(per_patient) == 12 and per_patient.groupby("patient").size().eq(2).all()
+    paired = composition_test(per_patient, PAIRED, paired=True).set_index("measure").loc["csc_high_share"]
+    assert paired["pvalue"] == pytest.approx(2 / 64) and paired["n_patients_a"] == paired["n_patients_b"] == 6
+    assert paired["test"].startswith("exact paired") and paired["difference"] == pytest.approx(0.055, abs=0.011)
+    unpaired = composition_test(per_patient, PAIRED).set_index("measure").loc["csc_high_share"]
+    assert unpaired["pvalue"] > 0.3
+    null = composition_test(patient_composition(_paired_cells(0.0, seed=3), "timepoint", PAIRED), PAIRED,
+                            paired=True)
+    assert (null["pvalue"] > 0.05).all(), null
+
+
+def test_sign_flip_pvalues_are_exact_and_never_below_their_floor():
+    from cscniche.compare import _sign_flip_pvalue
+
+    assert _sign_flip_pvalue(np.array([0.1, 0.2, 0.3])) == pytest.approx(2 / 8)
+    assert _sign_flip_pvalue(np.zeros(4)) == 1.0
+    assert _sign_flip_pvalue(np.array([1.0, -1.0, 1.0, -1.0])) == 1.0
+    many = _sign_flip_pvalue(np.full(24, 0.5))  # random flips: the observed one counts
+    assert 1 / 2 ** 20 <= many < 1e-5
+
+
+def test_paired_comparisons_are_checked_against_the_sample_sheet():
+    sheet = simulated_samples("d", {"n_patients": 3, "samples_per_patient": 2})
+    sheet["timepoint"] = ["before", "during"] * 3
+    comp = {"name": "tp", "column": "timepoint", "groups": PAIRED, "descriptive": False, "paired_by": "patient"}
+    check_comparisons("d", [comp], sheet)
+    with pytest.raises(ConfigError, match="have samples in more than one timepoint group.*paired_by: patient"):
+        check_comparisons("d", [{**comp, "paired_by": None}], sheet)
+    one_pair = sheet[~sheet["patient"].isin(["P2", "P3"]) | (sheet["timepoint"] == "before")]
+    with pytest.raises(ConfigError, match=r"1 patient\(s\) have samples in both groups .* at least 2"):
+        check_comparisons("d", [comp], one_pair)
+    check_comparisons("d", [{**comp, "descriptive": True}], one_pair)
+
+
+def test_paired_resistance_genes_find_the_gene_planted_in_one_timepoints_cscs():
+    """The 8-patient design folded into 4 patients sampled twice (P1+P2 -> Q1, ...): AXL and CD274, planted
+    in the second timepoint's CSCs, lead with FDR <= 0.05, each patient's two samples as separate units."""
+    counts, obs, genes = _design(1.5)
+    number = obs["patient"].str[1:].astype(int)
+    obs = obs.assign(patient="Q" + ((number + 1) // 2).astype(str),
+                     timepoint=np.where(obs["response"] == GROUPS[0], PAIRED[0], PAIRED[1]))
+    bulk, meta = csc_pseudobulks(counts, obs, genes, column="timepoint", groups=PAIRED, min_cells=10)
+    assert meta["unit"].nunique() == 8 and meta["patient"].nunique() == 4 and meta.index[0] == "Q1|before|CSC-high"
+    table = resistance_genes(bulk, meta, PAIRED)
+    assert set(table.head(2)["gene"]) == {"AXL", "CD274"} and (table.head(2)["fdr"] <= 0.05).all()
+    assert (table["n_patients_a"] == 4).all() and table["test"].str.contains("a unit is a patient's samples").all()

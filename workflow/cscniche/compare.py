@@ -23,19 +23,21 @@ COMPOSITION_COLUMNS = ["measure", "group_a", "group_b", "n_patients_a", "n_patie
 
 
 def patient_composition(cells: pd.DataFrame, column: str, groups: list[str]) -> pd.DataFrame:
-    """Per patient of ``groups``: cells, malignant cells, CSC-high share and TME type shares.
+    """Per patient and group of ``groups``: cells, malignant cells, CSC-high share and TME type shares.
 
-    ``csc_high_share`` is of the patient's malignant cells; ``share_<type>`` of every TME type (non-malignant
-    cells of an annotated type) is of all its cells.
+    One row per patient, or per patient and group when a patient has samples in both (a paired design).
+    ``csc_high_share`` is of the malignant cells; ``share_<type>`` of every TME type (non-malignant cells of an
+    annotated type) is of all the cells.
     """
     cells = cells[cells[column].astype(str).isin(groups)]
     malignant = cells["malignant"].astype(str).eq("malignant")
     tme = cells["malignant"].astype(str).eq("non-malignant") & ~cells["cell_type"].astype(str).isin(NOT_TME)
     rows = []
-    for patient, part in cells.groupby(cells["patient"].astype(str), sort=True):
+    for (patient, group), part in cells.groupby([cells["patient"].astype(str), cells[column].astype(str)],
+                                                sort=True):
         mal = malignant.loc[part.index]
         high = part.loc[mal, "csc"].astype(str).eq(CSC_HIGH).sum() if "csc" in part else 0
-        row = {"patient": patient, "group": str(part[column].iloc[0]), "cells": len(part),
+        row = {"patient": patient, "group": group, "cells": len(part),
                "malignant_cells": int(mal.sum()), "csc_high_share": high / mal.sum() if mal.any() else np.nan}
         types = part.loc[tme.loc[part.index], "cell_type"].astype(str).value_counts()
         row |= {f"share_{t}": n / len(part) for t, n in types.items()}
@@ -46,31 +48,60 @@ def patient_composition(cells: pd.DataFrame, column: str, groups: list[str]) -> 
     return table[["patient", "group", "cells", "malignant_cells", "csc_high_share", *shares]]
 
 
-def composition_test(per_patient: pd.DataFrame, groups: list[str], *, descriptive: bool = False) -> pd.DataFrame:
+def composition_test(per_patient: pd.DataFrame, groups: list[str], *, descriptive: bool = False,
+                     paired: bool = False) -> pd.DataFrame:
     """Each measure (CSC-high share, each TME share) between the two groups of patients.
 
     ``difference`` is mean(b) - mean(a). ``pvalue``: exact two-sided Mann-Whitney U test of the patients'
-    values (patients without malignant cells leave the CSC measure out), BH ``fdr`` over the measures;
-    empty when a group has fewer than 2 patients or ``descriptive``.
+    values (patients without malignant cells leave the CSC measure out); ``paired``: exact two-sided sign-flip
+    test of the mean of each patient's difference (b - a), over the patients with values in both groups
+    (``n_patients_a`` = ``n_patients_b`` = those patients). BH ``fdr`` over the measures; empty when fewer than
+    2 patients (pairs) can be tested or ``descriptive``.
     """
     a, b = groups
     rows = []
     for measure in [c for c in per_patient if c == "csc_high_share" or c.startswith("share_")]:
-        values = per_patient[["group", measure]].dropna()
+        values = per_patient[["patient", "group", measure]].dropna()
+        if paired:
+            wide = values.pivot_table(index="patient", columns="group", values=measure).reindex(columns=groups)
+            values = values[values["patient"].isin(wide.dropna().index)]
         va = values.loc[values["group"] == a, measure].to_numpy(float)
         vb = values.loc[values["group"] == b, measure].to_numpy(float)
         testable = not descriptive and min(len(va), len(vb)) >= 2
-        pvalue = float(ss.mannwhitneyu(vb, va, alternative="two-sided", method="exact").pvalue) \
-            if testable and np.ptp(np.concatenate([va, vb])) > 0 else (1.0 if testable else np.nan)
+        if not testable:
+            pvalue, test = np.nan, "descriptive (fewer than 2 patients in a group, or descriptive: true)"
+        elif paired:
+            pvalue, test = _sign_flip_pvalue(wide.dropna()[b].to_numpy() - wide.dropna()[a].to_numpy()), \
+                "exact paired sign-flip test, patients as units"
+        else:
+            pvalue = float(ss.mannwhitneyu(vb, va, alternative="two-sided", method="exact").pvalue) \
+                if np.ptp(np.concatenate([va, vb])) > 0 else 1.0
+            test = "exact Mann-Whitney U, patients as units"
         rows.append({"measure": measure, "group_a": a, "group_b": b, "n_patients_a": len(va),
                      "n_patients_b": len(vb), "mean_a": va.mean() if len(va) else np.nan,
                      "mean_b": vb.mean() if len(vb) else np.nan,
                      "difference": (vb.mean() if len(vb) else np.nan) - (va.mean() if len(va) else np.nan),
-                     "pvalue": pvalue, "test": "exact Mann-Whitney U, patients as units" if testable else
-                     "descriptive (fewer than 2 patients in a group, or descriptive: true)"})
+                     "pvalue": pvalue, "test": test})
     table = pd.DataFrame(rows, columns=[c for c in COMPOSITION_COLUMNS if c != "fdr"])
     table["fdr"] = _bh(table["pvalue"])
     return table[COMPOSITION_COLUMNS]
+
+
+def _sign_flip_pvalue(differences: np.ndarray) -> float:
+    """Two-sided p-value of the mean of paired differences against their sign flips.
+
+    All 2^n flips for n <= 20 (exact: at least 2 / 2^n); else the observed and 2^20 - 1 random flips (seed 0).
+    1 when every difference is 0.
+    """
+    differences = np.asarray(differences, float)
+    n = len(differences)
+    if n > 20:
+        signs = np.vstack([np.ones(n), np.random.default_rng(0).choice([-1.0, 1.0], size=(2 ** 20 - 1, n))])
+    else:
+        signs = 1 - 2 * ((np.arange(2 ** n)[:, None] >> np.arange(n)) & 1).astype(float)
+    means = np.abs(signs @ differences) / n
+    observed = abs(differences.mean())
+    return float(np.mean(means >= observed - 1e-12 * max(observed, 1e-300)))
 
 
 def _bh(pvalues: pd.Series) -> pd.Series:
@@ -89,25 +120,28 @@ RESISTANCE_COLUMNS = ["gene", "log2fc", "stat", "pvalue", "fdr", "base_mean", "l
 
 def csc_pseudobulks(counts, obs: pd.DataFrame, genes: pd.Index, *, column: str, groups: list[str],
                     min_cells: int) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Counts of each patient's CSC-high and CSC-low malignant cells, summed (patients of ``groups`` only).
+    """Counts of each patient's CSC-high and CSC-low malignant cells in each group of ``groups``, summed.
 
-    A patient's pseudobulk of a CSC group is kept when it has at least ``min_cells`` cells. Returns the
-    pseudobulks (rows ``<patient>|<csc>``) and their ``patient, group, csc``.
+    A pseudobulk is kept when it has at least ``min_cells`` cells. Its ``unit`` is the patient, or
+    ``<patient>|<group>`` for a patient with cells in both groups (a paired design). Returns the pseudobulks
+    (rows ``<unit>|<csc>``) and their ``patient, group, unit, csc``.
     """
-    malignant = obs["malignant"].astype(str).eq("malignant").to_numpy()
-    in_groups = obs[column].astype(str).isin(groups).to_numpy()
+    group_of = obs[column].astype(str).to_numpy()
+    malignant = obs["malignant"].astype(str).eq("malignant").to_numpy() & np.isin(group_of, groups)
     csc = obs["csc"].astype(str).to_numpy() if "csc" in obs else np.full(len(obs), "")
     patient = obs["patient"].astype(str).to_numpy()
+    units = pd.DataFrame({"patient": patient[malignant], "group": group_of[malignant]}).drop_duplicates()
+    both = units["patient"].duplicated(keep=False)
     members, meta = {}, []
-    for p in sorted(set(patient[malignant & in_groups])):
-        group = str(obs[column].astype(str).to_numpy()[patient == p][0])
+    for p, group, in_both in sorted(zip(units["patient"], units["group"], both, strict=True)):
+        unit = f"{p}|{group}" if in_both else p
         for label in (CSC_HIGH, CSC_LOW):
-            cells = np.flatnonzero(malignant & (patient == p) & (csc == label))
+            cells = np.flatnonzero(malignant & (patient == p) & (group_of == group) & (csc == label))
             if len(cells) >= min_cells:
-                members[f"{p}|{label}"] = cells
-                meta.append({"bulk": f"{p}|{label}", "patient": p, "group": group, "csc": label})
-    return sum_counts(counts, members, genes), pd.DataFrame(meta, columns=["bulk", "patient", "group", "csc"]
-                                                            ).set_index("bulk")
+                members[f"{unit}|{label}"] = cells
+                meta.append({"bulk": f"{unit}|{label}", "patient": p, "group": group, "unit": unit, "csc": label})
+    columns = ["bulk", "patient", "group", "unit", "csc"]
+    return sum_counts(counts, members, genes), pd.DataFrame(meta, columns=columns).set_index("bulk")
 
 
 def _mean_cpm(bulk: pd.DataFrame) -> pd.DataFrame:
@@ -118,19 +152,21 @@ def resistance_genes(bulk: pd.DataFrame, meta: pd.DataFrame, groups: list[str], 
                      min_counts: int = 10, threads: int = 1) -> pd.DataFrame:
     """Genes whose CSC-high over CSC-low change differs between the groups, the patient as the unit.
 
-    PyDESeq2 on the CSC-high and CSC-low pseudobulks of the patients that have both, design
-    ``~ patient + csc + csc_in_b`` (``csc_in_b``: CSC-high cells of a group-b patient): ``log2fc`` is the
-    group-b minus group-a difference of the CSC-high vs CSC-low log2 fold change (an interaction). Each
-    patient is its own control, so its copy-number changes and own expression cancel; a gene that changes in
-    all of a tumour's cells is not a CSC resistance gene here. Run when each group has at least 2 such
+    PyDESeq2 on the CSC-high and CSC-low pseudobulks of the units (:func:`csc_pseudobulks`: patients, or a
+    patient's samples in one group) that have both, design ``~ unit + csc + csc_in_b`` (``csc_in_b``: CSC-high
+    cells of a group-b unit): ``log2fc`` is the group-b minus group-a difference of the CSC-high vs CSC-low
+    log2 fold change (an interaction). Each unit is its own control, so its copy-number changes and own
+    expression cancel; a gene that changes in all of a tumour's cells is not a CSC resistance gene here.
+    Counts ``n_patients_*`` are patients. Run when each group has at least 2 such
     patients and not ``descriptive``. ``log2fc_csc_high`` and ``log2fc_csc_low``: the log2 ratio of the
     groups' mean CPM (plus ``PRIOR_CPM``) in each CSC group, descriptive. Genes up in group b first.
     """
     a, b = groups
-    paired = meta.groupby("patient")["csc"].transform("nunique").eq(2)
-    meta = meta[paired]
+    both_csc = meta.groupby("unit")["csc"].transform("nunique").eq(2)
+    meta = meta[both_csc]
     high, low = meta[meta["csc"] == CSC_HIGH], meta[meta["csc"] == CSC_LOW]
-    n_a, n_b = (int((high["group"] == g).sum()) for g in groups)
+    n_a, n_b = (int(high.loc[high["group"] == g, "patient"].nunique()) for g in groups)
+    paired = high["patient"].duplicated().any()
     cpm = _mean_cpm(bulk)
 
     def ratio(rows: pd.DataFrame) -> tuple[pd.Series, pd.Series, pd.Series]:
@@ -145,11 +181,11 @@ def resistance_genes(bulk: pd.DataFrame, meta: pd.DataFrame, groups: list[str], 
         design = meta.assign(csc=pd.Categorical(meta["csc"], categories=[CSC_LOW, CSC_HIGH]),
                              csc_in_b=pd.Categorical(np.where((meta["csc"] == CSC_HIGH) & (meta["group"] == b),
                                                               "yes", "no"), categories=["no", "yes"]))
-        res = deseq2(bulk.loc[meta.index, kept], design, design="~ patient + csc + csc_in_b",
+        res = deseq2(bulk.loc[meta.index, kept], design, design="~ unit + csc + csc_in_b",
                      contrast=["csc_in_b", "yes", "no"], min_counts=min_counts, threads=threads,
                      conservative=True)
-        test = (f"pseudobulk DESeq2 (~ patient + csc + csc_in_b): CSC-high vs CSC-low change, {b} minus {a}, "
-                f"{n_a} vs {n_b} patients")
+        test = (f"pseudobulk DESeq2 (~ unit + csc + csc_in_b): CSC-high vs CSC-low change, {b} minus {a}, "
+                f"{n_a} vs {n_b} patients" + (" (a unit is a patient's samples in one group)" if paired else ""))
     else:
         res = pd.DataFrame({"gene": kept, "stat": np.nan, "log2fc": (ratio_high - ratio_low)[kept].to_numpy(),
                             "pvalue": np.nan, "fdr": np.nan, "base_mean": cpm.loc[meta.index, kept].mean(axis=0)})

@@ -169,7 +169,10 @@ def simulated_samples(name: str, params: dict) -> pd.DataFrame:
 
 
 def check_comparisons(name: str, comparisons: list[dict], sheet: pd.DataFrame) -> None:
-    """Each comparison's column is in the sample sheet, each patient in one group, each group >= 2 patients.
+    """Each comparison's column is in the sample sheet and each group has >= 2 patients.
+
+    Unpaired, each patient is in one group; with ``paired_by: patient``, patients with samples in both
+    groups are counted (at least 2 unless ``descriptive``).
 
     Raises
     ------
@@ -182,11 +185,20 @@ def check_comparisons(name: str, comparisons: list[dict], sheet: pd.DataFrame) -
         if column not in sheet:
             extra = [c for c in sheet.columns if c not in RESERVED_COLUMNS]
             raise ConfigError(f"{where}: column {column!r} is not in the sample sheet; its metadata columns: {extra}")
-        per_patient = sheet.groupby("patient")[column].nunique()
+        in_groups = sheet[sheet[column].astype(str).isin(comp["groups"])]
+        per_patient = in_groups.groupby("patient")[column].nunique()
+        if comp.get("paired_by"):
+            n = int(per_patient.eq(2).sum())
+            if n < 2 and not comp["descriptive"]:
+                raise ConfigError(f"{where}: {n} patient(s) have samples in both groups {comp['groups']} of column "
+                                  f"{column!r}; a paired test needs at least 2 (set descriptive: true for tables "
+                                  "without tests)")
+            continue
         mixed = per_patient.index[per_patient > 1].tolist()
         if mixed:
             raise ConfigError(f"{where}: patient(s) {mixed} have samples in more than one {column} group; the "
-                              "patient is the unit of the comparison")
+                              "patient is the unit of the comparison (set paired_by: patient when the groups are "
+                              "samples of the same patients, e.g. before and during treatment)")
         patients = sheet.drop_duplicates("patient").set_index("patient")[column].astype(str)
         for group in comp["groups"]:
             n = int(patients.eq(group).sum())

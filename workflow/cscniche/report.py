@@ -264,10 +264,12 @@ def _power_note(composition: pd.DataFrame) -> str:
         return "No patient in the comparison's groups."
     row = composition.set_index("measure").iloc[0]
     n_a, n_b = int(row["n_patients_a"]), int(row["n_patients_b"])
-    text = f"{n_a} patients in {row['group_a']}, {n_b} in {row['group_b']}."
+    paired = str(row["test"]).startswith("exact paired")
+    text = (f"{n_a} patients with samples in both {row['group_a']} and {row['group_b']} (paired)." if paired
+            else f"{n_a} patients in {row['group_a']}, {n_b} in {row['group_b']}.")
     if min(n_a, n_b) < 2 or composition["pvalue"].isna().all():
         return text + " Descriptive only: no test (a group has fewer than 2 patients, or descriptive: true)."
-    floor = 2 / math.comb(n_a + n_b, n_a)
+    floor = 2 / 2 ** n_a if paired else 2 / math.comb(n_a + n_b, n_a)
     return text + (f" The smallest p-value an exact rank test of these patients can give is {floor:.2g}; "
                    + ("no measure can reach FDR 0.05 once several are tested: add patients." if floor > 0.01
                       else "only large, consistent differences will be found."))
@@ -278,8 +280,9 @@ def _comparison_section(comparisons: dict[str, dict], figures: list[str]) -> lis
         return []
     parts = ['<h2 id="compare">Comparisons</h2>',
              "<p class='note'>Each patient is one observation: its CSC-high share of malignant cells and each TME "
-             "type's share of its cells, compared between the groups with the exact Mann-Whitney U test (BH FDR "
-             "over the measures); resistance genes from pseudobulk DESeq2 on each patient's CSC-high cells "
+             "type's share of its cells, compared between the groups with the exact Mann-Whitney U test (paired "
+             "designs: the exact sign-flip test of each patient's difference; BH FDR over the measures); "
+             "resistance genes from pseudobulk DESeq2 on each patient's CSC-high cells "
              "(<code>log2fc</code>: second group over first; <code>log2fc_csc_low</code>: the same genes in CSC-low "
              "cells, near 0 for a change confined to CSCs). With a handful of patients per group, only large "
              "effects can be found. Per-patient values in <code>compare/&lt;name&gt;/"

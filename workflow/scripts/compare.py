@@ -14,20 +14,26 @@ with logged(snakemake.log[0]) as log:
     cells = pd.read_csv(snakemake.input.cells, sep="\t", dtype={"patient": str, comp["column"]: str},
                         keep_default_na=False, na_values=[""])
     per_patient = compare.patient_composition(cells, comp["column"], comp["groups"])
-    test = compare.composition_test(per_patient, comp["groups"], descriptive=comp["descriptive"])
+    test = compare.composition_test(per_patient, comp["groups"], descriptive=comp["descriptive"],
+                                    paired=bool(comp["paired_by"]))
     log.info("%s: %s vs %s\n%s", comp["name"], *comp["groups"], test.to_string())
     malignant = read_stage(snakemake.input.matrix, snakemake.input.h5ad, x=False, layers=True,
                            where=("malignant", "malignant"))  # the counts only: pseudobulks sum them
     genes, gsea, notes = compare.run_resistance(malignant, comp, snakemake.params.biomarkers,
                                                 seed=snakemake.params.seed, threads=snakemake.threads)
     log.info("resistance genes: %s\n%s", " ".join(notes), genes.head(20).to_string())
-    interactions = pd.read_csv(snakemake.input.interactions, sep="\t", dtype={"patient": str})
-    patient_group = cells.drop_duplicates("patient").set_index("patient")[comp["column"]].astype(str)
-    signalling = compare.signalling_differences(interactions, patient_group, comp["groups"],
-                                                descriptive=comp["descriptive"])
-    notes.append(f"CSC-TME signalling: {len(signalling)} LR pairs x partners compared" + (
-        f" ({signalling['test'].iloc[0]})." if len(signalling) else " (no CSC-specific effects: no CSC-high and "
-        "CSC-low cells with a TME partner in the patients)."))
+    if comp["paired_by"]:
+        signalling = pd.DataFrame(columns=compare.SIGNALLING_COLUMNS)
+        notes.append("CSC-TME signalling: not compared in a paired design (the crosstalk stage scores each "
+                     "patient's cells together, not each sample's).")
+    else:
+        interactions = pd.read_csv(snakemake.input.interactions, sep="\t", dtype={"patient": str})
+        patient_group = cells.drop_duplicates("patient").set_index("patient")[comp["column"]].astype(str)
+        signalling = compare.signalling_differences(interactions, patient_group, comp["groups"],
+                                                    descriptive=comp["descriptive"])
+        notes.append(f"CSC-TME signalling: {len(signalling)} LR pairs x partners compared" + (
+            f" ({signalling['test'].iloc[0]})." if len(signalling) else " (no CSC-specific effects: no CSC-high and "
+            "CSC-low cells with a TME partner in the patients)."))
     log.info("signalling:\n%s", signalling.head(20).to_string())
     write_table(per_patient, snakemake.output.per_patient)
     write_table(test, snakemake.output.test)
