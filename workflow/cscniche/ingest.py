@@ -98,12 +98,13 @@ def _looks_like_genes(labels: pd.Index) -> float:
 
 
 def _header(path: Path, sep: str) -> list[str]:
-    """Column names as written (pandas would rename duplicates to ``x.1``)."""
+    """Column names as written, unquoted (pandas would rename duplicates to ``x.1``; R's write.csv quotes)."""
+    import csv
     import gzip
 
     opener = gzip.open if path.suffix == ".gz" else open
     with opener(path, "rt") as fh:
-        return fh.readline().rstrip("\r\n").split(sep)
+        return next(csv.reader([fh.readline().rstrip("\r\n")], delimiter=sep), [])
 
 
 def _read_table(path: Path, orientation: str = "auto", annotation_rows: int = 0) -> ad.AnnData:
