@@ -60,19 +60,19 @@ def demo_config(datasets: list[str] | None = None) -> dict:
     return config
 
 
-def snakemake_command(workdir: Path, config: dict) -> list[str]:
-    """Write ``config`` into ``workdir`` and return the Snakemake command line that runs it there."""
+def snakemake_command(workdir: Path, config: dict, targets: list[str] | None = None) -> list[str]:
+    """Write ``config`` into ``workdir`` and return the Snakemake command line that runs it (or only ``targets``)
+    there. Targets come first: options such as ``--quiet`` or ``--default-resources`` would take them as values."""
     workdir.mkdir(parents=True, exist_ok=True)
     (workdir / "config.yaml").write_text(yaml.safe_dump(config))
-    return [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"), "--directory", str(workdir),
-            "--configfile", str(workdir / "config.yaml")]
+    return [sys.executable, "-m", "snakemake", *(targets or []), "--snakefile", str(REPO / "Snakefile"),
+            "--directory", str(workdir), "--configfile", str(workdir / "config.yaml")]
 
 
 def run_demo(workdir: Path, datasets: list[str] | None = None, targets: list[str] | None = None) -> Path:
     """Run the demo config (optionally some of its datasets, or only ``targets``) locally in ``workdir``; return
     its results folder."""
-    run = subprocess.run(snakemake_command(workdir, demo_config(datasets)) + ["--cores", "2", "--quiet",
-                                                                              *(targets or [])],
+    run = subprocess.run(snakemake_command(workdir, demo_config(datasets), targets) + ["--cores", "2", "--quiet"],
                          capture_output=True, text=True)
     assert run.returncode == 0, run.stderr[-3000:]
     return workdir / "results"

@@ -5,6 +5,7 @@ import pytest
 from cscniche.compare import (
     composition_test,
     csc_pseudobulks,
+    group_expression_changes,
     patient_composition,
     resistance_genes,
     signalling_differences,
@@ -155,8 +156,9 @@ def test_resistance_genes_with_one_patient_per_group_are_descriptive():
     assert table.set_index("gene").loc["AXL", "log2fc"] > 1
 
 
-def _design_crosstalk(resistance_effect: float, seed: int = 0) -> tuple[pd.DataFrame, pd.Series]:
-    """The 8-patient design through the crosstalk stage (truth labels as calls, 200 permutations)."""
+def _design_crosstalk(resistance_effect: float, seed: int = 0) -> tuple[pd.DataFrame, pd.Series, pd.DataFrame]:
+    """The 8-patient design through the crosstalk stage (truth labels as calls, 200 permutations), and each
+    cell group's ligand and receptor genes between the groups (pseudobulk DESeq2)."""
     import anndata as ad
     import scanpy as sc
     import scipy.sparse as sp
@@ -167,12 +169,17 @@ def _design_crosstalk(resistance_effect: float, seed: int = 0) -> tuple[pd.DataF
     adata = ad.AnnData(sp.csr_matrix(counts, dtype=np.float32), obs=obs.assign(
         cell_type=np.where(obs["malignant"] == "malignant", "malignant", _truth_types(resistance_effect, seed))),
         var=pd.DataFrame(index=genes))
+    resource = ct.load_resource(str(SHARED / "ligand_receptor"))
+    lr_genes = adata.var_names.isin({g for e in pd.concat([resource["ligand"], resource["receptor"]])
+                                     for g in e.split("_")})
+    expression = group_expression_changes(adata.X[:, lr_genes], adata.obs, adata.var_names[lr_genes],
+                                          column="response", groups=GROUPS, min_cells=10)
     sc.pp.normalize_total(adata, target_sum=1e4)
     sc.pp.log1p(adata)
     params = {"min_cells": 10, "expr_prop": 0.1, "n_perms": 200, "fdr": 0.05, "rank_aggregate": False,
               "min_patient_share": 0.5}
-    interactions, _, _ = ct.run_crosstalk(adata, ct.load_resource(str(SHARED / "ligand_receptor")), params)
-    return interactions, obs.drop_duplicates("patient").set_index("patient")["response"]
+    interactions, _, _ = ct.run_crosstalk(adata, resource, params)
+    return interactions, obs.drop_duplicates("patient").set_index("patient")["response"], expression
 
 
 def _truth_types(resistance_effect: float, seed: int) -> np.ndarray:
@@ -190,17 +197,23 @@ def _truth_types(resistance_effect: float, seed: int) -> np.ndarray:
 def test_planted_csc_signalling_gain_of_one_group_ranks_first():
     """CD274 (PD-L1) planted up in the non-responders' CSCs: CD274-PDCD1 from CSCs to T cells is the top
     pair, its per-patient CSC-specific effect separating the groups (exact p = 2/70, 4 vs 4 patients)."""
-    interactions, group = _design_crosstalk(1.5)
-    table = signalling_differences(interactions, group, GROUPS)
+    interactions, group, expression = _design_crosstalk(1.5)
+    assert {"CSC-high", "CSC-low", "T"} <= set(expression["cell_group"]) and (expression["n_patients_a"] == 4).all()
+    table = signalling_differences(interactions, group, GROUPS, expression=expression)
     top = table.iloc[0]
     assert (top["ligand"], top["receptor"], top["direction"], top["partner"]) == ("CD274", "PDCD1", "CSC->TME", "T")
     assert top["pvalue"] == pytest.approx(2 / 70) and top["effect_difference"] > 0 and top["csc_side_change"] > 0
+    # the ligand rose in the sender (the CSCs), patients as units; the receptor in T cells was not planted
+    assert top["ligand_log2fc"] > 1 and top["ligand_fdr"] <= 0.05 and top["csc_side_stat"] > 3
+    assert abs(top["receptor_log2fc"]) < 0.5 and not top["receptor_fdr"] <= 0.05
     assert (table["pvalue"].dropna() >= 2 / 70 - 1e-12).all() and table["n_patients_a"].max() == 4
+    assert signalling_differences(interactions, group, GROUPS).iloc[0]["ligand"] == "CD274"  # without expression
 
 
 def test_signalling_without_a_planted_difference_does_not_single_out_the_pair():
-    interactions, group = _design_crosstalk(0.0, seed=1)
-    table = signalling_differences(interactions, group, GROUPS)
+    interactions, group, expression = _design_crosstalk(0.0, seed=1)
+    assert not (expression["fdr"] <= 0.05).any(), expression.nsmallest(5, "pvalue")
+    table = signalling_differences(interactions, group, GROUPS, expression=expression)
     planted = table[(table["ligand"] == "CD274") & (table["receptor"] == "PDCD1") & (table["partner"] == "T")
                     & (table["direction"] == "CSC->TME")]
     assert len(planted) == 1 and planted.index[0] >= 10 and planted["pvalue"].iloc[0] > 0.05

@@ -39,8 +39,8 @@ def _config(tmp_path, url, shared, *, offline=False):
 
 
 def _snakemake(tmp_path, config, *targets: str):
-    return subprocess.run([sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"), "--directory",
-                           str(tmp_path), "--configfile", str(config), "--cores", "2", "--quiet", *targets],
+    return subprocess.run([sys.executable, "-m", "snakemake", *targets, "--snakefile", str(REPO / "Snakefile"),
+                           "--directory", str(tmp_path), "--configfile", str(config), "--cores", "2", "--quiet"],
                           capture_output=True, text=True)
 
 

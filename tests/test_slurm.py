@@ -37,10 +37,10 @@ def slurm(tmp_path_factory):
 
 
 def _slurm_run(workdir, config) -> subprocess.CompletedProcess:
-    cmd = ["timeout", "-k", "10", "1200"] + snakemake_command(workdir, config) + [
+    cmd = ["timeout", "-k", "10", "1200"] + snakemake_command(workdir, config, TARGETS) + [
         "--workflow-profile", str(REPO / "workflow/profiles/slurm"), "--slurm-status-command", "squeue",
         "--slurm-init-seconds-before-status-checks", "2", "--retries", "0", "--jobs", "4",
-        "--default-resources", "mem_mb=1500", "runtime=30", *TARGETS]
+        "--default-resources", "mem_mb=1500", "runtime=30"]
     return subprocess.run(cmd, capture_output=True, text=True)
 
 

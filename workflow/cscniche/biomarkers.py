@@ -328,7 +328,7 @@ def _stemness_split(adata: ad.AnnData, quantile: float) -> ad.AnnData:
 
 def group_expression(adata: ad.AnnData, genes: list[str]) -> pd.DataFrame:
     """Mean log expression and share expressing of ``genes`` in each crosstalk group (for the dotplot)."""
-    from .crosstalk import cell_groups
+    from .labels import cell_groups
 
     groups = cell_groups(adata.obs)
     genes = [g for g in genes if g in adata.var_names]

@@ -14,7 +14,7 @@ import pandas as pd
 import scipy.stats as ss
 
 from .enrichment import GSEA_COLUMNS, gmt_collection, gsea
-from .labels import CSC_HIGH, CSC_LOW
+from .labels import CSC_HIGH, CSC_LOW, cell_groups
 from .pseudobulk import deseq2, sum_counts
 
 NOT_TME = ("unassigned", "", "nan", "malignant")
@@ -230,10 +230,74 @@ def run_resistance(malignant: ad.AnnData, comparison: dict, gsea_params: dict, *
     return genes, enrichment, notes
 
 
-PRIORITY_WEIGHTS = {"effect_t": 0.5, "csc_side_change": 0.25, "partner_expression": 0.25}
+PRIORITY_WEIGHTS = {"effect_t": 0.5, "csc_side": 0.25, "partner_expression": 0.25}
 SIGNALLING_COLUMNS = ["ligand", "receptor", "direction", "partner", "effect_a", "effect_b", "effect_difference",
-                      "effect_t", "csc_side_change", "partner_expression", "partner_side_change", "priority",
+                      "effect_t", "csc_side_change", "partner_expression", "partner_side_change",
+                      "ligand_log2fc", "ligand_fdr", "receptor_log2fc", "receptor_fdr", "csc_side_stat", "priority",
                       "pvalue", "fdr", "n_patients_a", "n_patients_b", "test", "pathway"]
+EXPRESSION_COLUMNS = ["cell_group", "gene", "log2fc", "stat", "pvalue", "fdr", "n_patients_a", "n_patients_b"]
+
+
+def group_expression_changes(counts, obs: pd.DataFrame, genes: pd.Index, *, column: str, groups: list[str],
+                             min_cells: int, threads: int = 1) -> pd.DataFrame:
+    """Each cell group's genes between the comparison's groups of patients, on pseudobulks.
+
+    For each cell group (CSC-high, CSC-low and each TME type, as the crosstalk stage forms them), each
+    patient's cells of the group (at least ``min_cells``) are summed, and PyDESeq2 ``~ arm`` compares the
+    patients of group b with those of group a (a cell group with fewer than 2 patients on a side is left out).
+    ``counts``: raw counts of ``genes`` (e.g. the ligand and receptor genes only). Returns
+    ``EXPRESSION_COLUMNS``; ``log2fc`` is b over a, ``fdr`` BH over all cell groups' genes together.
+    """
+    a, b = groups
+    group_of = obs[column].astype(str).to_numpy()
+    in_groups = np.isin(group_of, groups)
+    cell_group = np.where(in_groups, cell_groups(obs).to_numpy(), "")
+    patient = obs["patient"].astype(str).to_numpy()
+    tables = []
+    for name in sorted(set(cell_group) - {""}):
+        members, arms = {}, {}
+        for p in sorted(set(patient[cell_group == name])):
+            cells = np.flatnonzero((cell_group == name) & (patient == p))
+            if len(cells) >= min_cells:
+                members[p], arms[p] = cells, "b" if group_of[cells[0]] == b else "a"
+        arm = pd.Series(arms, dtype=str)
+        n_a, n_b = int(arm.eq("a").sum()), int(arm.eq("b").sum())
+        if min(n_a, n_b) < 2:
+            continue
+        meta = pd.DataFrame({"arm": pd.Categorical(arm, categories=["a", "b"])}, index=arm.index)
+        res = deseq2(sum_counts(counts, members, genes), meta, design="~ arm", contrast=["arm", "b", "a"],
+                     threads=threads, conservative=True)
+        tables.append(res.assign(cell_group=name, n_patients_a=n_a, n_patients_b=n_b))
+    if not tables:
+        return pd.DataFrame(columns=EXPRESSION_COLUMNS)
+    table = pd.concat(tables, ignore_index=True)
+    table["fdr"] = _bh(table["pvalue"])  # over every cell group's genes together
+    return table[EXPRESSION_COLUMNS]
+
+
+def _entity_changes(table: pd.DataFrame, expression: pd.DataFrame) -> pd.DataFrame:
+    """The ligand's change in its sender and the receptor's in its receiver, per signalling row.
+
+    A complex (subunits joined by ``_``) takes its subunit with the smallest absolute Wald statistic (the
+    weakest link, as CellPhoneDB takes a complex's lowest-expressed subunit). ``csc_side_stat``: the statistic
+    of the CSC-high cells' side (the ligand for ``CSC->TME``, the receptor for ``TME->CSC``).
+    """
+    lookup = {(g, gene): (fc, stat, fdr) for g, gene, fc, stat, fdr in expression[
+        ["cell_group", "gene", "log2fc", "stat", "fdr"]].itertuples(index=False)}
+
+    def change(group: str, entity: str) -> tuple[float, float, float]:
+        found = [lookup[(group, gene)] for gene in entity.split("_") if (group, gene) in lookup]
+        found = [f for f in found if np.isfinite(f[1])]
+        return min(found, key=lambda f: abs(f[1])) if found else (np.nan, np.nan, np.nan)
+
+    rows = []
+    for ligand, receptor, kind, partner in table[["ligand", "receptor", "direction", "partner"]].itertuples(
+            index=False):
+        sender, receiver = (CSC_HIGH, partner) if kind == "CSC->TME" else (partner, CSC_HIGH)
+        lig, rec = change(sender, ligand), change(receiver, receptor)
+        rows.append((lig[0], lig[2], rec[0], rec[2], lig[1] if kind == "CSC->TME" else rec[1]))
+    return pd.DataFrame(rows, index=table.index, columns=["ligand_log2fc", "ligand_fdr", "receptor_log2fc",
+                                                          "receptor_fdr", "csc_side_stat"])
 
 
 def patient_csc_effects(interactions: pd.DataFrame) -> pd.DataFrame:
@@ -285,7 +349,7 @@ def _exact_mann_whitney(effects: pd.DataFrame, keys: list[str], testable: pd.Ser
 
 
 def signalling_differences(interactions: pd.DataFrame, patient_group: pd.Series, groups: list[str], *,
-                           descriptive: bool = False) -> pd.DataFrame:
+                           descriptive: bool = False, expression: pd.DataFrame | None = None) -> pd.DataFrame:
     """CSC-TME signalling between the groups, the patient as the unit, in one prioritised ranking.
 
     For each LR pair, direction and TME partner (:func:`patient_csc_effects`): the groups' mean per-patient
@@ -295,8 +359,12 @@ def signalling_differences(interactions: pd.DataFrame, patient_group: pd.Series,
     expression over all patients (``partner_expression``: a partner that hardly expresses its side does not
     receive or send much). ``effect_t``: the effect difference over its standard error (Welch; the
     difference itself with one patient a group), so strong pairs do not lead by the size of their noise.
-    ``priority``: the weighted mean of the percentile ranks of ``effect_t`` (1/2), ``csc_side_change``
-    (1/4) and ``partner_expression`` (1/4) (``PRIORITY_WEIGHTS``; 1 = first on every count), rows by it.
+    With ``expression`` (:func:`group_expression_changes`): the ligand's pseudobulk change in the sender and
+    the receptor's in the receiver (``ligand_log2fc``, ``ligand_fdr``, ``receptor_log2fc``, ``receptor_fdr``)
+    and the CSC-high side's Wald statistic (``csc_side_stat``). ``priority``: the weighted mean of the
+    percentile ranks of ``effect_t`` (1/2), the CSC side (1/4: ``csc_side_stat`` where tested, else
+    ``csc_side_change``) and ``partner_expression`` (1/4) (``PRIORITY_WEIGHTS``; 1 = first on every count),
+    rows by it.
     """
     a, b = groups
     effects = patient_csc_effects(interactions)
@@ -323,6 +391,11 @@ def signalling_differences(interactions: pd.DataFrame, patient_group: pd.Series,
     testable = (counts[a] >= 2) & (counts[b] >= 2) & (not descriptive)
     table["pvalue"] = _exact_mann_whitney(effects, keys, testable, b)
     table["fdr"] = _bh(table["pvalue"])
+    changes = _entity_changes(table.reset_index(), expression if expression is not None else
+                              pd.DataFrame(columns=EXPRESSION_COLUMNS))
+    table[list(changes.columns)] = changes.to_numpy()
+    tested = table["csc_side_stat"].notna().any()
+    table["csc_side"] = table["csc_side_stat"] if tested else table["csc_side_change"]
     ranks = table[list(PRIORITY_WEIGHTS)].fillna(0.0).rank(pct=True)
     table["priority"] = sum(weight * ranks[column] for column, weight in PRIORITY_WEIGHTS.items())
     table["test"] = np.where(testable, "exact Mann-Whitney U of the per-patient CSC-specific effects",

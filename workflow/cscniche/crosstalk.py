@@ -30,7 +30,7 @@ import scipy.stats as ss
 from .config import resolve_path
 from .graded import combine_across_patients, stemness_correlations
 from .io import InputError, read_yaml
-from .labels import CSC_HIGH, CSC_LOW, DISCRETE, GRADED, SPLIT
+from .labels import CSC_HIGH, CSC_LOW, DISCRETE, GRADED, SPLIT, cell_groups  # noqa: F401 (cell_groups: API)
 from .ranksum import group_stats
 
 DIRECTIONS = ("CSC->TME", "TME->CSC", "CSC<->CSC")
@@ -117,24 +117,6 @@ def _cellphonedb_pairs(folder: Path) -> pd.DataFrame:
 
 
 # ----------------------------------------------------------------------------------------------- groups
-def cell_groups(obs: pd.DataFrame) -> pd.Series:
-    """Crosstalk group of each cell: ``CSC-high``/``CSC-low`` for malignant cells, the cell type otherwise.
-
-    Cells without a usable label (uncertain malignancy, ``unassigned`` type, malignant without a CSC call)
-    get an empty string.
-    """
-    missing = {"malignant", "cell_type", "csc", "patient"} - set(obs.columns)
-    if missing:
-        raise InputError(f"crosstalk needs obs column(s) {sorted(missing)} (from the stemness stage)")
-    malignant = obs["malignant"].astype(str)
-    csc = obs["csc"].astype(str)
-    cell_type = obs["cell_type"].astype(str)
-    groups = np.where(malignant.eq("malignant"), np.where(csc.isin([CSC_HIGH, CSC_LOW]), csc, ""),
-                      np.where(malignant.eq("non-malignant") & ~cell_type.isin(["unassigned", "", "nan"]),
-                               cell_type, ""))
-    return pd.Series(groups, index=obs.index, name="group")
-
-
 def direction(source: str, target: str) -> str:
     """``CSC->TME``, ``TME->CSC``, ``CSC<->CSC`` or ``TME->TME`` for a pair of groups."""
     s, t = source in (CSC_HIGH, CSC_LOW), target in (CSC_HIGH, CSC_LOW)

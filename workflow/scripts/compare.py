@@ -29,8 +29,20 @@ with logged(snakemake.log[0]) as log:
     else:
         interactions = pd.read_csv(snakemake.input.interactions, sep="\t", dtype={"patient": str})
         patient_group = cells.drop_duplicates("patient").set_index("patient")[comp["column"]].astype(str)
+        lr_genes = sorted({gene for entity in pd.concat([interactions["ligand"], interactions["receptor"]]).unique()
+                           for gene in str(entity).split("_")})
+        expression = None
+        if lr_genes and not comp["descriptive"] and "counts" in malignant.layers:  # raw counts: pseudobulks
+            lr = read_stage(snakemake.input.matrix, snakemake.input.h5ad, x=False, layers=True, genes=lr_genes)
+            expression = compare.group_expression_changes(
+                lr.layers["counts"], lr.obs, lr.var_names, column=comp["column"], groups=comp["groups"],
+                min_cells=snakemake.params.biomarkers["min_cells"], threads=snakemake.threads)
+            tested = expression["cell_group"].nunique()
+            notes.append(f"Ligands and receptors: pseudobulk DESeq2 per cell group, {tested} cell group(s) with at "
+                         "least 2 patients a side.")
+            del lr
         signalling = compare.signalling_differences(interactions, patient_group, comp["groups"],
-                                                    descriptive=comp["descriptive"])
+                                                    descriptive=comp["descriptive"], expression=expression)
         notes.append(f"CSC-TME signalling: {len(signalling)} LR pairs x partners compared" + (
             f" ({signalling['test'].iloc[0]})." if len(signalling) else " (no CSC-specific effects: no CSC-high and "
             "CSC-low cells with a TME partner in the patients)."))
