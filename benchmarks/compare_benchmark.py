@@ -57,7 +57,9 @@ def main() -> None:
     obs = pd.DataFrame({"patient": truth["patient"].to_numpy(),
                         "response": [groups[(int(p[1:]) - 1) % 2] for p in truth["patient"]],
                         "malignant": np.where(truth["malignant"], "malignant", "non-malignant"),
-                        "csc": np.where(truth["malignant"], np.where(truth["csc"], "CSC-high", "CSC-low"), "")})
+                        "csc": np.where(truth["malignant"], np.where(truth["csc"], "CSC-high", "CSC-low"), ""),
+                        "cell_type": np.where(truth["malignant"], "malignant", truth["cell_type"])})
+    lr_genes = genes.isin(_lr_genes())
     print(f"simulated {counts.shape[0]:,} cells x {counts.shape[1]:,} genes in {time.perf_counter() - start:.0f} s")
     malignant = (obs["malignant"] == "malignant").to_numpy()
     with tempfile.TemporaryDirectory() as temporary:
@@ -67,6 +69,8 @@ def main() -> None:
         folder.mkdir(parents=True, exist_ok=True)
         ad.AnnData(counts[malignant], obs=obs[malignant].reset_index(drop=True).astype(str),
                    var=pd.DataFrame(index=genes)).write_h5ad(Path(folder) / "malignant.h5ad")
+        ad.AnnData(counts[:, lr_genes], obs=obs.reset_index(drop=True).astype(str),
+                   var=pd.DataFrame(index=genes[lr_genes])).write_h5ad(Path(folder) / "lr_genes.h5ad")
         del counts
         _interactions(rng=np.random.default_rng(0)).to_csv(Path(folder) / "interactions.tsv", sep="\t", index=False)
         subprocess.run([sys.executable, __file__, "--compare", str(folder)], check=True)
@@ -76,7 +80,7 @@ def compare(folder: Path) -> None:
     """What the compare rule does after its inputs exist: read, pseudobulk, DESeq2, signalling."""
     import anndata as ad
 
-    from cscniche.compare import csc_pseudobulks, resistance_genes, signalling_differences
+    from cscniche.compare import csc_pseudobulks, group_expression_changes, resistance_genes, signalling_differences
 
     groups = ["responder", "non-responder"]
     start = time.perf_counter()
@@ -86,18 +90,35 @@ def compare(folder: Path) -> None:
     table = resistance_genes(bulk, meta, groups, threads=2)
     resistance_s = time.perf_counter() - start
     top = table.head(3)["gene"].tolist()
+    n_malignant = malignant.n_obs
+    del malignant
+    start = time.perf_counter()
+    lr = ad.read_h5ad(folder / "lr_genes.h5ad")
+    expression = group_expression_changes(lr.X, lr.obs, lr.var_names, column="response", groups=groups,
+                                          min_cells=10, threads=2)
+    expression_s = time.perf_counter() - start
     start = time.perf_counter()
     interactions = pd.read_csv(folder / "interactions.tsv", sep="\t", dtype={"patient": str},
                                keep_default_na=False, na_values=[""])
     signalling = signalling_differences(interactions, pd.Series({f"P{i}": groups[(i - 1) % 2] for i in range(1, 9)}),
-                                        groups)
+                                        groups, expression=expression)
     signalling_s = time.perf_counter() - start
-    print(f"resistance genes ({malignant.n_obs:,} malignant cells, {len(table):,} genes tested, reading "
+    print(f"resistance genes ({n_malignant:,} malignant cells, {len(table):,} genes tested, reading "
           f"included): {resistance_s:.1f} s; top genes {top}")
+    print(f"ligands and receptors ({lr.n_obs:,} cells x {lr.n_vars:,} genes, {expression['cell_group'].nunique()} "
+          f"cell groups, {len(expression):,} tests, reading included): {expression_s:.1f} s")
     print(f"signalling ({len(interactions):,} interaction rows, {len(signalling):,} compared, reading included): "
           f"{signalling_s:.1f} s")
     own, workers = (resource.getrusage(who).ru_maxrss / 1e6 for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN))
     print(f"peak RSS of the comparison: {own:.2f} GB (its process), {workers:.2f} GB (largest DESeq2 worker)")
+
+
+def _lr_genes() -> set[str]:
+    """The genes of the CellPhoneDB pairs in ../shared/data/ligand_receptor."""
+    from cscniche.crosstalk import load_resource
+
+    resource = load_resource(str(REPO.parent / "shared/data/ligand_receptor"))
+    return {gene for entity in pd.concat([resource["ligand"], resource["receptor"]]) for gene in entity.split("_")}
 
 
 def _interactions(*, rng: np.random.Generator) -> pd.DataFrame:
