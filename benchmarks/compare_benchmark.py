@@ -109,7 +109,10 @@ def compare(folder: Path) -> None:
           f"cell groups, {len(expression):,} tests, reading included): {expression_s:.1f} s")
     print(f"signalling ({len(interactions):,} interaction rows, {len(signalling):,} compared, reading included): "
           f"{signalling_s:.1f} s")
-    own, workers = (resource.getrusage(who).ru_maxrss / 1e6 for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN))
+    # VmHWM: this process's own peak (getrusage's maxrss would carry the parent's peak over the exec)
+    own = next(int(line.split()[1]) for line in Path("/proc/self/status").read_text().splitlines()
+               if line.startswith("VmHWM:")) / 1e6
+    workers = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1e6
     print(f"peak RSS of the comparison: {own:.2f} GB (its process), {workers:.2f} GB (largest DESeq2 worker)")
 
 
