@@ -35,6 +35,31 @@ def test_conda_envs_pin_the_pip_versions():
             assert version == expected, f"{env.name}: {name}={version} but requirements.txt has {expected}"
 
 
+IMPORT_NAMES = {"sklearn": "scikit-learn", "yaml": "pyyaml", "skimage": "scikit-image", "umap": "umap-learn"}
+
+
+def test_every_library_import_is_in_the_conda_env():
+    """The other direction: each third-party package the library or its scripts import is in envs/scanpy.yaml
+    (the report rules' scripts only need envs/report.yaml's)."""
+    import ast
+
+    env = yaml.safe_load((REPO / "envs/scanpy.yaml").read_text())["dependencies"]
+    names = {re.split(r"==|=", d)[0].lower() for d in env if isinstance(d, str)}
+    names |= {p.split("==")[0].lower() for d in env if isinstance(d, dict) for p in d["pip"]}
+    missing = {}
+    for path in [*(REPO / "workflow/cscniche").glob("*.py"), *(REPO / "workflow/scripts").glob("*.py")]:
+        for node in ast.walk(ast.parse(path.read_text())):
+            modules = [a.name for a in node.names] if isinstance(node, ast.Import) else \
+                [node.module] if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module else []
+            for module in modules:
+                top = module.split(".")[0]
+                if top in sys.stdlib_module_names or top in ("cscniche", "snakemake", "__future__"):
+                    continue
+                if IMPORT_NAMES.get(top, top).lower() not in names:
+                    missing.setdefault(top, path.name)
+    assert not missing, f"imported but not in envs/scanpy.yaml: {missing}"
+
+
 def test_snakemake_lint_is_clean():
     run = subprocess.run([sys.executable, "-m", "snakemake", "--lint"], cwd=REPO, capture_output=True, text=True)
     assert run.returncode == 0, run.stdout + run.stderr
