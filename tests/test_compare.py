@@ -303,3 +303,41 @@ def test_paired_resistance_genes_find_the_gene_planted_in_one_timepoints_cscs():
     table = resistance_genes(bulk, meta, PAIRED)
     assert set(table.head(2)["gene"]) == {"AXL", "CD274"} and (table.head(2)["fdr"] <= 0.05).all()
     assert (table["n_patients_a"] == 4).all() and table["test"].str.contains("a unit is a patient's samples").all()
+
+
+COHORT = {"P1": "X", "P3": "X", "P5": "X", "P7": "Y", "P2": "Y", "P4": "Y", "P6": "Y", "P8": "X"}
+
+
+def _cohort_cells(group_effect: float) -> pd.DataFrame:
+    """Cohort X's tumours hold 25 points more CSCs than cohort Y's; 3 of 4 non-responders are from X."""
+    shares = {p: (0.30 if COHORT[p] == "X" else 0.05) + group_effect * (GROUP[p] == "non-responder") + 0.005 * i
+              for i, p in enumerate(GROUP)}
+    cells = _cells(shares, GROUP)
+    return cells.assign(cohort=cells["patient"].map(COHORT))
+
+
+def test_covariates_remove_a_confounding_cohort_and_keep_a_real_difference():
+    confounded = patient_composition(_cohort_cells(0.0), "response", GROUPS, covariates=["cohort"])
+    assert list(confounded.columns[:3]) == ["patient", "group", "cohort"]
+    plain = composition_test(confounded, GROUPS).set_index("measure").loc["csc_high_share"]
+    adjusted = composition_test(confounded, GROUPS, covariates=["cohort"]).set_index("measure")
+    assert plain["difference"] > 0.1  # the cohort imbalance alone
+    assert adjusted.loc["csc_high_share", "pvalue"] > 0.3 and adjusted["test"].str.contains("~ group + cohort", regex=False).all()
+    real = composition_test(patient_composition(_cohort_cells(0.1), "response", GROUPS, covariates=["cohort"]),
+                            GROUPS, covariates=["cohort"]).set_index("measure").loc["csc_high_share"]
+    assert real["pvalue"] < 0.01 and real["fdr"] <= 0.05
+
+
+def test_covariates_are_checked_against_the_sample_sheet():
+    sheet = simulated_samples("d", {"n_patients": 4, "samples_per_patient": 2, "condition": {
+        "column": "response", "groups": GROUPS, "csc_fraction": [0.05, 0.3]}})
+    sheet["cohort"] = ["X", "X", "Y", "Y", "X", "X", "Y", "Y"]
+    comp = {"name": "resp", "column": "response", "groups": GROUPS, "descriptive": False, "covariates": ["cohort"]}
+    check_comparisons("d", [comp], sheet)
+    with pytest.raises(ConfigError, match=r"field `covariates`: column 'site' is not in the sample sheet"):
+        check_comparisons("d", [{**comp, "covariates": ["site"]}], sheet)
+    sheet.loc[1, "cohort"] = "Y"  # P1's second sample
+    with pytest.raises(ConfigError, match=r"'cohort' differs between the samples of patient\(s\) \['P1'\]"):
+        check_comparisons("d", [comp], sheet)
+    with pytest.raises(ConfigError, match="patient covariates cancel"):
+        check_comparisons("d", [{**comp, "paired_by": "patient"}], sheet)

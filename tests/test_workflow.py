@@ -227,11 +227,14 @@ def test_inputs_without_one_side_complete_and_say_so(tmp_path):
     config = {"seed": 0, "datasets": {
         "normal_only": {"simulate": {"n_cells": 600, "n_patients": 2, "malignant_fraction": 0.0}},
         "tumour_only": {"simulate": {"n_cells": 800, "n_patients": 4, "malignant_fraction": 1.0, "condition": {
-            "column": "response", "groups": ["responder", "non-responder"], "csc_fraction": [0.05, 0.3]}},
+            "column": "response", "groups": ["responder", "non-responder"], "csc_fraction": [0.1, 0.3]}},
                         "malignant": {"method": "all"},
                         "compare": [{"name": "response", "column": "response",
                                      "groups": ["responder", "non-responder"]}]}},
         "cluster": {"resolutions": [0.3], "resolution": 0.3}}
+    hallmark = SHARED / "gene_sets/h.all.v7.0.symbols.gmt"
+    if hallmark.is_file():  # GSEA of the resistance genes (skipped where ../shared is absent)
+        config["biomarkers"] = {"gene_sets": [{"path": str(hallmark), "source": "hallmark"}]}
     run = subprocess.run(snakemake_command(tmp_path, config) + ["--cores", "2", "--quiet"], capture_output=True,
                          text=True)
     assert run.returncode == 0, run.stderr[-3000:]
@@ -258,6 +261,11 @@ def test_inputs_without_one_side_complete_and_say_so(tmp_path):
     genes = pd.read_csv(results / "tumour_only/compare/response/resistance_genes.tsv", sep="\t")
     assert {"gene", "log2fc", "fdr", "log2fc_csc_low", "test"} <= set(genes) and len(genes) > 100
     assert "Resistance genes of CSC-high cells" in text["tumour_only"]
+    notes = (results / "tumour_only/compare/response/notes.txt").read_text()
+    assert "pseudobulk DESeq2 (~ unit + csc + csc_in_b)" in notes and genes["pvalue"].notna().all()
+    gsea = pd.read_csv(results / "tumour_only/compare/response/resistance_gsea.tsv", sep="\t")
+    if hallmark.is_file():
+        assert len(gsea) > 0 and gsea["nes"].notna().all(), notes  # GSEA of the DESeq2 statistic ran
 
 
 def test_lymphoma_10x_folder_with_only_a_sample_sheet(tmp_path, shared_data):

@@ -22,12 +22,13 @@ COMPOSITION_COLUMNS = ["measure", "group_a", "group_b", "n_patients_a", "n_patie
                        "difference", "pvalue", "fdr", "test"]
 
 
-def patient_composition(cells: pd.DataFrame, column: str, groups: list[str]) -> pd.DataFrame:
+def patient_composition(cells: pd.DataFrame, column: str, groups: list[str], *,
+                        covariates: list[str] | tuple[str, ...] = ()) -> pd.DataFrame:
     """Per patient and group of ``groups``: cells, malignant cells, CSC-high share and TME type shares.
 
     One row per patient, or per patient and group when a patient has samples in both (a paired design).
     ``csc_high_share`` is of the malignant cells; ``share_<type>`` of every TME type (non-malignant cells of an
-    annotated type) is of all the cells.
+    annotated type) is of all the cells. ``covariates``: columns of ``cells`` kept per patient.
     """
     cells = cells[cells[column].astype(str).isin(groups)]
     malignant = cells["malignant"].astype(str).eq("malignant")
@@ -37,7 +38,7 @@ def patient_composition(cells: pd.DataFrame, column: str, groups: list[str]) -> 
                                                 sort=True):
         mal = malignant.loc[part.index]
         high = part.loc[mal, "csc"].astype(str).eq(CSC_HIGH).sum() if "csc" in part else 0
-        row = {"patient": patient, "group": group, "cells": len(part),
+        row = {"patient": patient, "group": group, **{c: str(part[c].iloc[0]) for c in covariates}, "cells": len(part),
                "malignant_cells": int(mal.sum()), "csc_high_share": high / mal.sum() if mal.any() else np.nan}
         types = part.loc[tme.loc[part.index], "cell_type"].astype(str).value_counts()
         row |= {f"share_{t}": n / len(part) for t, n in types.items()}
@@ -45,18 +46,21 @@ def patient_composition(cells: pd.DataFrame, column: str, groups: list[str]) -> 
     table = pd.DataFrame(rows)
     shares = sorted(c for c in table if c.startswith("share_"))
     table[shares] = table[shares].fillna(0.0)
-    return table[["patient", "group", "cells", "malignant_cells", "csc_high_share", *shares]]
+    return table[["patient", "group", *covariates, "cells", "malignant_cells", "csc_high_share", *shares]]
 
 
 def composition_test(per_patient: pd.DataFrame, groups: list[str], *, descriptive: bool = False,
-                     paired: bool = False) -> pd.DataFrame:
+                     paired: bool = False, covariates: list[str] | tuple[str, ...] = ()) -> pd.DataFrame:
     """Each measure (CSC-high share, each TME share) between the two groups of patients.
 
     ``difference`` is mean(b) - mean(a). ``pvalue``: exact two-sided Mann-Whitney U test of the patients'
     values (patients without malignant cells leave the CSC measure out); ``paired``: exact two-sided sign-flip
     test of the mean of each patient's difference (b - a), over the patients with values in both groups
-    (``n_patients_a`` = ``n_patients_b`` = those patients). BH ``fdr`` over the measures; empty when fewer than
-    2 patients (pairs) can be tested or ``descriptive``.
+    (``n_patients_a`` = ``n_patients_b`` = those patients); with ``covariates`` (columns of ``per_patient``):
+    the t-test of the group coefficient of a linear model of the arcsine-square-root shares,
+    ``~ group + covariates`` (as speckle's propeller transforms proportions). BH ``fdr`` over the measures;
+    empty when fewer than 2 patients (pairs) can be tested, no residual degree of freedom is left, or
+    ``descriptive``.
     """
     a, b = groups
     rows = []
@@ -70,6 +74,9 @@ def composition_test(per_patient: pd.DataFrame, groups: list[str], *, descriptiv
         testable = not descriptive and min(len(va), len(vb)) >= 2
         if not testable:
             pvalue, test = np.nan, "descriptive (fewer than 2 patients in a group, or descriptive: true)"
+        elif covariates:
+            pvalue = _adjusted_pvalue(values.join(per_patient[list(covariates)]), measure, b, covariates)
+            test = f"linear model of arcsine-square-root shares (~ group + {' + '.join(covariates)}), patients as units"
         elif paired:
             pvalue, test = _sign_flip_pvalue(wide.dropna()[b].to_numpy() - wide.dropna()[a].to_numpy()), \
                 "exact paired sign-flip test, patients as units"
@@ -85,6 +92,27 @@ def composition_test(per_patient: pd.DataFrame, groups: list[str], *, descriptiv
     table = pd.DataFrame(rows, columns=[c for c in COMPOSITION_COLUMNS if c != "fdr"])
     table["fdr"] = _bh(table["pvalue"])
     return table[COMPOSITION_COLUMNS]
+
+
+def _adjusted_pvalue(values: pd.DataFrame, measure: str, b: str, covariates: list[str] | tuple[str, ...]) -> float:
+    """Two-sided p-value of the group-b coefficient of ``asin(sqrt(share)) ~ group + covariates`` (OLS, t-test).
+
+    NaN when the design leaves no residual degree of freedom or cannot separate the group from the covariates.
+    """
+    design = pd.get_dummies(values[list(covariates)].astype(str), drop_first=True, dtype=float)
+    design.insert(0, "group", values["group"].eq(b).astype(float))
+    design.insert(0, "intercept", 1.0)
+    X, y = design.to_numpy(), np.arcsin(np.sqrt(values[measure].clip(0, 1).to_numpy(float)))
+    rank = np.linalg.matrix_rank(X)
+    df = len(y) - rank
+    if df < 1 or rank < X.shape[1]:
+        return np.nan
+    beta, *_ = np.linalg.lstsq(X, y, rcond=None)
+    sigma2 = float(np.sum((y - X @ beta) ** 2)) / df
+    se = np.sqrt(sigma2 * np.linalg.inv(X.T @ X)[1, 1])
+    if se == 0:
+        return 1.0 if beta[1] == 0 else 0.0
+    return float(2 * ss.t.sf(abs(beta[1] / se), df))
 
 
 def _sign_flip_pvalue(differences: np.ndarray) -> float:

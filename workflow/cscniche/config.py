@@ -187,6 +187,7 @@ def check_comparisons(name: str, comparisons: list[dict], sheet: pd.DataFrame) -
             raise ConfigError(f"{where}: column {column!r} is not in the sample sheet; its metadata columns: {extra}")
         in_groups = sheet[sheet[column].astype(str).isin(comp["groups"])]
         per_patient = in_groups.groupby("patient")[column].nunique()
+        _check_covariates(where, comp, in_groups)
         if comp.get("paired_by"):
             n = int(per_patient.eq(2).sum())
             if n < 2 and not comp["descriptive"]:
@@ -205,6 +206,23 @@ def check_comparisons(name: str, comparisons: list[dict], sheet: pd.DataFrame) -
             if n < 2 and not comp["descriptive"]:
                 raise ConfigError(f"{where}: group {group!r} of column {column!r} has {n} patient(s); at least 2 "
                                   "are needed for a test (set descriptive: true for tables without tests)")
+
+
+def _check_covariates(where: str, comp: dict, sheet: pd.DataFrame) -> None:
+    """Each covariate is a sample-sheet column with one value per patient, and the design is not paired."""
+    covariates = comp.get("covariates") or []
+    if covariates and comp.get("paired_by"):
+        raise ConfigError(f"{where}: field `covariates`: a paired design compares each patient with itself, so "
+                          "patient covariates cancel; leave covariates out or paired_by")
+    for covariate in covariates:
+        if covariate not in sheet:
+            extra = [c for c in sheet.columns if c not in RESERVED_COLUMNS]
+            raise ConfigError(f"{where}: field `covariates`: column {covariate!r} is not in the sample sheet; its "
+                              f"metadata columns: {extra}")
+        varying = sheet.groupby("patient")[covariate].nunique()
+        if (varying > 1).any():
+            raise ConfigError(f"{where}: field `covariates`: {covariate!r} differs between the samples of patient(s) "
+                              f"{varying.index[varying > 1].tolist()}; a covariate has one value per patient")
 
 
 def _read_tsv_strictly(path: Path) -> pd.DataFrame:

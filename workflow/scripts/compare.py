@@ -11,11 +11,12 @@ from cscniche.logs import logged  # noqa: E402
 
 with logged(snakemake.log[0]) as log:
     comp = snakemake.params.comparison
-    cells = pd.read_csv(snakemake.input.cells, sep="\t", dtype={"patient": str, comp["column"]: str},
+    cells = pd.read_csv(snakemake.input.cells, sep="\t", dtype={"patient": str, comp["column"]: str,
+                                                                 **dict.fromkeys(comp["covariates"], str)},
                         keep_default_na=False, na_values=[""])
-    per_patient = compare.patient_composition(cells, comp["column"], comp["groups"])
+    per_patient = compare.patient_composition(cells, comp["column"], comp["groups"], covariates=comp["covariates"])
     test = compare.composition_test(per_patient, comp["groups"], descriptive=comp["descriptive"],
-                                    paired=bool(comp["paired_by"]))
+                                    paired=bool(comp["paired_by"]), covariates=comp["covariates"])
     log.info("%s: %s vs %s\n%s", comp["name"], *comp["groups"], test.to_string())
     malignant = read_stage(snakemake.input.matrix, snakemake.input.h5ad, x=False, layers=True,
                            where=("malignant", "malignant"))  # the counts only: pseudobulks sum them
@@ -32,7 +33,8 @@ with logged(snakemake.log[0]) as log:
         lr_genes = sorted({gene for entity in pd.concat([interactions["ligand"], interactions["receptor"]]).unique()
                            for gene in str(entity).split("_")})
         expression = None
-        if lr_genes and not comp["descriptive"] and "counts" in malignant.layers:  # raw counts: pseudobulks
+        effects = len(compare.patient_csc_effects(interactions)) > 0  # CSC-specific effects to rank
+        if effects and lr_genes and not comp["descriptive"] and "counts" in malignant.layers:  # raw counts
             lr = read_stage(snakemake.input.matrix, snakemake.input.h5ad, x=False, layers=True, genes=lr_genes)
             expression = compare.group_expression_changes(
                 lr.layers["counts"], lr.obs, lr.var_names, column=comp["column"], groups=comp["groups"],
