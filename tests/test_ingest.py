@@ -246,3 +246,23 @@ def test_yaml_with_a_python_tag_is_refused_with_the_file_named(tmp_path):
     bad.write_text("cell_types: !!python/object/apply:os.system ['echo hi']\n")
     with pytest.raises(InputError, match=r"markers.yaml: not valid YAML \(could not determine a constructor"):
         load_marker_sets([bad])
+
+
+@pytest.mark.parametrize(("body", "message"), [
+    ("g1\t1\t2\ng2\t3\tNA\n", r"missing value at row 'g2', column 'c2' \(an empty field, NA"),
+    ("g1\t1\t2\ng2\t3\n", r"missing value at row 'g2', column 'c2' .*fewer fields than the header"),
+    ("g1\t1\tinf\ng2\t3\t4\n", r"infinite value at row 'g1', column 'c2'; 1 such value"),
+    ("g1\t1\tx\ng2\t3\t4\n", r"non-numeric value 'x' at row 'g1', column 'c2'"),
+], ids=["NA", "short row", "inf", "text"])
+def test_incomplete_or_infinite_tables_are_refused_naming_the_place(tmp_path, body, message):
+    path = tmp_path / "expr.tsv"
+    path.write_text("gene\tc1\tc2\n" + body)
+    with pytest.raises(InputError, match=message):
+        ingest_sample(_row(path, "table"))
+
+
+def test_a_trailing_separator_adds_no_cell(tmp_path):
+    path = tmp_path / "expr.tsv"
+    path.write_text("gene\tc1\tc2\t\nCD3E\t1\t2\t\nMS4A1\t3\t0\t\n")  # every line ends with a tab
+    adata = ingest_sample(_row(path, "table", orientation="genes_x_cells"))
+    assert list(adata.obs_names) == ["c1", "c2"] and adata.X.toarray().tolist() == [[1, 3], [2, 0]]

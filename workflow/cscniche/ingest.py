@@ -107,6 +107,21 @@ def _header(path: Path, sep: str) -> list[str]:
         return next(csv.reader([fh.readline().rstrip("\r\n")], delimiter=sep), [])
 
 
+def _refuse_bad_values(path: Path, chunk: pd.DataFrame, values: pd.DataFrame) -> None:
+    """A non-numeric, missing (empty, NA, or a short row) or infinite value stops ingest, naming its place."""
+    problems = (("non-numeric value", values.isna() & chunk.notna()),
+                ("missing value", chunk.isna()), ("infinite value", np.isinf(values.fillna(0))))
+    for what, bad in problems:
+        if bad.to_numpy().any():
+            r, c = np.argwhere(bad.to_numpy())[0]
+            value = f" {chunk.iat[r, c]!r}" if what.startswith("non") else ""
+            hint = " (an empty field, NA, or a row with fewer fields than the header)" if what.startswith("miss") \
+                else ""
+            raise InputError(f"{path}: {what}{value} at row {chunk.index[r]!r}, column {chunk.columns[c]!r}{hint}; "
+                             f"{int(bad.to_numpy().sum())} such value(s) in this block of rows. An expression table "
+                             "must be complete")
+
+
 def _read_table(path: Path, orientation: str = "auto", annotation_rows: int = 0) -> ad.AnnData:
     """Read a dense (optionally gzipped) tsv/csv expression table in chunks into a sparse AnnData.
 
@@ -122,23 +137,27 @@ def _read_table(path: Path, orientation: str = "auto", annotation_rows: int = 0)
             orientation = "genes_x_cells"
         reader = pd.read_csv(path, sep=sep, index_col=0, chunksize=TABLE_CHUNK_ROWS,
                              skiprows=range(1, annotation_rows + 1) if annotation_rows else None)
-        rows, blocks = [], []
+        header = _header(path, sep)
+        rows, blocks, keep = [], [], None
         for chunk in reader:
+            if keep is None:  # a trailing separator makes an unnamed, empty last column: not a cell
+                names = np.asarray(header[-chunk.shape[1]:] if chunk.shape[1] else [], dtype=object)
+                keep = ~((names == "") & chunk.isna().all(axis=0).to_numpy())
+            if chunk.loc[:, ~keep].notna().to_numpy().any():
+                raise InputError(f"{path}: a column without a name in the header holds values")
+            chunk = chunk.loc[:, keep]
             values = chunk.apply(pd.to_numeric, errors="coerce")
-            bad = values.isna() & chunk.notna()
-            if bad.to_numpy().any():
-                r, c = np.argwhere(bad.to_numpy())[0]
-                raise InputError(f"{path}: non-numeric value {chunk.iat[r, c]!r} at row {chunk.index[r]!r}, "
-                                 f"column {chunk.columns[c]!r}")
+            _refuse_bad_values(path, chunk, values)
             rows.append(chunk.index.astype(str))
-            blocks.append(sp.csr_matrix(values.fillna(0).to_numpy(np.float32)))
+            blocks.append(sp.csr_matrix(values.to_numpy(np.float32)))
     except (pd.errors.ParserError, UnicodeDecodeError, EOFError, OSError) as err:
         raise InputError(f"{path}: not a readable expression table ({err})") from err
     if not blocks:
         raise InputError(f"{path}: empty expression table")
     row_names = pd.Index(np.concatenate(rows))
-    header = _header(path, sep)
-    col_names = pd.Index(header[-len(chunk.columns):] if len(chunk.columns) else [])
+    col_names = pd.Index(names[keep])
+    if annotations is not None:
+        annotations = annotations.loc[:, keep]
     matrix = sp.vstack(blocks, format="csr")
     if orientation in ("", "auto"):
         orientation = "genes_x_cells" if _looks_like_genes(row_names) >= _looks_like_genes(col_names) \
