@@ -266,3 +266,33 @@ def test_a_trailing_separator_adds_no_cell(tmp_path):
     path.write_text("gene\tc1\tc2\t\nCD3E\t1\t2\t\nMS4A1\t3\t0\t\n")  # every line ends with a tab
     adata = ingest_sample(_row(path, "table", orientation="genes_x_cells"))
     assert list(adata.obs_names) == ["c1", "c2"] and adata.X.toarray().tolist() == [[1, 3], [2, 0]]
+
+
+def test_damaged_matrixmarket_headers_and_bodies_are_named(tmp_path):
+    folder = tmp_path / "sample"
+    folder.mkdir()
+    (folder / "features.tsv").write_text("ENSG1\tCD3E\nENSG2\tMS4A1\n")
+    (folder / "barcodes.tsv").write_text("AAAC-1\nAAAG-1\nAAAT-1\n")
+    header = "%%MatrixMarket matrix coordinate integer general\n"
+    (folder / "matrix.mtx").write_text(header + "2 3 1000000000000\n1 1 5\n")
+    with pytest.raises(InputError, match=r"matrix.mtx declares 1,000,000,000,000 entries for 2 x 3.*damaged header"):
+        ingest_sample(_row(folder, "10x_mtx"))
+    (folder / "matrix.mtx").write_text(header + "2 3 2\n1 1 5\n1 x\n")
+    with pytest.raises(InputError, match=r"matrix.mtx is not a readable MatrixMarket file"):
+        ingest_sample(_row(folder, "10x_mtx"))
+    (folder / "matrix.mtx").write_text("not a matrix\n")
+    with pytest.raises(InputError, match=r"matrix.mtx has no readable MatrixMarket header"):
+        ingest_sample(_row(folder, "10x_mtx"))
+    (folder / "matrix.mtx").write_text(header + "2 3 2\n1 1 5\n2 3 1\n")
+    assert ingest_sample(_row(folder, "10x_mtx")).X.toarray().tolist() == [[5, 0], [0, 0], [0, 1]]
+
+
+def test_a_header_without_a_line_break_is_refused_before_it_is_parsed(tmp_path, monkeypatch):
+    import cscniche.ingest as ingest
+
+    monkeypatch.setattr(ingest, "HEADER_MAX_CHARS", 1000)
+    path = tmp_path / "expr.tsv.gz"
+    with gzip.open(path, "wt") as fh:
+        fh.write("gene" + "\tcell" * 5000)  # 25,000 characters, no line break
+    with pytest.raises(InputError, match=r"header line is longer than 1,000 characters"):
+        ingest_sample(_row(path, "table"))

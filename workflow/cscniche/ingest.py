@@ -57,14 +57,41 @@ def _read_mtx_folder(folder: Path, source: Path | None = None) -> ad.AnnData:
     genes = _find(folder, ("features.tsv.gz", "features.tsv", "genes.tsv.gz", "genes.tsv", "*genes*.tsv*",
                            "*features*.tsv*"), "gene list", source)
     barcodes = _find(folder, ("barcodes.tsv.gz", "barcodes.tsv", "*barcodes*.tsv*"), "barcode list", source)
-    X = sp.csr_matrix(scipy.io.mmread(matrix).T, dtype=np.float32)
     gene_table = pd.read_csv(genes, sep="\t", header=None, dtype=str)
     names = gene_table[1] if gene_table.shape[1] >= 2 else gene_table[0]
     cells = pd.read_csv(barcodes, sep="\t", header=None, dtype=str)[0]
-    if X.shape != (len(cells), len(names)):
-        raise InputError(f"{source}: matrix is {X.shape[1]} genes x {X.shape[0]} cells but the lists have "
+    n_genes, n_cells = _mtx_size(matrix, source)
+    if (n_cells, n_genes) != (len(cells), len(names)):
+        raise InputError(f"{source}: matrix is {n_genes} genes x {n_cells} cells but the lists have "
                          f"{len(names)} genes and {len(cells)} barcodes")
+    try:
+        X = sp.csr_matrix(scipy.io.mmread(matrix).T, dtype=np.float32)
+    except (ValueError, IndexError, OSError, EOFError) as err:
+        raise InputError(f"{source}: {matrix.name} is not a readable MatrixMarket file ({err})") from err
     return ad.AnnData(X, obs=pd.DataFrame(index=cells.to_numpy()), var=pd.DataFrame(index=names.to_numpy()))
+
+
+MTX_MAX_GZIP_RATIO = 1000  # gzip compresses MatrixMarket text far less than this
+
+
+def _mtx_size(matrix: Path, source: Path) -> tuple[int, int]:
+    """Rows and columns a MatrixMarket header declares, after checking the header against the file.
+
+    The declared entries must fit the declared shape and the file (each takes at least 6 characters, and
+    a gzipped file expands at most ``MTX_MAX_GZIP_RATIO``-fold), so a damaged header cannot make the reader
+    allocate memory for entries that are not there.
+    """
+    import scipy.io
+
+    try:
+        rows, cols, entries, layout, _, _ = scipy.io.mminfo(matrix)
+    except (ValueError, IndexError, OSError, EOFError) as err:
+        raise InputError(f"{source}: {matrix.name} has no readable MatrixMarket header ({err})") from err
+    text_size = matrix.stat().st_size * (MTX_MAX_GZIP_RATIO if matrix.suffix == ".gz" else 1)
+    if layout == "coordinate" and (entries > rows * cols or entries * 6 > text_size):
+        raise InputError(f"{source}: {matrix.name} declares {entries:,} entries for {rows:,} x {cols:,}, more "
+                         f"than the shape or the file ({matrix.stat().st_size:,} bytes) can hold: a damaged header")
+    return rows, cols
 
 
 def _read_10x_mtx(path: Path, archive_annotation: str | None = None) -> ad.AnnData:
@@ -97,6 +124,9 @@ def _looks_like_genes(labels: pd.Index) -> float:
     return float(gene.mean() - barcode.mean())
 
 
+HEADER_MAX_CHARS = 256 * 2**20  # a header of a million cells' names is about 40 MB
+
+
 def _header(path: Path, sep: str) -> list[str]:
     """Column names as written, unquoted (pandas would rename duplicates to ``x.1``; R's write.csv quotes)."""
     import csv
@@ -104,7 +134,11 @@ def _header(path: Path, sep: str) -> list[str]:
 
     opener = gzip.open if path.suffix == ".gz" else open
     with opener(path, "rt") as fh:
-        return next(csv.reader([fh.readline().rstrip("\r\n")], delimiter=sep), [])
+        line = fh.readline(HEADER_MAX_CHARS)
+    if len(line) == HEADER_MAX_CHARS and not line.endswith("\n"):
+        raise InputError(f"{path}: the header line is longer than {HEADER_MAX_CHARS:,} characters (no line break): "
+                         "not a table of cells and genes")
+    return next(csv.reader([line.rstrip("\r\n")], delimiter=sep), [])
 
 
 def _refuse_bad_values(path: Path, chunk: pd.DataFrame, values: pd.DataFrame) -> None:
