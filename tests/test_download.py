@@ -75,3 +75,17 @@ def test_urls_cannot_name_a_file_outside_the_cache(tmp_path):
         dest = cache_path(url, cache).resolve()
         assert dest.is_relative_to(cache) and dest != cache, (url, dest)
     assert cache_path("https://example.org/data/x.tsv.gz", cache) == cache / "example.org/data/x.tsv.gz"
+
+
+def test_ftp_urls_download_and_fail_by_name(shared_data, tmp_path, expected):
+    """GEO serves its files over FTP too: an ftp:// URL downloads with a checksum (anonymous login), and a
+    missing file is an error naming the URL."""
+    from ftp_server import LocalFTPServer
+
+    with LocalFTPServer(shared_data) as server:
+        url = f"{server.url}/{FILE}"
+        assert fetch(url, cache_path(url, tmp_path), sha256=expected) == expected
+        assert server.requests == [f"/{FILE}"]
+        with pytest.raises(DownloadError, match=r"ftp://127.0.0.1:\d+/missing.txt: download failed after 1 attempts"):
+            fetch(f"{server.url}/missing.txt", tmp_path / "m.txt", retries=0)
+    assert not (tmp_path / "m.txt").exists()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ftplib
 import hashlib
 import re
 import time
@@ -37,6 +38,34 @@ def cache_path(url: str, cache_dir: str | Path) -> Path:
     parts = urlparse(url)
     segments = [_safe_segment(s) for s in parts.path.split("/") if s] or ["index"]
     return Path(cache_dir).joinpath(_safe_segment(parts.netloc) or "_", *segments)
+
+
+def _downloader(url: str, *, timeout: float):
+    """A pooch downloader: HTTP(S) through pooch, FTP through :func:`_ftp_download`."""
+    import functools
+
+    import pooch
+
+    if urlparse(url).scheme.lower() == "ftp":
+        return functools.partial(_ftp_download, timeout=timeout)
+    return pooch.HTTPDownloader(timeout=timeout, progressbar=False)
+
+
+def _ftp_download(url: str, output_file: str, pooch_obj=None, check_only: bool = False, *, timeout: float) -> bool:
+    """Fetch an ``ftp://`` URL in binary passive mode (anonymous login unless the URL names a user).
+
+    pooch's own FTP downloader connects to the URL's ``host:port`` as one host name, so a URL with a port
+    fails; this one keeps them apart. Follows pooch's downloader call signature.
+    """
+    parts = urlparse(url)
+    with ftplib.FTP(timeout=timeout) as ftp:
+        ftp.connect(parts.hostname or "", parts.port or 21)
+        ftp.login(parts.username or "anonymous", parts.password or "")
+        if check_only:
+            return ftp.size(parts.path) is not None
+        with open(output_file, "wb") as fh:
+            ftp.retrbinary(f"RETR {parts.path}", fh.write)
+    return True
 
 
 def sha256sum(path: str | Path) -> str:
@@ -77,7 +106,7 @@ def fetch(url: str, dest: str | Path, *, sha256: str | None = None, offline: boo
         dest.unlink()
     if offline:
         raise DownloadError(f"{url}: not in the download cache ({dest}) and download.offline is true")
-    downloader = pooch.HTTPDownloader(timeout=timeout, progressbar=False)
+    downloader = _downloader(url, timeout=timeout)
     for attempt in range(retries + 1):
         try:
             pooch.retrieve(url, known_hash=f"sha256:{expected}" if expected else None, fname=dest.name,
@@ -91,7 +120,7 @@ def fetch(url: str, dest: str | Path, *, sha256: str | None = None, offline: boo
             if status < 500 or attempt == retries:
                 raise DownloadError(f"{url}: HTTP {status} ({err.response.reason if err.response else err})"
                                     + (f" after {attempt + 1} attempts" if status >= 500 else "")) from err
-        except requests.RequestException as err:
+        except (requests.RequestException, *ftplib.all_errors) as err:
             if attempt == retries:
                 raise DownloadError(f"{url}: download failed after {attempt + 1} attempts "
                                     f"({type(err).__name__}: {err})") from err
