@@ -89,3 +89,22 @@ def test_ftp_urls_download_and_fail_by_name(shared_data, tmp_path, expected):
         with pytest.raises(DownloadError, match=r"ftp://127.0.0.1:\d+/missing.txt: download failed after 1 attempts"):
             fetch(f"{server.url}/missing.txt", tmp_path / "m.txt", retries=0)
     assert not (tmp_path / "m.txt").exists()
+
+
+def test_an_unpinned_gzip_cut_off_on_the_server_is_not_cached(tmp_path):
+    """No checksum to compare with: a .gz download must decompress to its end before it is kept."""
+    import gzip
+
+    from http_server import LocalServer
+
+    served = tmp_path / "served"
+    served.mkdir()
+    whole = gzip.compress(b"gene\tc1\n" + b"CD3E\t1\n" * 20000)
+    (served / "cut.txt.gz").write_bytes(whole[: len(whole) // 2])
+    (served / "whole.txt.gz").write_bytes(whole)
+    cache = tmp_path / "cache"
+    with LocalServer(served) as server:
+        with pytest.raises(DownloadError, match=r"cut.txt.gz: the downloaded file is not a complete gzip file"):
+            fetch(f"{server.url}/data/cut.txt.gz", cache / "cut.txt.gz", retries=0)
+        assert fetch(f"{server.url}/data/whole.txt.gz", cache / "whole.txt.gz") == sha256sum(served / "whole.txt.gz")
+    assert sorted(p.name for p in cache.iterdir()) == ["whole.txt.gz"]
