@@ -103,6 +103,34 @@ def test_value_scale_detection(values, scale):
     assert detect_value_scale(sp.csr_matrix(values.reshape(2, 2))) == scale
 
 
+def test_value_scale_sees_rounded_tpm_and_a_few_non_integer_counts_and_can_be_overridden(tmp_path):
+    """TPM rounded to integers is still TPM (every cell sums to a million); counts with 0.5% non-integer
+    values are still counts; the evidence is kept, and a sample-sheet value_scale overrides the call."""
+    from cscniche.ingest import value_scale_evidence
+
+    rng = np.random.default_rng(0)
+    counts = rng.poisson(rng.gamma(0.3, 4, size=(50, 400))).astype(float)
+    tpm = np.round(counts / counts.sum(axis=1, keepdims=True) * 1e6)
+    assert value_scale_evidence(sp.csr_matrix(tpm))[0] == "tpm"
+    assert value_scale_evidence(sp.csr_matrix(counts))[0] == "counts"
+    slightly = counts.copy()
+    slightly[np.nonzero(counts)[0][:20], np.nonzero(counts)[1][:20]] += 0.5  # 20 of about 9,000 values
+    scale, evidence = value_scale_evidence(sp.csr_matrix(slightly))
+    assert scale == "counts" and "% of non-zero values are integers" in evidence
+    equal_depth = np.zeros((20, 5))
+    equal_depth[:, 0], equal_depth[:, 1] = 700, 77  # integer cells of equal depth, not a round total
+    assert value_scale_evidence(sp.csr_matrix(equal_depth))[0] == "counts"
+    path = tmp_path / "tpm.tsv"
+    pd.DataFrame(tpm.T, index=[f"G{i}" for i in range(400)], columns=[f"c{i}" for i in range(50)]).to_csv(
+        path, sep="\t")
+    adata = ingest_sample(_row(path, "table", orientation="genes_x_cells"))
+    assert adata.uns["ingest"]["value_scale"] == "tpm" and "cell totals vary by 0.0%" in \
+        adata.uns["ingest"]["value_scale_evidence"]
+    forced = ingest_sample(_row(path, "table", orientation="genes_x_cells", value_scale="counts"))
+    assert forced.uns["ingest"]["value_scale"] == "counts" and forced.uns["ingest"]["value_scale_detected"] == "tpm"
+    assert any("value scale counts from the sample sheet (detected: tpm" in n for n in forced.uns["ingest"]["notes"])
+
+
 def test_gene_id_detection():
     assert detect_gene_ids(pd.Index(["ENSG00000141510", "ENSG00000111640.15"])) == "ensembl"
     assert detect_gene_ids(pd.Index(["TP53", "GAPDH"])) == "symbol"

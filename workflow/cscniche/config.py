@@ -16,7 +16,7 @@ SCHEMA_DIR = Path(__file__).resolve().parents[1] / "schemas"
 RESULTS = "results"
 SAMPLE_COLUMNS = ("sample", "patient", "path", "format")
 RESERVED_COLUMNS = (*SAMPLE_COLUMNS, "cell_pattern", "annotation", "orientation", "sha256", "annotation_sha256",
-                    "annotation_rows", "cell_filter", "doublet_rate")
+                    "annotation_rows", "cell_filter", "doublet_rate", "value_scale")
 STAGE_SECTIONS = ("qc", "cluster", "annotate", "malignant", "stemness", "crosstalk", "biomarkers")
 REPO = Path(__file__).resolve().parents[2]
 

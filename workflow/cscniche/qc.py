@@ -219,7 +219,9 @@ def summary(adata: ad.AnnData) -> pd.DataFrame:
     """One-row table: cells before/after, the count each filter removed, thresholds and status."""
     obs, info = adata.obs, adata.uns["qc"]
     row = {"sample": adata.uns["ingest"]["sample"], "patient": obs["patient"].iloc[0] if len(obs) else "",
-           "value_scale": adata.uns["ingest"]["value_scale"], "gene_ids": adata.uns["ingest"].get("gene_ids", ""),
+           "value_scale": adata.uns["ingest"]["value_scale"],
+           "value_scale_evidence": adata.uns["ingest"].get("value_scale_evidence", ""),
+           "gene_ids": adata.uns["ingest"].get("gene_ids", ""),
            "cells_before": info["n_before"],
            "cells_after": info["n_after"]}
     row |= {f"removed_{f}": int(obs[f"fail_{f}"].sum()) for f in FILTERS}
