@@ -324,3 +324,17 @@ def test_a_header_without_a_line_break_is_refused_before_it_is_parsed(tmp_path, 
         fh.write("gene" + "\tcell" * 5000)  # 25,000 characters, no line break
     with pytest.raises(InputError, match=r"header line is longer than 1,000 characters"):
         ingest_sample(_row(path, "table"))
+
+
+def test_orientation_needs_evidence_or_the_sheet(tmp_path):
+    """A square table whose names are neither known genes nor barcodes is not guessed; lower-case (mouse-style)
+    symbols and the sample sheet's orientation decide."""
+    path = tmp_path / "square.tsv"
+    pd.DataFrame(np.eye(3), index=["a1", "a2", "a3"], columns=["b1", "b2", "b3"]).to_csv(path, sep="\t")
+    with pytest.raises(InputError, match=r"cannot tell whether rows or columns are genes .*set orientation"):
+        ingest_sample(_row(path, "table"))
+    assert ingest_sample(_row(path, "table", orientation="cells_x_genes")).obs_names.tolist() == ["a1", "a2", "a3"]
+    mouse = tmp_path / "mouse.tsv"
+    pd.DataFrame(np.eye(3), index=["cellA", "cellB", "cellC"], columns=["Actb", "Cd3e", "Ptprc"]).to_csv(
+        mouse, sep="\t")
+    assert ingest_sample(_row(mouse, "table")).var_names.tolist() == ["Actb", "Cd3e", "Ptprc"]

@@ -6,6 +6,7 @@ type, attach sample metadata and author labels.
 
 from __future__ import annotations
 
+import functools
 import re
 from pathlib import Path
 
@@ -114,14 +115,42 @@ def _read_10x_mtx(path: Path, archive_annotation: str | None = None) -> ad.AnnDa
     return adata
 
 
+GENE_LIST = Path(__file__).parent / "data" / "hg38_gencode_v27.txt.gz"  # the shipped GENCODE gene symbols
+ORIENTATION_EVIDENCE = 0.2  # the share of names one side must win by
+
+
+@functools.cache
+def _known_symbols() -> frozenset[str]:
+    """Upper-case gene symbols of the shipped GENCODE list (56,609), plus a few common ones."""
+    symbols = pd.read_csv(GENE_LIST, sep="\t", header=None, usecols=[0], dtype=str)[0].str.upper()
+    return frozenset(symbols) | COMMON_GENES
+
+
 def _looks_like_genes(labels: pd.Index) -> float:
-    """Fraction of labels that look like gene identifiers (not barcodes or cell names)."""
+    """Share of labels that are gene identifiers, less the share that are cell barcodes.
+
+    Gene identifiers: GENCODE symbols (any case), Ensembl ids, ``MT-``/ribosomal protein names.
+    """
     labels = pd.Index(labels.astype(str))
     if len(labels) == 0:
         return 0.0
-    gene = labels.str.match(ENSEMBL.pattern) | labels.isin(COMMON_GENES) | labels.str.match(r"^(MT-|RP[LS]\d)")
+    gene = labels.str.match(ENSEMBL.pattern) | labels.str.upper().isin(_known_symbols()) | \
+        labels.str.match(r"^(MT-|RP[LS]\d)")
     barcode = labels.str.match(BARCODE.pattern)
     return float(gene.mean() - barcode.mean())
+
+
+def _orientation(path: Path, row_names: pd.Index, col_names: pd.Index) -> str:
+    """``genes_x_cells`` or ``cells_x_genes`` by which side's names are genes; refused without evidence."""
+    if len(row_names) == 0 or len(col_names) == 0:
+        return "genes_x_cells"  # an empty table: refused as such later
+    rows, cols = _looks_like_genes(row_names), _looks_like_genes(col_names)
+    if abs(rows - cols) < ORIENTATION_EVIDENCE:
+        raise InputError(f"{path}: cannot tell whether rows or columns are genes ({rows:.0%} of row names and "
+                         f"{cols:.0%} of column names are known gene symbols or Ensembl ids, less barcodes; first "
+                         f"rows {list(row_names[:3])}, first columns {list(col_names[:3])}); set orientation "
+                         "(genes_x_cells or cells_x_genes) in the sample sheet")
+    return "genes_x_cells" if rows > cols else "cells_x_genes"
 
 
 HEADER_MAX_CHARS = 256 * 2**20  # a header of a million cells' names is about 40 MB
@@ -194,8 +223,7 @@ def _read_table(path: Path, orientation: str = "auto", annotation_rows: int = 0)
         annotations = annotations.loc[:, keep]
     matrix = sp.vstack(blocks, format="csr")
     if orientation in ("", "auto"):
-        orientation = "genes_x_cells" if _looks_like_genes(row_names) >= _looks_like_genes(col_names) \
-            else "cells_x_genes"
+        orientation = _orientation(path, row_names, col_names)
     if orientation == "genes_x_cells":
         obs = pd.DataFrame(index=col_names)
         if annotations is not None:
