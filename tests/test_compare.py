@@ -234,7 +234,10 @@ def test_comparison_figure_draws_the_planted_design_and_empty_tables(tmp_path):
     comparison_figure(per_patient, composition, table, signalling, tmp_path / "planted.png")
     empty = composition_test(per_patient.iloc[:0], GROUPS)
     comparison_figure(per_patient.iloc[:0], empty, table.iloc[:0], signalling.iloc[:0], tmp_path / "empty.svg")
+    descriptive = table.assign(pvalue=np.nan, fdr=np.nan)
+    comparison_figure(per_patient, composition, descriptive, signalling, tmp_path / "descriptive.png")
     assert (tmp_path / "planted.png").stat().st_size > 20_000 and (tmp_path / "empty.svg").stat().st_size > 1000
+    assert (tmp_path / "descriptive.png").stat().st_size > 20_000
 
 
 PAIRED = ["before", "during"]

@@ -347,8 +347,9 @@ def comparison_figure(per_patient: pd.DataFrame, composition: pd.DataFrame, gene
 
     Composition: each patient's CSC-high share of malignant cells and TME type shares, a dot per patient
     and a bar per group mean, p-values from ``composition``. Resistance genes: log2 fold change of the
-    CSC-high cells (second group over first) against -log10 p. Signalling: the ``top`` pairs by priority,
-    the groups' mean per-patient CSC-specific effects.
+    CSC-high cells (second group over first) against -log10 p, or without a test the change in CSC-high
+    against that in CSC-low cells (genes above the diagonal change in CSCs only). Signalling: the ``top``
+    pairs by priority, the groups' mean per-patient CSC-specific effects.
     """
     groups = [composition["group_a"].iloc[0], composition["group_b"].iloc[0]] if len(composition) else []
     fig, (left, middle, right) = plt.subplots(1, 3, figsize=(18, 5.5), layout="constrained",
@@ -386,15 +387,24 @@ def _resistance_panel(ax: plt.Axes, genes: pd.DataFrame, groups: list, *, label:
     if rows.empty:
         _empty(ax, "no resistance genes (too few patients with CSC-high cells)")
         return
-    tested = rows["pvalue"].notna().any()
-    y = -np.log10(rows["pvalue"].clip(lower=1e-300)) if tested else rows["log2fc"].abs()
-    hit = (rows["fdr"] <= 0.05) if tested else pd.Series(False, index=rows.index)
-    ax.scatter(rows["log2fc"], y, s=5, c=np.where(hit, "#c44e52", "#999999"), alpha=0.7)
-    for i in y.nlargest(label).index:
-        ax.annotate(rows.at[i, "gene"], (rows.at[i, "log2fc"], y[i]), fontsize=7)
-    ax.set_xlabel(f"log2 fold change in CSC-high cells ({groups[1]} / {groups[0]})" if groups else "log2 fold change")
-    ax.set_ylabel("-log10 p (pseudobulk DESeq2)" if tested else "|log2 fold change| (descriptive)")
-    ax.set_title("Resistance genes of CSC-high cells; red: FDR <= 0.05")
+    ratio = f"{groups[1]} / {groups[0]}" if groups else "second / first group"
+    if rows["pvalue"].notna().any():
+        x, y = rows["log2fc"], -np.log10(rows["pvalue"].clip(lower=1e-300))
+        hit = rows["fdr"] <= 0.05
+        ax.set_xlabel(f"log2 fold change in CSC-high cells ({ratio})")
+        ax.set_ylabel("-log10 p (pseudobulk DESeq2)")
+        ax.set_title("Resistance genes of CSC-high cells; red: FDR <= 0.05")
+    else:  # descriptive: the change in CSC-high cells against the change in the rest of the tumour
+        x, y = rows["log2fc_csc_low"], rows["log2fc_csc_high"]
+        hit = pd.Series(False, index=rows.index)
+        lim = [min(x.min(), y.min()), max(x.max(), y.max())]
+        ax.plot(lim, lim, color="black", lw=0.5)
+        ax.set_xlabel(f"log2 ratio in CSC-low cells ({ratio})")
+        ax.set_ylabel(f"log2 ratio in CSC-high cells ({ratio})")
+        ax.set_title("Resistance genes, descriptive (above the line: CSC-specific)")
+    ax.scatter(x, y, s=5, c=np.where(hit, "#c44e52", "#999999"), alpha=0.7)
+    for i in rows["log2fc"].abs().nlargest(label).index if not hit.any() else y[hit].nlargest(label).index:
+        ax.annotate(rows.at[i, "gene"], (x[i], y[i]), fontsize=7)
 
 
 def _signalling_panel(ax: plt.Axes, signalling: pd.DataFrame, groups: list, *, top: int) -> None:
