@@ -345,3 +345,31 @@ def test_covariates_are_checked_against_the_sample_sheet():
         check_comparisons("d", [comp], sheet)
     with pytest.raises(ConfigError, match="patient covariates cancel"):
         check_comparisons("d", [{**comp, "paired_by": "patient"}], sheet)
+
+
+def _simulated_composition(tme_shift: dict | None, seed: int = 0) -> pd.DataFrame:
+    """8 simulated patients (truth labels as calls), composition per patient between the response groups."""
+    from cscniche.simulate import simulate_tumour
+
+    params = default_settings(simulate={
+        "n_cells": 4000, "n_patients": 8, "n_genes": 1000, "condition": {
+            "column": "response", "groups": GROUPS, "csc_fraction": [0.15, 0.15], "tme_shift": tme_shift}})
+    truth = simulate_tumour(params["simulate"], seed=seed).truth
+    truth = truth[~truth["doublet"] & ~truth["low_quality"]]
+    cells = pd.DataFrame({"patient": truth["patient"], "response": truth["patient"].map(
+        {f"P{i}": GROUPS[(i - 1) % 2] for i in range(1, 9)}), "malignant": np.where(
+        truth["malignant"], "malignant", "non-malignant"), "cell_type": truth["cell_type"],
+        "csc": np.where(truth["malignant"], np.where(truth["csc"], "CSC-high", "CSC-low"), "")})
+    return composition_test(patient_composition(cells, "response", GROUPS), GROUPS).set_index("measure")
+
+
+def test_planted_tme_shift_of_one_group_ranks_first_and_a_design_without_it_stays_quiet():
+    """T cells three times as common among the non-responders' TME cells: share_T separates the 4 against 4
+    patients (exact p = 2/70), first of the measures; without the shift no measure has p <= 0.05 in most
+    seeds, and none reaches FDR 0.05."""
+    shifted = _simulated_composition({"cell_type": "T", "factor": [1.0, 3.0]})
+    assert shifted["pvalue"].idxmin() == "share_T" and shifted.loc["share_T", "pvalue"] == pytest.approx(2 / 70)
+    assert shifted.loc["share_T", "difference"] > 0.05
+    for seed in (1, 2):
+        null = _simulated_composition(None, seed=seed)
+        assert not (null["fdr"] <= 0.05).any(), null

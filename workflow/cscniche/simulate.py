@@ -225,7 +225,8 @@ def _programs(genes: pd.DataFrame, rng: np.random.Generator, n_patients: int, *,
         profiles[f"malignant_P{p}"] = base + lfc
         csc = base + lfc
         csc[[idx[g] for g in program]] += strength
-        diverse = rng.choice(np.flatnonzero(base < np.quantile(base, 0.3)), 400, replace=False)
+        low = np.flatnonzero(base < np.quantile(base, 0.3))
+        diverse = rng.choice(low, min(400, len(low)), replace=False)  # small universes have fewer
         if diversity:
             csc[diverse] += 1.0  # higher transcriptional diversity
         if resistant and p % 2 == 0:
@@ -242,6 +243,16 @@ def _normalise(logp: np.ndarray, is_mt: np.ndarray, mt_fraction: float) -> np.nd
     return p
 
 
+def _shifted(tme_props: np.ndarray, tme_types: list[str], params: dict, patient: str) -> np.ndarray:
+    """TME type proportions with a condition's ``tme_shift`` applied for the patient's group."""
+    shift = (params.get("condition") or {}).get("tme_shift")
+    if not shift:
+        return tme_props
+    props = tme_props.copy()
+    props[tme_types.index(shift["cell_type"])] *= shift["factor"][(int(patient[1:]) - 1) % 2]
+    return props / props.sum()
+
+
 def _cell_plan(params: dict, rng: np.random.Generator, *, seed: int) -> pd.DataFrame:
     """Decide every cell's sample, state, stemness level, library size and truth labels."""
     n_pat, n_spp = params["n_patients"], params["samples_per_patient"]
@@ -251,7 +262,7 @@ def _cell_plan(params: dict, rng: np.random.Generator, *, seed: int) -> pd.DataF
     tme_types = list(TME_MARKERS)
     rows = []
     for (sample, patient), n_cells in zip(samples, per_sample, strict=True):
-        tme_props = rng.dirichlet(np.full(len(tme_types), 8.0))
+        tme_props = _shifted(rng.dirichlet(np.full(len(tme_types), 8.0)), tme_types, params, patient)
         n_doublets = int(round(n_cells * params["doublet_fraction"]))
         n_mal = int(round((n_cells - n_doublets) * params["malignant_fraction"]))
         if n_mal in (0, n_cells - n_doublets) and params["malignant_fraction"] in (0, 1):
