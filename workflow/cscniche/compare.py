@@ -66,9 +66,10 @@ def composition_test(per_patient: pd.DataFrame, groups: list[str], *, descriptiv
     rows = []
     for measure in [c for c in per_patient if c == "csc_high_share" or c.startswith("share_")]:
         values = per_patient[["patient", "group", measure]].dropna()
-        if paired:
-            wide = values.pivot_table(index="patient", columns="group", values=measure).reindex(columns=groups)
-            values = values[values["patient"].isin(wide.dropna().index)]
+        if paired:  # the patients with a value in both groups
+            pairs = values.pivot_table(index="patient", columns="group", values=measure).reindex(
+                columns=groups).dropna()
+            values = values[values["patient"].isin(pairs.index)]
         va = values.loc[values["group"] == a, measure].to_numpy(float)
         vb = values.loc[values["group"] == b, measure].to_numpy(float)
         testable = not descriptive and min(len(va), len(vb)) >= 2
@@ -78,8 +79,8 @@ def composition_test(per_patient: pd.DataFrame, groups: list[str], *, descriptiv
             pvalue = _adjusted_pvalue(values.join(per_patient[list(covariates)]), measure, b, covariates)
             test = f"linear model of arcsine-square-root shares (~ group + {' + '.join(covariates)}), patients as units"
         elif paired:
-            pvalue, test = _sign_flip_pvalue(wide.dropna()[b].to_numpy() - wide.dropna()[a].to_numpy()), \
-                "exact paired sign-flip test, patients as units"
+            pvalue = _sign_flip_pvalue((pairs[b] - pairs[a]).to_numpy())
+            test = "exact paired sign-flip test, patients as units"
         else:
             pvalue = float(ss.mannwhitneyu(vb, va, alternative="two-sided", method="exact").pvalue) \
                 if np.ptp(np.concatenate([va, vb])) > 0 else 1.0
@@ -155,21 +156,27 @@ def csc_pseudobulks(counts, obs: pd.DataFrame, genes: pd.Index, *, column: str, 
     (rows ``<unit>|<csc>``) and their ``patient, group, unit, csc``.
     """
     group_of = obs[column].astype(str).to_numpy()
-    malignant = obs["malignant"].astype(str).eq("malignant").to_numpy() & np.isin(group_of, groups)
     csc = obs["csc"].astype(str).to_numpy() if "csc" in obs else np.full(len(obs), "")
+    malignant = obs["malignant"].astype(str).eq("malignant").to_numpy() & np.isin(group_of, groups)
     patient = obs["patient"].astype(str).to_numpy()
-    units = pd.DataFrame({"patient": patient[malignant], "group": group_of[malignant]}).drop_duplicates()
-    both = units["patient"].duplicated(keep=False)
+    groups_per_patient = pd.Series(group_of[malignant]).groupby(patient[malignant]).nunique()
+    in_both = set(groups_per_patient.index[groups_per_patient > 1])
+    cells_of = _row_groups(malignant & np.isin(csc, [CSC_HIGH, CSC_LOW]), patient, group_of, csc)
     members, meta = {}, []
-    for p, group, in_both in sorted(zip(units["patient"], units["group"], both, strict=True)):
-        unit = f"{p}|{group}" if in_both else p
-        for label in (CSC_HIGH, CSC_LOW):
-            cells = np.flatnonzero(malignant & (patient == p) & (group_of == group) & (csc == label))
-            if len(cells) >= min_cells:
-                members[f"{unit}|{label}"] = cells
-                meta.append({"bulk": f"{unit}|{label}", "patient": p, "group": group, "unit": unit, "csc": label})
+    for (p, group, label), cells in sorted(cells_of.items()):
+        unit = f"{p}|{group}" if p in in_both else p
+        if len(cells) >= min_cells:
+            members[f"{unit}|{label}"] = cells
+            meta.append({"bulk": f"{unit}|{label}", "patient": p, "group": group, "unit": unit, "csc": label})
     columns = ["bulk", "patient", "group", "unit", "csc"]
     return sum_counts(counts, members, genes), pd.DataFrame(meta, columns=columns).set_index("bulk")
+
+
+def _row_groups(mask: np.ndarray, *keys: np.ndarray) -> dict[tuple, np.ndarray]:
+    """The rows where ``mask`` holds, grouped by the values of ``keys`` at them (one pass, sorted rows)."""
+    rows = np.flatnonzero(mask)
+    grouped = pd.Series(rows).groupby([key[rows] for key in keys], sort=False).indices
+    return {key if isinstance(key, tuple) else (key,): rows[positions] for key, positions in grouped.items()}
 
 
 def _mean_cpm(bulk: pd.DataFrame) -> pd.DataFrame:
@@ -278,17 +285,13 @@ def group_expression_changes(counts, obs: pd.DataFrame, genes: pd.Index, *, colu
     """
     a, b = groups
     group_of = obs[column].astype(str).to_numpy()
-    in_groups = np.isin(group_of, groups)
-    cell_group = np.where(in_groups, cell_groups(obs).to_numpy(), "")
+    cell_group = cell_groups(obs).to_numpy()
     patient = obs["patient"].astype(str).to_numpy()
+    cells_of = _row_groups(np.isin(group_of, groups) & (cell_group != ""), cell_group, patient)
     tables = []
-    for name in sorted(set(cell_group) - {""}):
-        members, arms = {}, {}
-        for p in sorted(set(patient[cell_group == name])):
-            cells = np.flatnonzero((cell_group == name) & (patient == p))
-            if len(cells) >= min_cells:
-                members[p], arms[p] = cells, "b" if group_of[cells[0]] == b else "a"
-        arm = pd.Series(arms, dtype=str)
+    for name in sorted({g for g, _ in cells_of}):
+        members = {p: cells for (g, p), cells in sorted(cells_of.items()) if g == name and len(cells) >= min_cells}
+        arm = pd.Series({p: "b" if group_of[cells[0]] == b else "a" for p, cells in members.items()}, dtype=str)
         n_a, n_b = int(arm.eq("a").sum()), int(arm.eq("b").sum())
         if min(n_a, n_b) < 2:
             continue

@@ -30,7 +30,7 @@ import scipy.stats as ss
 from .config import resolve_path
 from .graded import combine_across_patients, stemness_correlations
 from .io import InputError, read_yaml
-from .labels import CSC_HIGH, CSC_LOW, DISCRETE, GRADED, SPLIT, cell_groups  # noqa: F401 (cell_groups: API)
+from .labels import CSC_HIGH, CSC_LOW, DISCRETE, GRADED, SPLIT, cell_groups
 from .ranksum import group_stats
 
 DIRECTIONS = ("CSC->TME", "TME->CSC", "CSC<->CSC")

@@ -403,7 +403,8 @@ def _resistance_panel(ax: plt.Axes, genes: pd.DataFrame, groups: list, *, label:
         ax.set_ylabel(f"log2 ratio in CSC-high cells ({ratio})")
         ax.set_title("Resistance genes, descriptive (above the line: CSC-specific)")
     ax.scatter(x, y, s=5, c=np.where(hit, "#c44e52", "#999999"), alpha=0.7)
-    for i in rows["log2fc"].abs().nlargest(label).index if not hit.any() else y[hit].nlargest(label).index:
+    labelled = y[hit].nlargest(label).index if hit.any() else rows["log2fc"].abs().nlargest(label).index
+    for i in labelled:
         ax.annotate(rows.at[i, "gene"], (x[i], y[i]), fontsize=7)
 
 

@@ -33,7 +33,7 @@ with logged(snakemake.log[0]) as log:
         lr_genes = sorted({gene for entity in pd.concat([interactions["ligand"], interactions["receptor"]]).unique()
                            for gene in str(entity).split("_")})
         expression = None
-        effects = len(compare.patient_csc_effects(interactions)) > 0  # CSC-specific effects to rank
+        effects = interactions["direction"].isin(["CSC->TME", "TME->CSC"]).any()  # CSC-TME pairs to rank
         if effects and lr_genes and not comp["descriptive"] and "counts" in malignant.layers:  # raw counts
             lr = read_stage(snakemake.input.matrix, snakemake.input.h5ad, x=False, layers=True, genes=lr_genes)
             expression = compare.group_expression_changes(

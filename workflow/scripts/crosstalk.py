@@ -3,8 +3,9 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from cscniche.crosstalk import axis_scores, cell_groups, crosstalk_genes, load_axes, load_resource, run_crosstalk  # noqa: E402
+from cscniche.crosstalk import axis_scores, crosstalk_genes, load_axes, load_resource, run_crosstalk  # noqa: E402
 from cscniche.io import read_stage, write_atomic, write_table  # noqa: E402
+from cscniche.labels import cell_groups  # noqa: E402
 from cscniche.logs import logged  # noqa: E402
 
 with logged(snakemake.log[0]) as log:
