@@ -100,7 +100,7 @@ def test_comparison_settings_get_their_defaults_and_unique_names():
         validate_config({"datasets": {"d": {"simulate": {}, "compare": [{**comp, "groups": ["a"]}]}}})
 
 
-def _design(resistance_effect: float, seed: int = 0):
+def _design(resistance_effect: float, seed: int = 0, n_patients: int = 8):
     """8 simulated patients in two groups (P1, P3, ... responders), truth labels as calls; AXL planted up
     in the non-responders' CSCs by ``resistance_effect`` (log scale). The CSC program does not add random
     genes per patient (``csc_diversity: False``): with it, 4 vs 4 patients line up by chance for a few genes
@@ -110,17 +110,18 @@ def _design(resistance_effect: float, seed: int = 0):
     from cscniche.simulate import simulate_tumour
 
     params = default_settings(simulate={
-        "n_cells": 4000, "n_patients": 8, "n_genes": 2000, "csc_diversity": False, "condition": {
-            "column": "response", "groups": GROUPS, "csc_fraction": [0.15, 0.15],
-            "resistance_effect": resistance_effect}})["simulate"]
+        "n_cells": 500 * n_patients, "n_patients": n_patients, "n_genes": 2000, "csc_diversity": False,
+        "condition": {"column": "response", "groups": GROUPS, "csc_fraction": [0.15, 0.15],
+                      "resistance_effect": resistance_effect}})["simulate"]
     sim = simulate_tumour(params, seed=seed)
     counts = sp.vstack([sim.samples[s].X for s in sorted(sim.samples)], format="csr")
     truth = sim.truth.set_index("cell_id").loc[[c for s in sorted(sim.samples) for c in sim.samples[s].obs_names]]
     single = ~truth["doublet"] & ~truth["low_quality"]
-    group = {f"P{i}": GROUPS[(i - 1) % 2] for i in range(1, 9)}  # as the simulator assigns them
+    group = {f"P{i}": GROUPS[(i - 1) % 2] for i in range(1, n_patients + 1)}  # as the simulator assigns them
     obs = pd.DataFrame({"patient": truth["patient"], "response": truth["patient"].map(group),
                         "malignant": np.where(truth["malignant"], "malignant", "non-malignant"),
-                        "csc": np.where(truth["malignant"], np.where(truth["csc"], "CSC-high", "CSC-low"), "")})
+                        "csc": np.where(truth["malignant"], np.where(truth["csc"], "CSC-high", "CSC-low"), ""),
+                        "cell_type": np.where(truth["malignant"], "malignant", truth["cell_type"])})
     keep = single.to_numpy()
     return counts[keep], obs[keep], sim.samples["P1_S1"].var_names
 
@@ -166,9 +167,7 @@ def _design_crosstalk(resistance_effect: float, seed: int = 0) -> tuple[pd.DataF
     from cscniche import crosstalk as ct
 
     counts, obs, genes = _design(resistance_effect, seed=seed)
-    adata = ad.AnnData(sp.csr_matrix(counts, dtype=np.float32), obs=obs.assign(
-        cell_type=np.where(obs["malignant"] == "malignant", "malignant", _truth_types(resistance_effect, seed))),
-        var=pd.DataFrame(index=genes))
+    adata = ad.AnnData(sp.csr_matrix(counts, dtype=np.float32), obs=obs, var=pd.DataFrame(index=genes))
     resource = ct.load_resource(str(SHARED / "ligand_receptor"))
     lr_genes = adata.var_names.isin({g for e in pd.concat([resource["ligand"], resource["receptor"]])
                                      for g in e.split("_")})
@@ -180,18 +179,6 @@ def _design_crosstalk(resistance_effect: float, seed: int = 0) -> tuple[pd.DataF
               "min_patient_share": 0.5}
     interactions, _, _ = ct.run_crosstalk(adata, resource, params)
     return interactions, obs.drop_duplicates("patient").set_index("patient")["response"], expression
-
-
-def _truth_types(resistance_effect: float, seed: int) -> np.ndarray:
-    from cscniche.simulate import simulate_tumour
-
-    params = default_settings(simulate={
-        "n_cells": 4000, "n_patients": 8, "n_genes": 2000, "csc_diversity": False, "condition": {
-            "column": "response", "groups": GROUPS, "csc_fraction": [0.15, 0.15],
-            "resistance_effect": resistance_effect}})["simulate"]
-    sim = simulate_tumour(params, seed=seed)
-    truth = sim.truth.set_index("cell_id").loc[[c for s in sorted(sim.samples) for c in sim.samples[s].obs_names]]
-    return truth.loc[~truth["doublet"] & ~truth["low_quality"], "cell_type"].to_numpy()
 
 
 def test_planted_csc_signalling_gain_of_one_group_ranks_first():
@@ -373,3 +360,71 @@ def test_planted_tme_shift_of_one_group_ranks_first_and_a_design_without_it_stay
     for seed in (1, 2):
         null = _simulated_composition(None, seed=seed)
         assert not (null["fdr"] <= 0.05).any(), null
+
+
+def _paired_design_crosstalk(resistance_effect: float, seed: int = 0):
+    """12 simulated patients folded into 6 patients sampled before and during treatment (P1+P2 -> Q1, ...;
+    CD274 planted up in the second timepoint's CSCs), scored per patient and timepoint."""
+    import anndata as ad
+    import scanpy as sc
+    import scipy.sparse as sp
+
+    from cscniche import crosstalk as ct
+
+    counts, obs, genes = _design(resistance_effect, seed=seed, n_patients=12)
+    number = obs["patient"].str[1:].astype(int)
+    obs = obs.assign(patient="Q" + ((number + 1) // 2).astype(str),
+                     timepoint=np.where(obs["response"] == GROUPS[0], PAIRED[0], PAIRED[1]))
+    adata = ad.AnnData(sp.csr_matrix(counts, dtype=np.float32), obs=obs, var=pd.DataFrame(index=genes))
+    resource = ct.load_resource(str(SHARED / "ligand_receptor"))
+    lr_genes = adata.var_names.isin({g for e in pd.concat([resource["ligand"], resource["receptor"]])
+                                     for g in e.split("_")})
+    expression = group_expression_changes(adata.X[:, lr_genes], adata.obs, adata.var_names[lr_genes],
+                                          column="timepoint", groups=PAIRED, min_cells=10, paired=True)
+    sc.pp.normalize_total(adata, target_sum=1e4)
+    sc.pp.log1p(adata)
+    units = obs["patient"] + "|" + obs["timepoint"]
+    interactions = ct.interactions_by_unit(adata, resource, units=units, min_cells=10, expr_prop=0.1)
+    by_unit = obs.assign(unit=units).drop_duplicates("unit").set_index("unit")
+    return interactions, by_unit["timepoint"], by_unit["patient"], expression
+
+
+def test_paired_signalling_finds_the_pair_planted_in_one_timepoints_cscs():
+    """Each patient's CSC-specific CD274-PDCD1 effect rises from before to during treatment: the pair leads
+    with the exact sign-flip floor (2/64, 6 patients), its ligand up in the CSCs (pseudobulk
+    ~ patient + arm); without the planted change nothing is significant and the pair is not singled out."""
+    interactions, group, pairs, expression = _paired_design_crosstalk(1.5)
+    assert interactions["patient"].nunique() == 12 and interactions["pvalue"].isna().all()
+    assert (expression["n_patients_a"] == 6).all() and (expression["n_patients_b"] == 6).all()
+    table = signalling_differences(interactions, group, PAIRED, expression=expression, pairs=pairs)
+    top = table.iloc[0]
+    assert (top["ligand"], top["receptor"], top["direction"], top["partner"]) == ("CD274", "PDCD1", "CSC->TME", "T")
+    assert top["pvalue"] == pytest.approx(2 / 64) and top["test"].startswith("exact paired sign-flip")
+    assert top["n_patients_a"] == top["n_patients_b"] == 6 and top["effect_difference"] > 0
+    assert top["ligand_log2fc"] > 1 and top["ligand_fdr"] <= 0.05
+    assert (table["pvalue"].dropna() >= 2 / 64 - 1e-12).all()
+    null_interactions, group, pairs, null_expression = _paired_design_crosstalk(0.0, seed=1)
+    null = signalling_differences(null_interactions, group, PAIRED, expression=null_expression, pairs=pairs)
+    planted = null[(null["ligand"] == "CD274") & (null["receptor"] == "PDCD1") & (null["partner"] == "T")
+                   & (null["direction"] == "CSC->TME")]
+    assert planted.index[0] >= 10 and not (null["fdr"] <= 0.05).any()
+    assert not (null_expression["fdr"] <= 0.05).any(), null_expression.nsmallest(5, "pvalue")
+
+
+def test_an_interaction_below_the_expression_threshold_scores_zero_not_missing():
+    """P1's CSC-low cells do not express the ligand enough for the crosstalk table: its effect is the CSC-high
+    product (the pair is kept), P2 has no CSC-low cells (no effect), and P3 lacks the partner (no row)."""
+    from cscniche.compare import patient_csc_effects
+
+    def row(patient, source, target, product):
+        return {"patient": patient, "ligand": "L", "receptor": "R", "source": source, "target": target,
+                "ligand_mean": product, "receptor_mean": 1.0, "lr_product": product}
+
+    interactions = pd.DataFrame([row("P1", "CSC-high", "T", 0.8), row("P1", "T", "CSC-low", 0.1),
+                                 row("P2", "CSC-high", "T", 0.5), row("P2", "T", "B", 0.2),
+                                 row("P3", "CSC-high", "B", 0.4), row("P3", "CSC-low", "B", 0.1)])
+    effects = patient_csc_effects(interactions).set_index(["patient", "partner", "direction"])
+    assert effects.loc[("P1", "T", "CSC->TME"), "effect"] == pytest.approx(0.8)
+    assert effects.loc[("P1", "T", "CSC->TME"), "partner_side"] == 1.0
+    assert ("P3", "B", "CSC->TME") in effects.index and ("P3", "T", "CSC->TME") not in effects.index
+    assert "P2" not in effects.index.get_level_values("patient")

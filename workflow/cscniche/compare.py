@@ -147,6 +147,33 @@ RESISTANCE_COLUMNS = ["gene", "log2fc", "stat", "pvalue", "fdr", "base_mean", "l
                       "mean_cpm_a", "mean_cpm_b", "n_patients_a", "n_patients_b", "test"]
 
 
+def _sign_flip_pvalues(differences: np.ndarray, testable: np.ndarray, *, exact_up_to: int = 12) -> np.ndarray:
+    """:func:`_sign_flip_pvalue` of each row's non-missing differences (NaN where not ``testable``), vectorised.
+
+    All 2^n flips up to ``exact_up_to`` patients (at least 2 / 2^n); beyond, the observed and
+    2^``exact_up_to`` - 1 random flips (seed 0, at least 1 / 2^``exact_up_to``).
+    """
+    pvalues = np.full(len(differences), np.nan)
+    present = ~np.isnan(differences)
+    patterns = pd.Series([row.tobytes() for row in present])
+    for rows in patterns[testable].groupby(patterns[testable]).groups.values():
+        rows = np.asarray(rows)
+        values = differences[np.ix_(rows, np.flatnonzero(present[rows[0]]))]
+        n = values.shape[1]
+        if n > exact_up_to:
+            signs = np.vstack([np.ones(n), np.random.default_rng(0).choice([-1.0, 1.0],
+                                                                          size=(2 ** exact_up_to - 1, n))])
+        else:
+            signs = 1 - 2 * ((np.arange(2 ** n)[:, None] >> np.arange(n)) & 1).astype(float)
+        for start in range(0, len(rows), 1000):
+            block = values[start:start + 1000]
+            observed = np.abs(block.mean(axis=1))[:, None]
+            flipped = np.abs(block @ signs.T) / n
+            pvalues[rows[start:start + 1000]] = np.mean(flipped >= observed - 1e-12 * np.fmax(observed, 1e-300),
+                                                        axis=1)
+    return pvalues
+
+
 def csc_pseudobulks(counts, obs: pd.DataFrame, genes: pd.Index, *, column: str, groups: list[str],
                     min_cells: int) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Counts of each patient's CSC-high and CSC-low malignant cells in each group of ``groups``, summed.
@@ -274,12 +301,13 @@ EXPRESSION_COLUMNS = ["cell_group", "gene", "log2fc", "stat", "pvalue", "fdr", "
 
 
 def group_expression_changes(counts, obs: pd.DataFrame, genes: pd.Index, *, column: str, groups: list[str],
-                             min_cells: int, threads: int = 1) -> pd.DataFrame:
+                             min_cells: int, paired: bool = False, threads: int = 1) -> pd.DataFrame:
     """Each cell group's genes between the comparison's groups of patients, on pseudobulks.
 
     For each cell group (CSC-high, CSC-low and each TME type, as the crosstalk stage forms them), each
     patient's cells of the group (at least ``min_cells``) are summed, and PyDESeq2 ``~ arm`` compares the
     patients of group b with those of group a (a cell group with fewer than 2 patients on a side is left out).
+    ``paired``: one pseudobulk per patient and group, the patients with both, design ``~ patient + arm``.
     ``counts``: raw counts of ``genes`` (e.g. the ligand and receptor genes only). Returns
     ``EXPRESSION_COLUMNS``; ``log2fc`` is b over a, ``fdr`` BH over all cell groups' genes together.
     """
@@ -287,17 +315,20 @@ def group_expression_changes(counts, obs: pd.DataFrame, genes: pd.Index, *, colu
     group_of = obs[column].astype(str).to_numpy()
     cell_group = cell_groups(obs).to_numpy()
     patient = obs["patient"].astype(str).to_numpy()
-    cells_of = _row_groups(np.isin(group_of, groups) & (cell_group != ""), cell_group, patient)
+    cells_of = _row_groups(np.isin(group_of, groups) & (cell_group != ""), cell_group, patient, group_of)
     tables = []
-    for name in sorted({g for g, _ in cells_of}):
-        members = {p: cells for (g, p), cells in sorted(cells_of.items()) if g == name and len(cells) >= min_cells}
-        arm = pd.Series({p: "b" if group_of[cells[0]] == b else "a" for p, cells in members.items()}, dtype=str)
-        n_a, n_b = int(arm.eq("a").sum()), int(arm.eq("b").sum())
+    for name in sorted({key[0] for key in cells_of}):
+        found = {(p, g): cells for (c, p, g), cells in sorted(cells_of.items()) if c == name and len(cells) >= min_cells}
+        meta = pd.DataFrame([{"unit": f"{p}|{g}", "patient": p, "arm": "b" if g == b else "a"} for p, g in found])
+        if paired and len(meta):
+            meta = meta[meta.groupby("patient")["arm"].transform("nunique").eq(2)]
+        n_a, n_b = (int(meta["arm"].eq(arm).sum()) if len(meta) else 0 for arm in ("a", "b"))
         if min(n_a, n_b) < 2:
             continue
-        meta = pd.DataFrame({"arm": pd.Categorical(arm, categories=["a", "b"])}, index=arm.index)
-        res = deseq2(sum_counts(counts, members, genes), meta, design="~ arm", contrast=["arm", "b", "a"],
-                     threads=threads, conservative=True)
+        members = {f"{p}|{g}": cells for (p, g), cells in found.items() if f"{p}|{g}" in set(meta["unit"])}
+        meta = meta.set_index("unit").assign(arm=lambda m: pd.Categorical(m["arm"], categories=["a", "b"]))
+        res = deseq2(sum_counts(counts, members, genes), meta, design="~ patient + arm" if paired else "~ arm",
+                     contrast=["arm", "b", "a"], threads=threads, conservative=True)
         tables.append(res.assign(cell_group=name, n_patients_a=n_a, n_patients_b=n_b))
     if not tables:
         return pd.DataFrame(columns=EXPRESSION_COLUMNS)
@@ -335,23 +366,36 @@ def patient_csc_effects(interactions: pd.DataFrame) -> pd.DataFrame:
     """Per patient, LR pair, direction and TME partner: the CSC-specific effect and both sides' expression.
 
     From ``crosstalk/interactions.tsv``: ``effect`` is the expression product (``lr_product``) with CSC-high
-    cells minus that with CSC-low cells, for CSC->TME (CSC as sender) and TME->CSC (CSC as receiver).
-    ``csc_side`` is the CSC-high cells' mean expression of their side (ligand or receptor), ``partner_side``
-    the partner's of the other side.
+    cells minus that with CSC-low cells, for CSC->TME (CSC as sender) and TME->CSC (CSC as receiver), in
+    every patient with CSC-high, CSC-low and partner cells. An interaction the table leaves out in a patient
+    (a side expressed in fewer than ``expr_prop`` of its cells) scores 0 there, as in CellPhoneDB, so a pair
+    that only CSC-high cells express keeps its effect. ``csc_side`` is the CSC-high cells' mean expression
+    of their side (ligand or receptor), ``partner_side`` the partner's of the other side (NaN where unlisted).
     """
+    present = pd.concat([interactions[["patient", "source"]].set_axis(["patient", "group"], axis=1),
+                         interactions[["patient", "target"]].set_axis(["patient", "group"], axis=1)])
+    groups_of = present.drop_duplicates().groupby("patient")["group"].agg(set)
+    split = [p for p, groups in groups_of.items() if {CSC_HIGH, CSC_LOW} <= groups]
     rows = []
     for kind, own, other, side, partner_side in (("CSC->TME", "source", "target", "ligand_mean", "receptor_mean"),
                                                  ("TME->CSC", "target", "source", "receptor_mean", "ligand_mean")):
         part = interactions[interactions[own].isin([CSC_HIGH, CSC_LOW]) & ~interactions[other].isin(
-            [CSC_HIGH, CSC_LOW])]
+            [CSC_HIGH, CSC_LOW]) & interactions["patient"].isin(split)]
+        if part.empty:
+            continue
         keys = ["patient", "ligand", "receptor", other]
         wide = part.pivot_table(index=keys, columns=own, values=["lr_product", side, partner_side], aggfunc="first")
-        if wide.empty or (("lr_product", CSC_HIGH) not in wide) or (("lr_product", CSC_LOW) not in wide):
-            continue
-        table = pd.DataFrame({"effect": wide[("lr_product", CSC_HIGH)] - wide[("lr_product", CSC_LOW)],
-                              "csc_side": wide[(side, CSC_HIGH)], "partner_side": wide[(partner_side, CSC_HIGH)]})
-        rows.append(table.dropna(subset=["effect"]).reset_index().rename(columns={other: "partner"})
-                    .assign(direction=kind))
+        pairs = part[["ligand", "receptor", other]].drop_duplicates()
+        grid = pd.MultiIndex.from_frame(pd.DataFrame(
+            [(p, *row) for p in split for row in pairs.itertuples(index=False) if row[2] in groups_of[p]],
+            columns=keys))
+        wide = wide.reindex(grid)
+        product = wide["lr_product"].reindex(columns=[CSC_HIGH, CSC_LOW]).fillna(0.0)
+        partner = wide[partner_side].reindex(columns=[CSC_HIGH, CSC_LOW])
+        table = pd.DataFrame({"effect": product[CSC_HIGH] - product[CSC_LOW],
+                              "csc_side": wide[side].reindex(columns=[CSC_HIGH])[CSC_HIGH],
+                              "partner_side": partner[CSC_HIGH].fillna(partner[CSC_LOW])})
+        rows.append(table.reset_index().rename(columns={other: "partner"}).assign(direction=kind))
     columns = ["patient", "ligand", "receptor", "partner", "direction", "effect", "csc_side", "partner_side"]
     return pd.concat(rows, ignore_index=True)[columns] if rows else pd.DataFrame(columns=columns)
 
@@ -380,7 +424,8 @@ def _exact_mann_whitney(effects: pd.DataFrame, keys: list[str], testable: pd.Ser
 
 
 def signalling_differences(interactions: pd.DataFrame, patient_group: pd.Series, groups: list[str], *,
-                           descriptive: bool = False, expression: pd.DataFrame | None = None) -> pd.DataFrame:
+                           descriptive: bool = False, expression: pd.DataFrame | None = None,
+                           pairs: pd.Series | None = None) -> pd.DataFrame:
     """CSC-TME signalling between the groups, the patient as the unit, in one prioritised ranking.
 
     For each LR pair, direction and TME partner (:func:`patient_csc_effects`): the groups' mean per-patient
@@ -396,6 +441,12 @@ def signalling_differences(interactions: pd.DataFrame, patient_group: pd.Series,
     percentile ranks of ``effect_t`` (1/2), the CSC side (1/4: ``csc_side_stat`` where tested, else
     ``csc_side_change``) and ``partner_expression`` (1/4) (``PRIORITY_WEIGHTS``; 1 = first on every count),
     rows by it.
+
+    ``pairs`` (a paired design): ``interactions`` per unit, a patient's samples in one group (e.g. from
+    :func:`cscniche.crosstalk.interactions_by_unit`); ``patient_group`` maps each unit to its group and
+    ``pairs`` to its patient. The test is then the exact sign-flip test of the patients' differences (b - a)
+    between their two units, ``effect_t`` their mean over its standard error, and ``n_patients_*`` count
+    the patients with both.
     """
     a, b = groups
     effects = patient_csc_effects(interactions)
@@ -406,21 +457,34 @@ def signalling_differences(interactions: pd.DataFrame, patient_group: pd.Series,
     keys = ["ligand", "receptor", "direction", "partner"]
     means = effects.pivot_table(index=keys, columns="group", values=["effect", "csc_side", "partner_side"],
                                 aggfunc="mean")
-    counts = effects.groupby([*keys, "group"]).size().unstack(fill_value=0).reindex(columns=groups, fill_value=0)
     if ("effect", a) not in means or ("effect", b) not in means:
         return pd.DataFrame(columns=SIGNALLING_COLUMNS)
+    if pairs is not None:
+        effects["pair"] = effects["patient"].astype(str).map(pairs)
+        differences = effects.pivot_table(index=keys, columns=["group", "pair"], values="effect", aggfunc="first")
+        differences = (differences[b] - differences[a]).reindex(means.index)  # keys x patients with both
+        counts = pd.DataFrame(dict.fromkeys(groups, differences.notna().sum(axis=1)))
+    else:
+        counts = effects.groupby([*keys, "group"]).size().unstack(fill_value=0).reindex(columns=groups,
+                                                                                          fill_value=0)
     table = pd.DataFrame({"effect_a": means[("effect", a)], "effect_b": means[("effect", b)]}).reindex(counts.index)
     table["effect_difference"] = table["effect_b"] - table["effect_a"]
-    var = effects.pivot_table(index=keys, columns="group", values="effect", aggfunc="var").reindex(counts.index)
-    spread = (var.get(a, np.nan) / counts[a] + var.get(b, np.nan) / counts[b]) ** 0.5
+    if pairs is not None:
+        shift, spread = differences.mean(axis=1), differences.std(axis=1) / counts[a] ** 0.5
+    else:
+        var = effects.pivot_table(index=keys, columns="group", values="effect", aggfunc="var").reindex(counts.index)
+        shift, spread = table["effect_difference"], (var.get(a, np.nan) / counts[a] + var.get(b, np.nan) / counts[b]) ** 0.5
     floor = 0.05 * table[["effect_a", "effect_b"]].abs().mean(axis=1) + 1e-3  # no t from a zero spread
-    table["effect_t"] = (table["effect_difference"] / np.fmax(spread, floor)).fillna(table["effect_difference"])
+    table["effect_t"] = (shift / np.fmax(spread, floor).where(spread.notna())).fillna(shift)
     table["csc_side_change"] = means[("csc_side", b)] - means[("csc_side", a)]
     table["partner_side_change"] = means[("partner_side", b)] - means[("partner_side", a)]
     table["partner_expression"] = effects.groupby(keys)["partner_side"].mean()
     table["n_patients_a"], table["n_patients_b"] = counts[a], counts[b]
     testable = (counts[a] >= 2) & (counts[b] >= 2) & (not descriptive)
-    table["pvalue"] = _exact_mann_whitney(effects, keys, testable, b)
+    if pairs is not None:
+        table["pvalue"] = _sign_flip_pvalues(differences.to_numpy(), testable.to_numpy())
+    else:
+        table["pvalue"] = _exact_mann_whitney(effects, keys, testable, b)
     table["fdr"] = _bh(table["pvalue"])
     changes = _entity_changes(table.reset_index(), expression if expression is not None else
                               pd.DataFrame(columns=EXPRESSION_COLUMNS))
@@ -429,7 +493,8 @@ def signalling_differences(interactions: pd.DataFrame, patient_group: pd.Series,
     table["csc_side"] = table["csc_side_stat"] if tested else table["csc_side_change"]
     ranks = table[list(PRIORITY_WEIGHTS)].fillna(0.0).rank(pct=True)
     table["priority"] = sum(weight * ranks[column] for column, weight in PRIORITY_WEIGHTS.items())
-    table["test"] = np.where(testable, "exact Mann-Whitney U of the per-patient CSC-specific effects",
+    table["test"] = np.where(testable, "exact paired sign-flip test of the patients' CSC-specific effect changes"
+                             if pairs is not None else "exact Mann-Whitney U of the per-patient CSC-specific effects",
                              "descriptive (fewer than 2 patients a group, or descriptive: true)")
     pathway = interactions.drop_duplicates(["ligand", "receptor"]).set_index(["ligand", "receptor"])["pathway"] \
         if "pathway" in interactions else pd.Series(dtype=str)

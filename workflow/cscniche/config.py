@@ -147,6 +147,14 @@ def load_config_file(path: str | Path) -> dict:
         return validate_config(yaml.safe_load(fh) or {})
 
 
+def condition_arm(params: dict, sample: str) -> int:
+    """A simulated sample's group under ``condition`` (0 or 1): its patient's (P1, P3, ... first), or with
+    ``paired`` its own (each patient's S1, S3, ... first)."""
+    patient, index = sample.split("_S")
+    paired = (params.get("condition") or {}).get("paired")
+    return (int(index) - 1) % 2 if paired else (int(patient[1:]) - 1) % 2
+
+
 def simulated_samples(name: str, params: dict) -> pd.DataFrame:
     """Sample sheet of a simulated dataset: ``P<i>_S<j>`` samples written by the simulate rule."""
     rows = [
@@ -162,9 +170,12 @@ def simulated_samples(name: str, params: dict) -> pd.DataFrame:
     ]
     sheet = pd.DataFrame(rows)
     condition = params.get("condition")
+    if condition and condition.get("paired") and params["samples_per_patient"] < 2:
+        raise ConfigError(f"dataset {name!r}, field `simulate.condition.paired`: each patient needs a sample in "
+                          "both groups; set simulate.samples_per_patient to 2 or more")
     if condition:
         groups = condition["groups"]
-        sheet[condition["column"]] = [groups[(int(p[1:]) - 1) % 2] for p in sheet["patient"]]
+        sheet[condition["column"]] = [groups[condition_arm(params, sample)] for sample in sheet["sample"]]
     return sheet
 
 

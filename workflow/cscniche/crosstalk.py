@@ -588,6 +588,33 @@ def run_crosstalk(adata: ad.AnnData, resource: pd.DataFrame, params: dict, *,
     return interactions, specific, notes
 
 
+def interactions_by_unit(adata: ad.AnnData, resource: pd.DataFrame, *, units: pd.Series, min_cells: int,
+                         expr_prop: float) -> pd.DataFrame:
+    """LR means among the cell groups of each unit of cells, without permutations.
+
+    As the per-patient interactions of :func:`run_crosstalk` (same groups, means and ``expr_prop`` rule), but
+    with any grouping of the cells as the unit, e.g. a patient's samples in one arm of a paired comparison.
+    ``units``: each cell's unit (empty: left out). Returns the interactions layout with the unit in
+    ``patient`` and ``pvalue`` NaN.
+    """
+    groups = cell_groups(adata.obs)
+    entities, usable = Entities.from_resource(resource, adata.var_names)
+    X_all = sp.csr_matrix(adata[:, entities.genes].X, dtype=np.float64)
+    unit_of = units.astype(str).to_numpy()
+    tables = []
+    for unit in sorted(set(unit_of) - {""}):
+        in_unit = (unit_of == unit) & groups.ne("").to_numpy()
+        sizes = groups[in_unit].value_counts()
+        kept = sizes.index[sizes >= min_cells]
+        cells = np.flatnonzero(in_unit & groups.isin(kept).to_numpy())
+        if len(kept) < 2 or usable.empty:
+            continue
+        table = cellphonedb_test(X_all[cells], groups.iloc[cells].reset_index(drop=True), usable, entities,
+                                 expr_prop=expr_prop, n_perms=0, rng=np.random.default_rng(0))
+        tables.append(table.assign(patient=unit))
+    return _interactions_table(tables)
+
+
 def _linear(X: sp.csr_matrix) -> sp.csr_matrix:
     """Log-normalised values back on the normalised scale (``expm1``)."""
     out = X.copy()

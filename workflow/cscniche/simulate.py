@@ -16,6 +16,8 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from .config import condition_arm
+
 # Canonical markers per TME type (up in that type only).
 TME_MARKERS: dict[str, list[str]] = {
     "T": ["CD3E", "CD3D", "CD3G", "CD2", "TRAC", "IL7R", "CD8A", "CD8B", "PDCD1"],
@@ -178,8 +180,8 @@ def _programs(genes: pd.DataFrame, rng: np.random.Generator, n_patients: int, *,
     """Log-scale expression profiles (before normalisation) for every cell state.
 
     ``resistance`` (a ``condition``): its ``resistance_genes`` rise by ``resistance_effect`` in the CSCs of
-    the second group's patients (P2, P4, ...); those not planted otherwise (``RESISTANCE_GENES``) start at the
-    median expression.
+    the second group's patients (P2, P4, ...), or with ``paired`` in every patient's second-group CSCs (state
+    ``CSC_P<i>_b``); those not planted otherwise (``RESISTANCE_GENES``) start at the median expression.
     """
     names = genes.index
     idx = {g: i for i, g in enumerate(names)}
@@ -229,9 +231,12 @@ def _programs(genes: pd.DataFrame, rng: np.random.Generator, n_patients: int, *,
         diverse = rng.choice(low, min(400, len(low)), replace=False)  # small universes have fewer
         if diversity:
             csc[diverse] += 1.0  # higher transcriptional diversity
-        if resistant and p % 2 == 0:
-            csc[resistant] += resistance.get("resistance_effect", 1.5)
-        profiles[f"CSC_P{p}"] = csc
+        paired = bool((resistance or {}).get("paired"))
+        raised = csc.copy()
+        raised[resistant] += (resistance or {}).get("resistance_effect", 1.5)
+        profiles[f"CSC_P{p}"] = raised if resistant and p % 2 == 0 and not paired else csc
+        if paired:
+            profiles[f"CSC_P{p}_b"] = raised
     return {"profiles": profiles, "is_mt": np.asarray(is_mt), "cnv_events": cnv_events}
 
 
@@ -243,13 +248,13 @@ def _normalise(logp: np.ndarray, is_mt: np.ndarray, mt_fraction: float) -> np.nd
     return p
 
 
-def _shifted(tme_props: np.ndarray, tme_types: list[str], params: dict, patient: str) -> np.ndarray:
-    """TME type proportions with a condition's ``tme_shift`` applied for the patient's group."""
+def _shifted(tme_props: np.ndarray, tme_types: list[str], params: dict, sample: str) -> np.ndarray:
+    """TME type proportions with a condition's ``tme_shift`` applied for the sample's group."""
     shift = (params.get("condition") or {}).get("tme_shift")
     if not shift:
         return tme_props
     props = tme_props.copy()
-    props[tme_types.index(shift["cell_type"])] *= shift["factor"][(int(patient[1:]) - 1) % 2]
+    props[tme_types.index(shift["cell_type"])] *= shift["factor"][condition_arm(params, sample)]
     return props / props.sum()
 
 
@@ -262,7 +267,9 @@ def _cell_plan(params: dict, rng: np.random.Generator, *, seed: int) -> pd.DataF
     tme_types = list(TME_MARKERS)
     rows = []
     for (sample, patient), n_cells in zip(samples, per_sample, strict=True):
-        tme_props = _shifted(rng.dirichlet(np.full(len(tme_types), 8.0)), tme_types, params, patient)
+        tme_props = _shifted(rng.dirichlet(np.full(len(tme_types), 8.0)), tme_types, params, sample)
+        paired = (params.get("condition") or {}).get("paired")
+        csc_state = f"CSC_{patient}" + ("_b" if paired and condition_arm(params, sample) == 1 else "")
         n_doublets = int(round(n_cells * params["doublet_fraction"]))
         n_mal = int(round((n_cells - n_doublets) * params["malignant_fraction"]))
         if n_mal in (0, n_cells - n_doublets) and params["malignant_fraction"] in (0, 1):
@@ -271,20 +278,20 @@ def _cell_plan(params: dict, rng: np.random.Generator, *, seed: int) -> pd.DataF
         n_mal = int(round(n_single * params["malignant_fraction"]))
         types = ["malignant"] * n_mal + list(rng.choice(tme_types, n_single - n_mal, p=tme_props))
         csc = np.zeros(n_single, bool)
-        csc[rng.choice(n_mal, int(round(n_mal * csc_fraction(params, patient))), replace=False)] = True
+        csc[rng.choice(n_mal, int(round(n_mal * csc_fraction(params, sample))), replace=False)] = True
         low_q = rng.random(n_single) < params["low_quality_fraction"]
         for t, c, lq in zip(types, csc, low_q, strict=True):
-            state = (f"CSC_{patient}" if c else f"malignant_{patient}") if t == "malignant" else t
-            rows.append((sample, patient, t, state, "", bool(c), False, bool(lq)))
+            state = (csc_state if c else f"malignant_{patient}") if t == "malignant" else t
+            rows.append((sample, patient, t, state, "", bool(c), False, bool(lq), csc_state))
         singles = np.arange(len(rows) - n_single, len(rows))
         for _ in range(n_doublets):
             while True:
                 a, b = rng.choice(singles, 2, replace=False)
                 if rows[a][2] != rows[b][2]:
                     break
-            rows.append((sample, patient, "doublet", rows[a][3], rows[b][3], False, True, False))
+            rows.append((sample, patient, "doublet", rows[a][3], rows[b][3], False, True, False, csc_state))
     plan = pd.DataFrame(rows, columns=["sample", "patient", "cell_type", "state", "state_b", "csc",
-                                       "doublet", "low_quality"])
+                                       "doublet", "low_quality", "csc_state"])
     plan["stemness_level"] = np.where(plan["csc"], 1.0, np.where(plan["cell_type"].eq("malignant"), 0.0, np.nan))
     if params.get("csc_mode", "discrete") == "gradient":
         _plant_gradient(plan, params["csc_fraction"], np.random.default_rng([seed, 20]))
@@ -299,12 +306,12 @@ def _cell_plan(params: dict, rng: np.random.Generator, *, seed: int) -> pd.DataF
     return plan
 
 
-def csc_fraction(params: dict, patient: str) -> float:
-    """CSC share of a patient's malignant cells: ``csc_fraction``, or its group's under ``condition``."""
+def csc_fraction(params: dict, sample: str) -> float:
+    """CSC share of a sample's malignant cells: ``csc_fraction``, or its group's under ``condition``."""
     condition = params.get("condition")
     if not condition:
         return params["csc_fraction"]
-    return condition["csc_fraction"][(int(patient[1:]) - 1) % 2]
+    return condition["csc_fraction"][condition_arm(params, sample)]
 
 
 def _plant_gradient(plan: pd.DataFrame, csc_fraction: float, rng: np.random.Generator) -> None:
@@ -319,7 +326,7 @@ def _plant_gradient(plan: pd.DataFrame, csc_fraction: float, rng: np.random.Gene
     plan.loc[singles, "state"] = "malignant_" + plan.loc[singles, "patient"]
     top = plan.loc[singles].groupby("patient")["stemness_level"].rank(pct=True, method="first") > 1 - csc_fraction
     plan.loc[singles, "csc"] = top.to_numpy()
-    plan.loc[singles & (plan["stemness_level"] > 0).to_numpy(), "state_b"] = "CSC_" + plan.loc[singles, "patient"]
+    plan.loc[singles & (plan["stemness_level"] > 0).to_numpy(), "state_b"] = plan.loc[singles, "csc_state"]
 
 
 def _sample_counts(cells: pd.DataFrame, good: np.ndarray, state_idx: dict[str, int], is_mt: np.ndarray,

@@ -20,6 +20,7 @@ rule compare:
     params:
         comparison=lambda w: comparison(w.dataset, w.comparison),
         biomarkers=lambda w: dataset(w)["biomarkers"],
+        lr=lambda w: {k: dataset(w)["crosstalk"][k] for k in ("min_cells", "expr_prop")},
         seed=SEED,
     threads: 2
     resources:
