@@ -335,7 +335,8 @@ def test_paired_design_through_the_workflow(tmp_path):
     genes = pd.read_csv(tmp_path / folder / "resistance_genes.tsv", sep="\t")
     assert set(genes.head(2)["gene"]) == {"AXL", "CD274"} and genes["test"].str.contains("a unit is").all()
     signalling = pd.read_csv(tmp_path / folder / "signalling.tsv", sep="\t")
-    top = set(zip(signalling.head(6)["ligand"], signalling.head(6)["receptor"], signalling.head(6)["partner"]))
+    head = signalling.head(6)
+    top = set(zip(head["ligand"], head["receptor"], head["partner"], strict=True))
     assert ("CD274", "PDCD1", "T cell") in top and ("GAS6", "AXL", "macrophage/monocyte") in top, top
     assert signalling.head(6)["test"].str.startswith("exact paired sign-flip").all()
     assert (signalling["pvalue"].dropna() >= 2 / 16 - 1e-12).all()

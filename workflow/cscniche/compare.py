@@ -318,7 +318,8 @@ def group_expression_changes(counts, obs: pd.DataFrame, genes: pd.Index, *, colu
     cells_of = _row_groups(np.isin(group_of, groups) & (cell_group != ""), cell_group, patient, group_of)
     tables = []
     for name in sorted({key[0] for key in cells_of}):
-        found = {(p, g): cells for (c, p, g), cells in sorted(cells_of.items()) if c == name and len(cells) >= min_cells}
+        found = {(p, g): cells for (c, p, g), cells in sorted(cells_of.items())
+                 if c == name and len(cells) >= min_cells}
         meta = pd.DataFrame([{"unit": f"{p}|{g}", "patient": p, "arm": "b" if g == b else "a"} for p, g in found])
         if paired and len(meta):
             meta = meta[meta.groupby("patient")["arm"].transform("nunique").eq(2)]
@@ -473,7 +474,8 @@ def signalling_differences(interactions: pd.DataFrame, patient_group: pd.Series,
         shift, spread = differences.mean(axis=1), differences.std(axis=1) / counts[a] ** 0.5
     else:
         var = effects.pivot_table(index=keys, columns="group", values="effect", aggfunc="var").reindex(counts.index)
-        shift, spread = table["effect_difference"], (var.get(a, np.nan) / counts[a] + var.get(b, np.nan) / counts[b]) ** 0.5
+        shift = table["effect_difference"]
+        spread = (var.get(a, np.nan) / counts[a] + var.get(b, np.nan) / counts[b]) ** 0.5
     floor = 0.05 * table[["effect_a", "effect_b"]].abs().mean(axis=1) + 1e-3  # no t from a zero spread
     table["effect_t"] = (shift / np.fmax(spread, floor).where(spread.notna())).fillna(shift)
     table["csc_side_change"] = means[("csc_side", b)] - means[("csc_side", a)]

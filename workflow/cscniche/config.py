@@ -148,8 +148,10 @@ def load_config_file(path: str | Path) -> dict:
 
 
 def condition_arm(params: dict, sample: str) -> int:
-    """A simulated sample's group under ``condition`` (0 or 1): its patient's (P1, P3, ... first), or with
-    ``paired`` its own (each patient's S1, S3, ... first)."""
+    """A simulated sample's group under ``condition`` (0 or 1).
+
+    Its patient's (P1, P3, ... in the first), or with ``paired`` its own (each patient's S1, S3, ... first).
+    """
     patient, index = sample.split("_S")
     paired = (params.get("condition") or {}).get("paired")
     return (int(index) - 1) % 2 if paired else (int(patient[1:]) - 1) % 2
