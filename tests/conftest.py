@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -23,11 +24,20 @@ SMALL_SIM = {"n_cells": 600, "n_patients": 2, "samples_per_patient": 1, "n_genes
              "doublet_fraction": 0.05, "mean_library_size": 4000}
 
 
+# The SLURM executor plugin asks ``scontrol show config`` whenever Snakemake starts; with SLURM's client tools
+# installed and no controller running (here after the SLURM test, or on a login-less machine) each start waits
+# ~9 s for it to fail. Snakemake runs of the other tests find a stand-in that fails at once; the SLURM test
+# uses REAL_PATH.
+REAL_PATH = os.environ["PATH"]
+_STAND_IN = Path(tempfile.mkdtemp(prefix="cscniche-no-slurm-"))
+(_STAND_IN / "scontrol").write_text("#!/bin/sh\nexit 1\n")
+(_STAND_IN / "scontrol").chmod(0o755)
+os.environ["PATH"] = f"{_STAND_IN}{os.pathsep}{REAL_PATH}"
+
+
 @pytest.hookimpl(trylast=True)  # after pytest groups the tests by fixture
 def pytest_collection_modifyitems(items):
-    """Run the SLURM test last. It leaves SLURM's client tools installed with no controller running, and the
-    SLURM executor plugin asks ``scontrol`` for the cluster's settings whenever Snakemake starts: ~9 s of
-    waiting for every later Snakemake run."""
+    """Run the SLURM test last (it installs and stops a cluster)."""
     items.sort(key=lambda item: item.path.name == "test_slurm.py")
 
 

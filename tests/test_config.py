@@ -41,6 +41,15 @@ def test_bad_config_names_field_and_expectation(config, field, expected):
     assert expected in str(err.value)
 
 
+def _tiny_h5ad(tmp_path):
+    import anndata as ad
+    import numpy as np
+
+    path = tmp_path / "x.h5ad"
+    ad.AnnData(np.ones((2, 2), dtype=np.float32)).write_h5ad(path)
+    return path
+
+
 def _sheet(tmp_path, text):
     path = tmp_path / "samples.tsv"
     path.write_text(text)
@@ -48,8 +57,7 @@ def _sheet(tmp_path, text):
 
 
 def test_sample_sheet_errors_name_line_and_field(tmp_path):
-    data = tmp_path / "x.h5ad"
-    data.write_text("")
+    data = _tiny_h5ad(tmp_path)
     with pytest.raises(ConfigError, match=r"missing column\(s\) \['format'\]"):
         read_sample_sheet(_sheet(tmp_path, f"sample\tpatient\tpath\nA\tP1\t{data}\n"))
     with pytest.raises(ConfigError, match=r"line 3: field `format`: 'loom' is not one of"):
@@ -68,8 +76,7 @@ def test_sample_sheet_errors_name_line_and_field(tmp_path):
 
 
 def test_sample_sheet_values_are_read_verbatim(tmp_path):
-    data = tmp_path / "x.h5ad"
-    data.write_text("")
+    data = _tiny_h5ad(tmp_path)
     sheet = read_sample_sheet(_sheet(tmp_path, f"# my cohort\nsample\tpatient\tpath\tformat\tsite\tnote\n"
                                                f"A\tP1\t{data}\th5ad\tbiopsy #2\t\"quoted\n"
                                                f"B\tP2\t{data}\th5ad\tresection\tplain\n"))
@@ -80,8 +87,7 @@ def test_sample_sheet_values_are_read_verbatim(tmp_path):
 
 
 def test_sample_sheet_keeps_free_metadata(tmp_path):
-    data = tmp_path / "x.h5ad"
-    data.write_text("")
+    data = _tiny_h5ad(tmp_path)
     text = f"sample\tpatient\tpath\tformat\ttreatment\nA\tP1\t{data}\th5ad\tnaive\n"
     sheet = read_sample_sheet(_sheet(tmp_path, text))
     assert sheet.loc[0, "treatment"] == "naive"

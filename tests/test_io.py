@@ -147,15 +147,16 @@ def test_delivered_file_gets_the_matrices_compressed_block_by_block(tmp_path, mo
         assert fh["X/data"].compression == "gzip" and fh["layers/counts/indices"].compression == "gzip"
 
 
-def test_outputs_get_the_usual_file_permissions(tmp_path):
+@pytest.mark.parametrize(("umask", "mode"), [(0o022, 0o644), (0o002, 0o664)])
+def test_outputs_get_the_usual_file_permissions(tmp_path, umask, mode):
     import os
 
-    old = os.umask(0o022)
+    old = os.umask(umask)
     try:
         write_table(pd.DataFrame({"a": [1]}), tmp_path / "t.tsv")
     finally:
         os.umask(old)
-    assert (tmp_path / "t.tsv").stat().st_mode & 0o777 == 0o644  # group and others can read a shared folder
+    assert (tmp_path / "t.tsv").stat().st_mode & 0o777 == mode  # a lab's shared folder: the group reads (002: writes)
     assert not list(tmp_path.glob(".*.tmp"))
 
 

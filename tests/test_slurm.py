@@ -17,7 +17,7 @@ import subprocess
 
 import pytest
 
-from conftest import DETERMINISTIC_TABLES, REPO, assert_same_tables, demo_config, snakemake_command
+from conftest import DETERMINISTIC_TABLES, REAL_PATH, REPO, assert_same_tables, demo_config, snakemake_command
 
 pytestmark = pytest.mark.slow
 SCRIPT = REPO / ".ci/slurm.sh"
@@ -28,7 +28,7 @@ TARGETS = [f"results/simulated/{table}" for table in DETERMINISTIC_TABLES]
 def slurm(tmp_path_factory):
     """Install (when missing) and start the cluster; stop the daemons it started afterwards."""
     home = tmp_path_factory.mktemp("slurm")
-    env = {**os.environ, "SLURM_HOME": str(home)}
+    env = {**os.environ, "PATH": REAL_PATH, "SLURM_HOME": str(home)}
     for step in ("install", "start"):
         run = subprocess.run([str(SCRIPT), step], env=env, capture_output=True, text=True, timeout=600)
         assert run.returncode == 0, f".ci/slurm.sh {step} failed:\n{run.stdout}\n{run.stderr}"
@@ -41,7 +41,7 @@ def _slurm_run(workdir, config) -> subprocess.CompletedProcess:
         "--workflow-profile", str(REPO / "workflow/profiles/slurm"), "--slurm-status-command", "squeue",
         "--slurm-init-seconds-before-status-checks", "2", "--retries", "0", "--jobs", "4",
         "--default-resources", "mem_mb=1500", "runtime=30"]
-    return subprocess.run(cmd, capture_output=True, text=True)
+    return subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "PATH": REAL_PATH})
 
 
 def test_demo_through_slurm_resumes_and_matches_local(slurm, demo, tmp_path):

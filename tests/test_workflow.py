@@ -342,3 +342,34 @@ def test_paired_design_through_the_workflow(tmp_path):
     assert (signalling["pvalue"].dropna() >= 2 / 16 - 1e-12).all()
     notes = (tmp_path / folder / "notes.txt").read_text()
     assert "~ patient + arm" in notes and "paired sign-flip" in notes
+
+
+def test_a_run_killed_mid_job_resumes_with_the_readme_commands(demo, tmp_path):
+    """``kill -9`` of Snakemake and its jobs while clustering runs; then the README's commands (``--unlock``,
+    then the same command with ``--rerun-incomplete``) finish the run: no temporary file is left and the
+    tables are byte-identical to the uninterrupted demo run."""
+    import os
+    import signal
+    import time
+
+    from conftest import demo_config, snakemake_command
+
+    targets = [f"results/simulated/{table}" for table in DETERMINISTIC_TABLES]
+    command = snakemake_command(tmp_path, demo_config(["simulated"]), targets) + ["--cores", "2", "--quiet"]
+    run = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    started = tmp_path / "results/simulated/logs/cluster.log"
+    deadline = time.monotonic() + 600
+    while not started.exists() and run.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.5)
+    time.sleep(3)  # well inside the clustering job
+    assert run.poll() is None, "the run ended before it could be killed"
+    os.killpg(run.pid, signal.SIGKILL)
+    run.wait()
+    assert not (tmp_path / "results/simulated/cluster/clustered.h5ad").exists()
+    unlock = subprocess.run(snakemake_command(tmp_path, demo_config(["simulated"])) + ["--unlock"],
+                            capture_output=True, text=True)
+    assert unlock.returncode == 0, unlock.stderr[-2000:]
+    resumed = subprocess.run(command + ["--rerun-incomplete"], capture_output=True, text=True)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert not list((tmp_path / "results").rglob("*.tmp"))
+    assert_same_tables(demo / "simulated", tmp_path / "results/simulated")

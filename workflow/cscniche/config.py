@@ -11,6 +11,8 @@ import pandas as pd
 import yaml
 
 from .download import is_url
+from .inputs import check_input
+from .io import InputError, read_yaml
 
 SCHEMA_DIR = Path(__file__).resolve().parents[1] / "schemas"
 RESULTS = "results"
@@ -126,11 +128,24 @@ def validate_config(config: dict) -> dict:
         if qc["max_genes"] is not None and qc["max_genes"] < qc["min_genes"]:
             raise ConfigError(f"invalid configuration\n  dataset {name}: field `qc.max_genes`: {qc['max_genes']} is "
                               f"below qc.min_genes {qc['min_genes']}, so every cell would be removed")
+        _check_yaml_files(name, {"annotate.markers": eff["annotate"]["markers"],
+                                 "stemness.marker_sets": stem["marker_sets"], "crosstalk.axes": [talk["axes"]]})
         cl = eff["cluster"]
         if cl["resolution"] not in cl["resolutions"]:
             cl["resolutions"] = sorted({*cl["resolutions"], cl["resolution"]})
         out["datasets"][name] = eff
     return out
+
+
+def _check_yaml_files(name: str, files: dict[str, list[str]]) -> None:
+    """Each local YAML file a field names loads safely (no ``!!python`` tags, valid YAML), before any job."""
+    for field, paths in files.items():
+        for path in paths:
+            if Path(path).is_file():
+                try:
+                    read_yaml(path)
+                except InputError as err:
+                    raise ConfigError(f"invalid configuration\n  dataset {name}: field `{field}`: {err}") from None
 
 
 def resolve_path(path: str) -> str:
@@ -259,6 +274,20 @@ def _read_tsv_strictly(path: Path) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=[h.strip() for h in header], dtype=str)
 
 
+def _check_local_inputs(row: dict, where: str) -> None:
+    """The row's local input and annotation files open and fit their format (URLs: checked once downloaded)."""
+    try:
+        if not is_url(row["path"]):
+            check_input(row["path"], row["format"])
+        annotation = row.get("annotation") or ""
+        if annotation and not is_url(annotation) and Path(annotation).is_file() and \
+                Path(annotation).stat().st_size == 0:
+            raise InputError(f"{annotation}: empty file (0 bytes)")
+    except InputError as err:
+        field = "annotation" if str(err).startswith(row.get("annotation") or "\0") else "path"
+        raise ConfigError(f"{where}: field `{field}`: {err}") from None
+
+
 def read_sample_sheet(path: str | Path, *, check_paths: bool = True) -> pd.DataFrame:
     """Read and validate a sample sheet (TSV), one row per sample.
 
@@ -286,6 +315,9 @@ def read_sample_sheet(path: str | Path, *, check_paths: bool = True) -> pd.DataF
     dup = sheet["sample"][sheet["sample"].duplicated()].tolist()
     if dup:
         raise ConfigError(f"sample sheet {path}: field `sample`: duplicated sample name(s) {dup}")
+    if check_paths:  # the files' headers, once every row is well-formed
+        for i, row in enumerate(sheet.to_dict("records"), start=2):
+            _check_local_inputs(row, f"sample sheet {path} line {i}")
     return sheet
 
 

@@ -16,6 +16,7 @@ import pandas as pd
 import scanpy as sc
 import scipy.sparse as sp
 
+from .inputs import ARCHIVE_SUFFIXES, MTX_PATTERNS, check_input, find_file, header_fields, mtx_size
 from .io import InputError, read_h5ad_checked
 
 VALUE_SCALES = ("counts", "tpm", "log")
@@ -30,20 +31,6 @@ def _read_10x_h5(path: Path) -> ad.AnnData:
     return sc.read_10x_h5(path)
 
 
-ARCHIVE_SUFFIXES = (".tar.gz", ".tgz", ".tar")
-
-
-def _find(folder: Path, patterns: tuple[str, ...], what: str, source: Path) -> Path:
-    for pattern in patterns:
-        hits = sorted(p for p in folder.rglob(pattern) if p.is_file())
-        if len(hits) == 1:
-            return hits[0]
-        if len(hits) > 1:
-            raise InputError(f"{source}: several {what} files ({', '.join(h.name for h in hits[:4])}); "
-                             "give one sample per path")
-    raise InputError(f"{source}: no {what} file (looked for {', '.join(patterns)})")
-
-
 def _read_mtx_folder(folder: Path, source: Path | None = None) -> ad.AnnData:
     """Read a MatrixMarket folder (genes x cells) into a cells x genes AnnData.
 
@@ -54,14 +41,11 @@ def _read_mtx_folder(folder: Path, source: Path | None = None) -> ad.AnnData:
     import scipy.io
 
     source = source or folder
-    matrix = _find(folder, ("matrix.mtx.gz", "matrix.mtx", "*.mtx.gz", "*.mtx"), "matrix (.mtx)", source)
-    genes = _find(folder, ("features.tsv.gz", "features.tsv", "genes.tsv.gz", "genes.tsv", "*genes*.tsv*",
-                           "*features*.tsv*"), "gene list", source)
-    barcodes = _find(folder, ("barcodes.tsv.gz", "barcodes.tsv", "*barcodes*.tsv*"), "barcode list", source)
+    matrix, genes, barcodes = (find_file(folder, patterns, what, source) for what, patterns in MTX_PATTERNS.items())
     gene_table = pd.read_csv(genes, sep="\t", header=None, dtype=str)
     names = gene_table[1] if gene_table.shape[1] >= 2 else gene_table[0]
     cells = pd.read_csv(barcodes, sep="\t", header=None, dtype=str)[0]
-    n_genes, n_cells = _mtx_size(matrix, source)
+    n_genes, n_cells = mtx_size(matrix, source)
     if (n_cells, n_genes) != (len(cells), len(names)):
         raise InputError(f"{source}: matrix is {n_genes} genes x {n_cells} cells but the lists have "
                          f"{len(names)} genes and {len(cells)} barcodes")
@@ -70,29 +54,6 @@ def _read_mtx_folder(folder: Path, source: Path | None = None) -> ad.AnnData:
     except (ValueError, IndexError, OSError, EOFError) as err:
         raise InputError(f"{source}: {matrix.name} is not a readable MatrixMarket file ({err})") from err
     return ad.AnnData(X, obs=pd.DataFrame(index=cells.to_numpy()), var=pd.DataFrame(index=names.to_numpy()))
-
-
-MTX_MAX_GZIP_RATIO = 1000  # gzip compresses MatrixMarket text far less than this
-
-
-def _mtx_size(matrix: Path, source: Path) -> tuple[int, int]:
-    """Rows and columns a MatrixMarket header declares, after checking the header against the file.
-
-    The declared entries must fit the declared shape and the file (each takes at least 6 characters, and
-    a gzipped file expands at most ``MTX_MAX_GZIP_RATIO``-fold), so a damaged header cannot make the reader
-    allocate memory for entries that are not there.
-    """
-    import scipy.io
-
-    try:
-        rows, cols, entries, layout, _, _ = scipy.io.mminfo(matrix)
-    except (ValueError, IndexError, OSError, EOFError) as err:
-        raise InputError(f"{source}: {matrix.name} has no readable MatrixMarket header ({err})") from err
-    text_size = matrix.stat().st_size * (MTX_MAX_GZIP_RATIO if matrix.suffix == ".gz" else 1)
-    if layout == "coordinate" and (entries > rows * cols or entries * 6 > text_size):
-        raise InputError(f"{source}: {matrix.name} declares {entries:,} entries for {rows:,} x {cols:,}, more "
-                         f"than the shape or the file ({matrix.stat().st_size:,} bytes) can hold: a damaged header")
-    return rows, cols
 
 
 def _read_10x_mtx(path: Path, archive_annotation: str | None = None) -> ad.AnnData:
@@ -110,7 +71,7 @@ def _read_10x_mtx(path: Path, archive_annotation: str | None = None) -> ad.AnnDa
             raise InputError(f"{path}: not a readable tar archive ({err})") from err
         adata = _read_mtx_folder(Path(tmp), path)
         if archive_annotation:
-            member = _find(Path(tmp), (archive_annotation,), f"annotation {archive_annotation}", path)
+            member = find_file(Path(tmp), (archive_annotation,), f"annotation {archive_annotation}", path)
             adata.obs = adata.obs.join(read_annotation(member, adata.obs_names), how="left")
     return adata
 
@@ -153,23 +114,6 @@ def _orientation(path: Path, row_names: pd.Index, col_names: pd.Index) -> str:
     return "genes_x_cells" if rows > cols else "cells_x_genes"
 
 
-HEADER_MAX_CHARS = 256 * 2**20  # a header of a million cells' names is about 40 MB
-
-
-def _header(path: Path, sep: str) -> list[str]:
-    """Column names as written, unquoted (pandas would rename duplicates to ``x.1``; R's write.csv quotes)."""
-    import csv
-    import gzip
-
-    opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rt") as fh:
-        line = fh.readline(HEADER_MAX_CHARS)
-    if len(line) == HEADER_MAX_CHARS and not line.endswith("\n"):
-        raise InputError(f"{path}: the header line is longer than {HEADER_MAX_CHARS:,} characters (no line break): "
-                         "not a table of cells and genes")
-    return next(csv.reader([line.rstrip("\r\n")], delimiter=sep), [])
-
-
 def _refuse_bad_values(path: Path, chunk: pd.DataFrame, values: pd.DataFrame) -> None:
     """A non-numeric, missing (empty, NA, or a short row) or infinite value stops ingest, naming its place."""
     problems = (("non-numeric value", values.isna() & chunk.notna()),
@@ -200,7 +144,7 @@ def _read_table(path: Path, orientation: str = "auto", annotation_rows: int = 0)
             orientation = "genes_x_cells"
         reader = pd.read_csv(path, sep=sep, index_col=0, chunksize=TABLE_CHUNK_ROWS,
                              skiprows=range(1, annotation_rows + 1) if annotation_rows else None)
-        header = _header(path, sep)
+        header = header_fields(path, sep)
         rows, blocks, keep = [], [], None
         for chunk in reader:
             if keep is None:  # a trailing separator makes an unnamed, empty last column: not a cell
@@ -254,10 +198,9 @@ def read_matrix(path: str | Path, fmt: str, *, orientation: str = "auto", annota
     if fmt == "packaged":
         return _read_packaged(str(path))
     path = Path(path)
-    if not path.exists():
-        raise InputError(f"{path}: file not found")
     if fmt not in READERS:
         raise InputError(f"{path}: unknown format {fmt!r}; expected one of {[*READERS, 'packaged']}")
+    check_input(path, fmt)
     if fmt == "table":
         return _read_table(path, orientation, annotation_rows)
     if fmt == "10x_mtx":

@@ -10,6 +10,8 @@ import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
+from .io import InputError
+
 
 @contextlib.contextmanager
 def logged(path: str | Path) -> Iterator[logging.Logger]:
@@ -28,7 +30,10 @@ def logged(path: str | Path) -> Iterator[logging.Logger]:
         try:
             yield log
         except Exception as err:
-            traceback.print_exc(file=fh)
+            if isinstance(err, InputError):  # the data's fault: the message names the file and the problem
+                fh.write(f"error: {err}\n")
+            else:
+                traceback.print_exc(file=fh)
             fh.flush()
             sys.__stderr__.write(f"cscniche error: {err}\n")
             raise
