@@ -77,3 +77,27 @@ def test_dry_run_plans_the_demo_with_per_patient_stemness(tmp_path):
 def test_ruff_is_clean():
     run = subprocess.run([sys.executable, "-m", "ruff", "check", str(REPO)], cwd=REPO, capture_output=True, text=True)
     assert run.returncode == 0, run.stdout
+
+
+USER_FACING = ["README.md", "BENCHMARKS.md", "CHANGELOG.md", "docs/*.md", "config/**/*.md", "config/**/*.yaml",
+               "workflow/**/*.py", "workflow/**/*.smk", "workflow/**/*.yaml", "workflow/report/*.rst", "Snakefile",
+               "benchmarks/*.py"]
+WORK_LOG = re.compile(r"\b(issue|ticket|session|work period|iteration|sprint)\s*#?\d+|\(#\d+\)|\bfollows #\d+",
+                      re.IGNORECASE)
+
+
+def test_user_facing_text_has_no_work_log_numbering():
+    """Docs, comments and docstrings speak about the software as it is: no numbered issues, sessions or
+    work periods (history belongs in git log and CHANGELOG.md)."""
+    hits = [f"{path.relative_to(REPO)}:{n}: {line.strip()[:80]}"
+            for pattern in USER_FACING for path in REPO.glob(pattern) if ".egg-info" not in str(path)
+            for n, line in enumerate(path.read_text(errors="replace").splitlines(), start=1) if WORK_LOG.search(line)]
+    assert not hits, "\n".join(hits)
+
+
+def test_readme_is_a_short_entry_point_and_links_the_docs():
+    readme = (REPO / "README.md").read_text()
+    assert len(readme.splitlines()) <= 170
+    for doc in ("config/README.md", "docs/outputs.md", "docs/methods.md", "docs/cluster.md", "BENCHMARKS.md",
+                "CHANGELOG.md"):
+        assert f"`{doc}`" in readme and (REPO / doc).is_file(), doc
