@@ -101,3 +101,21 @@ def test_readme_is_a_short_entry_point_and_links_the_docs():
     for doc in ("config/README.md", "docs/outputs.md", "docs/methods.md", "docs/cluster.md", "BENCHMARKS.md",
                 "CHANGELOG.md"):
         assert f"`{doc}`" in readme and (REPO / doc).is_file(), doc
+
+
+STAGES = {"simulate", "ingest", "qc", "cluster", "annotate", "malignant", "stemness", "crosstalk", "biomarkers",
+          "compare", "export", "report", "plots"}
+
+
+def test_no_stage_module_imports_another_stage():
+    """Stages sit side by side on the shared layer (labels, markers, graph, io, ranking, enrichment, ...)."""
+    import ast
+
+    found = []
+    for stage in sorted(STAGES):
+        tree = ast.parse((REPO / "workflow/cscniche" / f"{stage}.py").read_text())
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and node.level == 1:
+                names = [node.module] if node.module else [alias.name for alias in node.names]
+                found += [f"{stage} -> {name}" for name in names if name in STAGES - {stage}]
+    assert not found, found

@@ -11,6 +11,7 @@ import pandas as pd
 import scanpy as sc
 import scipy.sparse as sp
 
+from .graph import leiden
 from .io import InputError
 
 log = logging.getLogger(__name__)
@@ -224,21 +225,6 @@ def integrate(adata: ad.AnnData, params: dict, *, seed: int) -> str:
     adata.obsm["X_pca_harmony"] = (z.T if z.shape[0] != adata.n_obs else z).astype(np.float32)
     adata.uns["integration"] = {"method": "harmony", "batch_key": params["batch_key"], "batches": n_batches}
     return "X_pca_harmony"
-
-
-def leiden(adata: ad.AnnData, *, resolution: float, flavor: str = "igraph", seed: int = 0,
-           key_added: str = "leiden") -> None:
-    """``sc.tl.leiden`` on ``obsp['connectivities']`` (modularity, iterated until stable), in place.
-
-    ``flavor``: ``"igraph"`` (igraph's C implementation, undirected) or ``"leidenalg"``.
-    """
-    if flavor == "igraph":
-        sc.tl.leiden(adata, resolution=resolution, key_added=key_added, flavor="igraph", n_iterations=-1,
-                     directed=False, random_state=seed)
-    elif flavor == "leidenalg":
-        sc.tl.leiden(adata, resolution=resolution, key_added=key_added, flavor="leidenalg", random_state=seed)
-    else:
-        raise ValueError(f"leiden flavor {flavor!r}: expected 'igraph' or 'leidenalg'")
 
 
 def cluster(adata: ad.AnnData, params: dict, *, seed: int = 0, keep_counts: bool = True) -> ad.AnnData:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import anndata as ad
 import pandas as pd
 
-from .qc import QC_METRICS
+from .labels import QC_METRICS
 
 BASE_COLUMNS = ["cell_id", "sample", "patient"]
 

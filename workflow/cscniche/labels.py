@@ -1,4 +1,4 @@
-"""Labels shared by the stages: CSC calls, the signal of a patient's stem program, result modes, cell groups."""
+"""Labels shared by the stages: cell types, QC metrics, CSC calls, a stem program's signal, modes, cell groups."""
 
 from __future__ import annotations
 
@@ -7,6 +7,8 @@ import pandas as pd
 
 from .io import InputError
 
+UNASSIGNED = "unassigned"  # a cell no marker set wins
+QC_METRICS = ["n_genes", "total_counts", "pct_counts_mt", "pct_counts_ribo", "pct_counts_hb"]
 CSC_HIGH, CSC_LOW = "CSC-high", "CSC-low"
 # A patient's stem program (cscniche.consensus): CSC-high calls are confident only where it is discrete.
 DISCRETE, CONTINUOUS, ABSENT, TOO_FEW_CELLS = "discrete", "continuous", "absent", "too_few_cells"
@@ -28,6 +30,6 @@ def cell_groups(obs: pd.DataFrame) -> pd.Series:
     csc = obs["csc"].astype(str)
     cell_type = obs["cell_type"].astype(str)
     groups = np.where(malignant.eq("malignant"), np.where(csc.isin([CSC_HIGH, CSC_LOW]), csc, ""),
-                      np.where(malignant.eq("non-malignant") & ~cell_type.isin(["unassigned", "", "nan"]),
+                      np.where(malignant.eq("non-malignant") & ~cell_type.isin([UNASSIGNED, "", "nan"]),
                                cell_type, ""))
     return pd.Series(groups, index=obs.index, name="group")

@@ -17,8 +17,8 @@ import scipy.sparse as sp
 from scipy.stats import binomtest
 
 from . import clonality
-from .annotate import UNASSIGNED
 from .io import InputError
+from .labels import UNASSIGNED
 
 CALLS = ("malignant", "non-malignant", "uncertain")
 MALIGNANT_LABEL = "malignant"  # cell_type of malignant cells
@@ -474,7 +474,7 @@ def cnv_clusters(adata: ad.AnnData, *, resolution: float = 0.5, seed: int = 0, m
     """
     import scanpy as sc
 
-    from .cluster import leiden
+    from .graph import leiden
 
     X = sp.csr_matrix(adata.obsm["X_cnv"])
     labels = np.full(adata.n_obs, "", dtype=object)

@@ -12,8 +12,8 @@ import scanpy as sc
 import scipy.sparse as sp
 
 from .io import InputError
+from .labels import QC_METRICS, UNASSIGNED
 
-QC_METRICS = ["n_genes", "total_counts", "pct_counts_mt", "pct_counts_ribo", "pct_counts_hb"]
 FILTERS = ["low_counts", "low_genes", "high_genes", "high_mt", "doublet"]
 MIN_CELLS_SCRUBLET = 100
 # scrublet with exact kNN: 16 s at 6,250 cells, 71 s at 25,000 (with pynndescent: 53 s at 6,250)
@@ -261,7 +261,7 @@ def marker_types(adata: ad.AnnData, sets: list, *, min_genes: int, min_score: fl
     A rough label for every input cell, the removed ones included, so that what QC removes can be counted
     per cell type (:func:`removal_by_type`); the annotation proper runs after QC.
     """
-    from .annotate import UNASSIGNED, best_label, marker_scores
+    from .markers import best_label, marker_scores
 
     top = [s for s in sets if s.parent is None]
     if adata.n_obs == 0 or not top:

@@ -23,12 +23,12 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from .annotate import gene_mean_sd
 from .coherence import COHERENCE_COLUMNS, program_score, set_coherence
 from .consensus import GUARD_SETTINGS, Shape, call_high, call_stability, combine, program_sets, scorer_weights, shape_of
 from .enrichment import read_gmt
 from .io import InputError, read_yaml
 from .labels import CSC_HIGH, CSC_LOW
+from .markers import gene_mean_sd
 from .ranksum import row_ranks
 
 CHUNK_CELLS = 2_500  # rows ranked at a time: bounds the temporary arrays of the sparse ranking (~1 GB)
