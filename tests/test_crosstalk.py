@@ -240,3 +240,18 @@ def test_graded_mode_stays_quiet_without_a_program(cpdb):
     assert len(specific) > 100 and set(specific["mode"]) == {"graded"}
     assert (specific["fdr"] <= 0.05).mean() <= 0.05
     assert (specific["n_patients"] == 3).any()
+
+
+def test_cellphonedb_pvalues_count_the_observed_labelling():
+    """A pair no permutation beats gets 1/(n_perms + 1), not 0."""
+    import scipy.sparse as sp
+
+    X = sp.csr_matrix(np.array([[5.0, 5.0]] * 20 + [[0.0, 0.0]] * 20))
+    groups = pd.Series(["A"] * 20 + ["B"] * 20)
+    resource = pd.DataFrame({"ligand": ["L"], "receptor": ["R"], "pathway": [""]})
+    entities, usable = ct.Entities.from_resource(resource, pd.Index(["L", "R"]))
+    table = ct.cellphonedb_test(X, groups, usable, entities, expr_prop=0.1, n_perms=99,
+                                rng=np.random.default_rng(0))
+    row = table[(table["source"] == "A") & (table["target"] == "A")].iloc[0]
+    assert row["pvalue"] == pytest.approx(1 / 100)
+    assert table["pvalue"].min() >= 1 / 100

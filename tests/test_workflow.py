@@ -197,7 +197,8 @@ def test_report_renders_in_headless_chromium(demo):
     assert browser and driver_path, "Debian packages chromium and chromium-driver are needed (.ci/run installs them)"
     options = webdriver.ChromeOptions()
     options.binary_location = browser
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"):
+    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                 "--window-size=1400,1000"):
         options.add_argument(flag)
     options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     driver = webdriver.Chrome(service=Service(driver_path), options=options)
@@ -210,6 +211,22 @@ def test_report_renders_in_headless_chromium(demo):
             broken = [alt for complete, width, alt in images if not (complete and width > 0)]
             assert not broken, broken
             driver.find_element("css selector", "table.sortable th").click()  # the sorting script runs
+            width = driver.execute_script("return [document.documentElement.scrollWidth, window.innerWidth];")
+            assert width[0] <= width[1], f"{name}: the page scrolls sideways ({width})"
+            anchors = driver.execute_script(
+                "return Array.from(document.querySelectorAll('nav a')).map(a => a.getAttribute('href'));")
+            missing = [a for a in anchors if not driver.execute_script(
+                "return document.getElementById(arguments[0]) !== null;", a.lstrip("#"))]
+            assert len(anchors) >= 8 and not missing, missing
+            captions = driver.execute_script(
+                "return Array.from(document.images).map(i => i.closest('figure') && "
+                "i.closest('figure').querySelector('figcaption') ? "
+                "i.closest('figure').querySelector('figcaption').textContent.trim() : '');")
+            assert all(len(c) > 20 for c in captions), captions
+            links = driver.execute_script(
+                "return Array.from(document.querySelectorAll('a[href]')).map(a => a.getAttribute('href'))"
+                ".filter(h => !h.startsWith('#'));")
+            assert len(links) > 20 and not [h for h in links if not (demo / name / h).is_file()], links
             errors = [e for e in driver.get_log("browser") if e["level"] in ("SEVERE", "ERROR")]
             assert not errors, errors
             assert driver.title == f"cscniche: {name}"
@@ -373,3 +390,37 @@ def test_a_run_killed_mid_job_resumes_with_the_readme_commands(demo, tmp_path):
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert not list((tmp_path / "results").rglob("*.tmp"))
     assert_same_tables(demo / "simulated", tmp_path / "results/simulated")
+
+
+def test_final_anndata_reads_back_for_scanpy(demo, tmp_path):
+    """``adata.h5ad`` opens with anndata without warnings about its keys, has no key that anndata would split
+    on "/", no empty-string category, and ``sc.pl.umap`` draws cell types with the report's colours."""
+    import warnings
+
+    import anndata as ad
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import scanpy as sc
+
+    from cscniche.palette import category_colours
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # e.g. anndata's warning about "/" in keys
+        adata = ad.read_h5ad(demo / "simulated/adata.h5ad")
+
+    def keys(mapping, prefix=""):
+        for key, value in mapping.items():
+            yield prefix + str(key)
+            if isinstance(value, dict):
+                yield from keys(value, f"{prefix}{key}.")
+
+    assert not [k for k in keys(adata.uns) if "/" in k]
+    for column in adata.obs.select_dtypes("category"):
+        assert "" not in adata.obs[column].cat.categories, column
+    assert adata.obs["csc"].isna().any() and set(adata.obs["csc"].dropna()) <= {"CSC-high", "CSC-low"}
+    types = adata.obs["cell_type"].cat.categories
+    assert adata.uns["cell_type_colors"] == [category_colours(types)[t] for t in types]
+    sc.pl.umap(adata, color=["cell_type", "csc"], show=False)
+    matplotlib.pyplot.savefig(tmp_path / "umap.png")
+    assert (tmp_path / "umap.png").stat().st_size > 10_000

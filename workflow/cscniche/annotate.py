@@ -58,7 +58,8 @@ def annotate(adata: ad.AnnData, sets: list[MarkerSet], params: dict) -> ad.AnnDa
     coverage = marker_coverage(adata.var_names, sets, min_genes=params["min_genes_per_set"])
     adata.uns["annotate"] = {"params": dict(params), "scored_sets": list(scores.columns),
                              "unscored_sets": list(coverage.loc[~coverage["scored"], "cell_type"]),
-                             "sources": {s.name: s.source for s in sets}}
+                             "sources": pd.DataFrame({"cell_type": [s.name for s in sets],  # names hold "/"
+                                                      "source": [s.source for s in sets]})}
     return adata
 
 

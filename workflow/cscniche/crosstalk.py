@@ -6,7 +6,8 @@
 * Per patient, a CellPhoneDB-style permutation test (Efremova et al., Nat Protoc 15:1484, 2020) as in
   liana's ``cellphonedb`` method: the LR mean is the mean of the ligand's mean in the source and the
   receptor's mean in the target, both expressed in at least ``expr_prop`` of their group's cells; the
-  p-value is the share of cell-label permutations scoring at least as high.
+  p-value is the share of cell-label permutations scoring at least as high, the observed labelling counted
+  as one of them (never below 1/(n_perms + 1); liana and CellPhoneDB report 0 there).
 * CSC-specific signalling: per LR pair and TME partner, the difference of the expression product
   (ligand mean x receptor mean) between CSC-high and CSC-low malignant cells, summed over patients; its
   null comes from permuting the CSC-high/CSC-low labels within each patient (stratified), p-values from
@@ -215,7 +216,7 @@ def cellphonedb_test(X: sp.csr_matrix, groups: pd.Series, resource: pd.DataFrame
     out["ligand_mean"], out["receptor_mean"] = lm, rm
     out["ligand_prop"], out["receptor_prop"] = e_prop[s, lig[pair]], e_prop[t, rec[pair]]
     out["lr_mean"], out["lr_product"] = observed, lm * rm
-    out["pvalue"] = hits / n_perms if n_perms else np.nan
+    out["pvalue"] = (hits + 1) / (n_perms + 1) if n_perms else np.nan  # the observed labels count: >= 1/(n+1)
     return out
 
 

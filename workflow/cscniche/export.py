@@ -1,4 +1,4 @@
-"""Export: the per-cell contract table ``cells.tsv.gz`` from the final AnnData."""
+"""Export: the per-cell contract table ``cells.tsv.gz`` and ``adata.h5ad`` as scverse tools expect it."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import anndata as ad
 import pandas as pd
 
 from .labels import QC_METRICS
+from .palette import category_colours
 
 BASE_COLUMNS = ["cell_id", "sample", "patient"]
 
@@ -29,3 +30,24 @@ def cells_table(adata: ad.AnnData) -> pd.DataFrame:
     table.insert(len(table.columns) - len(authors), "umap_2", umap[:, 1])
     table.insert(0, "cell_id", adata.obs_names.to_numpy())
     return table.reset_index(drop=True)
+
+
+MAX_COLOURED = 60  # categories; a column with more (e.g. cell ids) gets no colours
+
+
+def scverse_conventions(adata: ad.AnnData) -> ad.AnnData:
+    """The final AnnData as scanpy, cellxgene and anndata expect it, in place.
+
+    A missing label is NaN (not an empty-string category) in every categorical ``obs`` column, and each
+    categorical column with at most ``MAX_COLOURED`` categories gets ``uns['<column>_colors']``, the colours
+    the figures and the report use (:func:`cscniche.palette.category_colours`).
+    """
+    for column in adata.obs:
+        values = adata.obs[column]
+        if isinstance(values.dtype, pd.CategoricalDtype) and "" in values.cat.categories:
+            adata.obs[column] = values.cat.remove_categories([""])
+        values = adata.obs[column]
+        if isinstance(values.dtype, pd.CategoricalDtype) and 0 < len(values.cat.categories) <= MAX_COLOURED:
+            colours = category_colours(values.cat.categories.astype(str))
+            adata.uns[f"{column}_colors"] = [colours[str(c)] for c in values.cat.categories]
+    return adata

@@ -12,6 +12,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from .io import write_atomic  # noqa: E402
+from .palette import GREY, category_colours
 
 PALETTE = plt.get_cmap("tab20").colors + plt.get_cmap("tab20b").colors
 
@@ -72,11 +73,13 @@ def umap_figure(cells: pd.DataFrame, color: str, path: str | Path, *, title: str
         _finish_umap(fig, ax, title or color, path)
         return
     labels = cells[color].fillna("").astype(str)
-    order = sorted(labels.unique(), key=lambda v: (not v.isdigit(), int(v) if v.isdigit() else 0, v))
-    for i, lab in enumerate(order):
+    colours = category_colours(labels.unique())
+    order = sorted(colours, key=lambda v: colours[v] != GREY)  # undecided cells first, under the others
+    for lab in order:
         sel = labels.eq(lab).to_numpy()
-        ax.scatter(cells["umap_1"][sel], cells["umap_2"][sel], s=size, color=PALETTE[i % len(PALETTE)],
-                   label=lab or "(none)", linewidths=0, rasterized=True)
+        grey = colours[lab] == GREY
+        ax.scatter(cells["umap_1"][sel], cells["umap_2"][sel], s=size * (0.6 if grey else 1), color=colours[lab],
+                   alpha=0.6 if grey else 1, label=lab or "(none)", linewidths=0, rasterized=True)
     ax.legend(bbox_to_anchor=(1.02, 1), loc="upper left", frameon=False, markerscale=max(1, 8 / size),
               fontsize=8, ncols=1 if len(order) <= 20 else 2)
     _finish_umap(fig, ax, title or color, path)

@@ -15,15 +15,19 @@ from .io import write_atomic
 
 PACKAGES = ["cscniche", "scanpy", "anndata", "numpy", "pandas", "scipy", "harmonypy", "leidenalg", "igraph",
             "umap-learn", "pynndescent", "scikit-learn", "scikit-image", "infercnvpy", "gseapy", "liana", "numba",
-            "snakemake"]
+            "pydeseq2", "celltypist", "scrublet", "h5py", "matplotlib", "snakemake"]
 
 STYLE = """
 body{font-family:system-ui,sans-serif;max-width:1200px;margin:2em auto;padding:0 1em;color:#222}
 h1{border-bottom:2px solid #4c72b0}h2{margin-top:2em;border-bottom:1px solid #ccc}
 table{border-collapse:collapse;font-size:13px;margin:.5em 0}th,td{border:1px solid #ddd;padding:3px 7px}
 th{background:#f0f3f8;cursor:pointer;user-select:none}tr:nth-child(even){background:#fafafa}
-img{max-width:100%;margin:.5em 0}.note{color:#555}nav a{margin-right:1em}
-.scroll{max-height:420px;overflow:auto;display:inline-block}
+img{max-width:100%;margin:.5em 0}.note{color:#555}
+nav{position:sticky;top:0;z-index:1;background:#fff;border-bottom:1px solid #ccc;padding:.4em 0;display:flex;
+flex-wrap:wrap;gap:.3em 1em}
+.scroll{max-height:420px;max-width:100%;overflow:auto;display:block}pre{overflow:auto;max-height:420px}
+figure{margin:1em 0}figcaption{font-size:13px;color:#444;max-width:900px}figcaption a{margin-left:.5em}
+th::after{content:" \\2195";color:#999;font-size:11px}.files{columns:3;font-size:13px}
 """
 SORT_JS = """
 document.querySelectorAll('table.sortable th').forEach(function(th){th.addEventListener('click',function(){
@@ -55,9 +59,65 @@ def table_html(df: pd.DataFrame, *, float_digits: int = 3) -> str:
 
 
 def image_html(path: str | Path, alt: str) -> str:
-    """An ``<img>`` with the PNG embedded as base64 (the report stays one file)."""
-    data = base64.b64encode(Path(path).read_bytes()).decode()
-    return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{data}">'
+    """A figure: the PNG embedded as base64 (the report stays one file), its caption and links to its files.
+
+    The links are relative to the dataset folder (``figures/<name>.png`` and ``.svg``), where the report is.
+    """
+    path = Path(path)
+    data = base64.b64encode(path.read_bytes()).decode()
+    links = "".join(f'<a href="{html.escape(f"{path.parent.name}/{path.stem}{ext}")}">{ext[1:].upper()}</a>'
+                    for ext in (".png", ".svg") if path.with_suffix(ext).is_file())
+    return (f'<figure><img alt="{html.escape(alt)}" src="data:image/png;base64,{data}">'
+            f"<figcaption>{html.escape(caption(path.stem, alt))}{links}</figcaption></figure>")
+
+
+CAPTIONS = {
+    "umap_cell_type": "UMAP of the cells, coloured by cell type (malignant cells as one type; grey: unassigned).",
+    "umap_malignant": "UMAP coloured by the malignant call (grey: uncertain).",
+    "umap_cnv_score": "UMAP coloured by the inferred copy-number score.",
+    "umap_stemness": "UMAP coloured by the consensus stemness score.",
+    "umap_csc": "UMAP coloured by the CSC call of malignant cells (grey: not malignant, or no confident call).",
+    "umap_leiden": "UMAP coloured by Leiden cluster at the configured resolution.",
+    "umap_sample": "UMAP coloured by sample.",
+    "umap_patient": "UMAP coloured by patient.",
+    "stemness_patients": "Stemness per patient: scorer agreement and CSC-high share of malignant cells.",
+    "biomarkers_dotplot": "CSC biomarkers: expression in CSC-high, CSC-low and TME cells.",
+    "crosstalk_heatmap": "Summed significant LR means between cell groups, per sender and receiver.",
+    "crosstalk_dotplot": "Top CSC-specific pairs per direction: colour is the effect, size is -log10 FDR.",
+    "crosstalk_network": "CSC-TME signalling network: the strongest CSC-specific pairs between groups.",
+    "crosstalk_axes": "Curated signalling axes (stemness, angiogenesis, immune suppression) per patient.",
+    "biomarkers_volcano": "CSC biomarkers: change in CSC-high against CSC-low cells and its significance.",
+    "biomarkers_gsea": "GSEA of the biomarker ranking: normalised enrichment of the top gene sets.",
+}
+
+
+def caption(stem: str, alt: str) -> str:
+    """The caption of a figure by its file name (a CNV heatmap, a QC panel, ...), else from its alt text."""
+    if stem in CAPTIONS:
+        return CAPTIONS[stem]
+    if stem.startswith("umap_leiden"):
+        return f"UMAP coloured by Leiden cluster ({stem.removeprefix('umap_leiden_')})."
+    if stem.startswith("umap_"):
+        return f"UMAP coloured by {stem.removeprefix('umap_')}."
+    if stem.startswith("cnv_heatmap_"):
+        return (f"Inferred copy number of patient {stem.removeprefix('cnv_heatmap_')} (cells by rows, genes along "
+                "the genome; the side bar is the malignant call).")
+    if alt.startswith("QC "):
+        return f"QC metrics of sample {stem}: kept and removed cells; dashed lines at the thresholds."
+    if stem.startswith("compare_"):
+        return (f"Comparison {stem.removeprefix('compare_')}: each patient's shares by group, the resistance genes "
+                "and the top CSC-TME pairs' effects by group.")
+    return alt[:1].upper() + alt[1:] + "."
+
+
+def files_html(folder: Path) -> str:
+    """Links to the dataset's tables, figures and data files (relative to the report, which sits in ``folder``)."""
+    kinds = (".tsv", ".tsv.gz", ".txt", ".png", ".svg", ".h5ad", ".gmt")
+    files = sorted(p.relative_to(folder) for p in folder.rglob("*") if p.is_file() and p.name.endswith(kinds)
+                   and p.relative_to(folder).parts[0] not in ("logs", "benchmarks", "raw", "ingest")
+                   and (p.suffix != ".h5ad" or p.parent == folder))
+    items = "".join(f'<li><a href="{html.escape(str(f))}">{html.escape(str(f))}</a></li>' for f in files)
+    return f'<ul class="files">{items}</ul>'
 
 
 SMALL_REFERENCE = 50  # fewer CNV reference cells than this get a warning in the report
@@ -371,7 +431,8 @@ def build_report(
         '<nav><a href="#overview">Overview</a><a href="#qc">QC</a><a href="#clustering">Clustering</a>'
         '<a href="#markers">Markers</a><a href="#identity">Cell identity</a><a href="#stemness">Stemness</a>'
         '<a href="#crosstalk">Crosstalk</a><a href="#biomarkers">Biomarkers</a><a href="#gsea">GSEA</a>'
-        + ('<a href="#compare">Comparisons</a>' if comparisons else "") + '<a href="#methods">Methods</a></nav>',
+        + ('<a href="#compare">Comparisons</a>' if comparisons else "") + '<a href="#methods">Methods</a>'
+        '<a href="#files">Files</a></nav>',
         '<h2 id="overview">Overview</h2>',
         f"<p>{html.escape(settings.get('description', ''))}</p>",
         f"<p>{len(cells):,} cells kept after QC (of {int(qc_summary['cells_before'].sum()):,}) in "
@@ -407,7 +468,9 @@ def build_report(
     parts += _comparison_section(comparisons or {}, figures.get("compare", []))
     parts += ['<h2 id="methods">Methods and versions</h2>',
               table_html(pd.DataFrame(list(versions().items()), columns=["package", "version"])),
-              "<h3>Settings used</h3>", f"<pre>{html.escape(json.dumps(settings, indent=2, default=str))}</pre>"]
+              "<h3>Settings used</h3>", f"<pre>{html.escape(json.dumps(settings, indent=2, default=str))}</pre>",
+              '<h2 id="files">Files</h2>', "<p class='note'>Every table and figure of this dataset (relative to "
+              "this report).</p>", files_html(Path(path).parent)]
     doc = (f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>cscniche: {html.escape(dataset)}"
            f"</title><style>{STYLE}</style></head><body>{''.join(parts)}<script>{SORT_JS}</script></body></html>")
     write_atomic(path, lambda tmp: tmp.write_text(doc, encoding="utf-8"))

@@ -3,7 +3,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from cscniche.export import cells_table  # noqa: E402
+from cscniche.export import cells_table, scverse_conventions  # noqa: E402
 from cscniche.io import read_stage, write_h5ad_with_matrices, write_table  # noqa: E402
 from cscniche.logs import logged  # noqa: E402
 
@@ -12,4 +12,4 @@ with logged(snakemake.log[0]):
     adata = read_stage(snakemake.input.matrix, snakemake.input.h5ad, x=False, graph=True)
     write_table(cells_table(adata), snakemake.output.cells)
     # the deliverable: gzip, as R's HDF5 reads it
-    write_h5ad_with_matrices(adata, snakemake.output.adata, snakemake.input.matrices)
+    write_h5ad_with_matrices(scverse_conventions(adata), snakemake.output.adata, snakemake.input.matrices)
