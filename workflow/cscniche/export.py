@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import anndata as ad
+import numpy as np
 import pandas as pd
 
 from .labels import QC_METRICS
@@ -51,3 +54,57 @@ def scverse_conventions(adata: ad.AnnData) -> ad.AnnData:
             colours = category_colours(values.cat.categories.astype(str))
             adata.uns[f"{column}_colors"] = [colours[str(c)] for c in values.cat.categories]
     return adata
+
+
+MTX_BLOCK_ROWS = 20_000  # cells written at a time
+
+
+def write_10x_mtx(matrix: str | Path, folder: str | Path) -> int:
+    """The counts of ``matrix`` (an h5ad; ``layers/counts``, else ``X``) as a 10x MatrixMarket folder.
+
+    ``matrix.mtx.gz`` (genes x cells), ``features.tsv.gz`` (symbol, symbol, ``Gene Expression``) and
+    ``barcodes.tsv.gz`` (cell ids, as in ``cells.tsv.gz``), which ``Seurat::Read10X`` and
+    ``scanpy.read_10x_mtx`` read. Integer values are written as integers. Rows are read and written in
+    blocks of ``MTX_BLOCK_ROWS`` cells; the folder appears complete or not at all. Returns the entries written.
+    """
+    import gzip
+    import shutil
+
+    import h5py
+    from anndata.io import read_elem, sparse_dataset
+
+    folder = Path(folder)
+    tmp = folder.with_name(f".{folder.name}.tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    with h5py.File(matrix, "r") as fh:
+        counts = sparse_dataset(fh["layers/counts"] if "counts" in fh.get("layers", {}) else fh["X"])
+        cells = pd.Index(read_elem(fh["obs"]).index)
+        genes = pd.Index(read_elem(fh["var"]).index)
+        n_cells, n_genes = counts.shape
+        integral = _integral(counts, n_cells)
+        entries = 0
+        with gzip.open(tmp / "matrix.mtx.gz", "wt", compresslevel=4) as out:
+            total = int(fh["layers/counts/indptr"][-1] if "counts" in fh.get("layers", {}) else fh["X/indptr"][-1])
+            out.write(f"%%MatrixMarket matrix coordinate {'integer' if integral else 'real'} general\n"
+                      f"%metadata_json: {{\"software\": \"cscniche\"}}\n{n_genes} {n_cells} {total}\n")
+            for start in range(0, n_cells, MTX_BLOCK_ROWS):
+                block = counts[start:start + MTX_BLOCK_ROWS].tocoo()
+                rows = np.column_stack([block.col + 1, block.row + start + 1, block.data]).astype(np.float64)
+                np.savetxt(out, rows, fmt="%d %d %d" if integral else "%d %d %.7g")
+                entries += len(rows)
+    pd.DataFrame({"id": genes, "name": genes, "type": "Gene Expression"}).to_csv(
+        tmp / "features.tsv.gz", sep="\t", header=False, index=False)
+    pd.Series(cells).to_csv(tmp / "barcodes.tsv.gz", header=False, index=False)
+    shutil.rmtree(folder, ignore_errors=True)
+    tmp.rename(folder)
+    return entries
+
+
+def _integral(counts, n_cells: int) -> bool:
+    """Whether every stored value is a whole number (checked block by block)."""
+    for start in range(0, n_cells, MTX_BLOCK_ROWS):
+        data = counts[start:start + MTX_BLOCK_ROWS].data
+        if not np.array_equal(data, np.rint(data)):
+            return False
+    return True

@@ -36,3 +36,22 @@ rule export:
         ENV
     script:
         "../scripts/export.py"
+
+
+rule export_counts:
+    """The counts as a 10x MatrixMarket folder for Seurat and other R tools (built when asked for)."""
+    input:
+        matrix="results/{dataset}/cluster/clustered.h5ad",
+    output:
+        directory("results/{dataset}/export/counts"),
+    log:
+        "results/{dataset}/logs/export_counts.log",
+    benchmark:
+        "results/{dataset}/benchmarks/export_counts.tsv"
+    resources:
+        mem_mb=1500,  # one block of cells at a time
+        runtime=minutes(5, 0.02),
+    conda:
+        ENV
+    script:
+        "../scripts/export_counts.py"
