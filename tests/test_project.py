@@ -119,3 +119,25 @@ def test_no_stage_module_imports_another_stage():
                 names = [node.module] if node.module else [alias.name for alias in node.names]
                 found += [f"{stage} -> {name}" for name in names if name in STAGES - {stage}]
     assert not found, found
+
+
+PINNED_FOR_COMPATIBILITY = {"mudata", "plotnine", "pynndescent", "snakemake-executor-plugin-slurm-jobstep"}
+
+
+def test_pyproject_dependencies_and_the_pins_agree():
+    """pyproject.toml lists the direct dependencies; requirements.txt pins each to a version its range allows,
+    and pins nothing else but a few of their dependencies; the test extras are pinned in requirements-dev.txt."""
+    import tomllib
+
+    from packaging.requirements import Requirement
+
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    pins = _requirements()
+    direct = {Requirement(r).name.lower(): Requirement(r) for r in project["dependencies"]}
+    for name, requirement in direct.items():
+        assert name in pins, f"{name} is a dependency but not pinned in requirements.txt"
+        assert requirement.specifier.contains(pins[name]), f"{name}=={pins[name]} is outside {requirement}"
+    assert set(pins) - set(direct) == PINNED_FOR_COMPATIBILITY
+    dev = {line.split("==")[0].lower() for line in (REPO / "requirements-dev.txt").read_text().splitlines()
+           if "==" in line}
+    assert {Requirement(r).name.lower() for r in project["optional-dependencies"]["test"]} <= dev
