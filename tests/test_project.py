@@ -127,6 +127,25 @@ def test_no_stage_module_imports_another_stage():
 
 def test_no_library_module_is_long():
     """One job per module: none of the split stages' modules over 300 lines."""
-    long = {p.relative_to(REPO / "workflow/cscniche"): len(p.read_text().splitlines())
-            for stage in ("crosstalk", "compare") for p in (REPO / "workflow/cscniche" / stage).glob("*.py")}
+    library = REPO / "workflow/cscniche"
+    long = {p.relative_to(library): len(p.read_text().splitlines())
+            for stage in ("crosstalk", "compare", "stemness") for p in (library / stage).glob("*.py")}
     assert max(long.values()) <= 300, long
+
+
+def test_every_relative_import_of_the_library_resolves():
+    """Imports inside functions run only when called: each relative import must name an existing module."""
+    import ast
+
+    library = REPO / "workflow/cscniche"
+    unresolved = []
+    for path in library.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.level:
+                base = path.parent.parents[node.level - 2] if node.level > 1 else path.parent
+                names = [node.module] if node.module else [alias.name for alias in node.names]
+                for name in names:
+                    target = base.joinpath(*name.split("."))
+                    if not (target.with_suffix(".py").is_file() or (target / "__init__.py").is_file()):
+                        unresolved.append(f"{path.relative_to(library)}: {'.' * node.level}{name}")
+    assert not unresolved, unresolved
