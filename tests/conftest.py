@@ -28,11 +28,15 @@ SMALL_SIM = {"n_cells": 600, "n_patients": 2, "samples_per_patient": 1, "n_genes
 # installed and no controller running (here after the SLURM test, or on a login-less machine) each start waits
 # ~9 s for it to fail. Snakemake runs of the other tests find a stand-in that fails at once; the SLURM test
 # uses REAL_PATH.
-REAL_PATH = os.environ["PATH"]
-_STAND_IN = Path(tempfile.mkdtemp(prefix="cscniche-no-slurm-"))
-(_STAND_IN / "scontrol").write_text("#!/bin/sh\nexit 1\n")
-(_STAND_IN / "scontrol").chmod(0o755)
-os.environ["PATH"] = f"{_STAND_IN}{os.pathsep}{REAL_PATH}"
+# (This module is imported twice, as pytest's conftest and by the tests' "from conftest import": the stand-in is
+# made once and REAL_PATH never holds it.)
+STAND_IN_PREFIX = "cscniche-no-slurm-"
+REAL_PATH = os.pathsep.join(p for p in os.environ["PATH"].split(os.pathsep) if STAND_IN_PREFIX not in p)
+if STAND_IN_PREFIX not in os.environ["PATH"]:
+    _stand_in = Path(tempfile.mkdtemp(prefix=STAND_IN_PREFIX))
+    (_stand_in / "scontrol").write_text("#!/bin/sh\nexit 1\n")
+    (_stand_in / "scontrol").chmod(0o755)
+    os.environ["PATH"] = f"{_stand_in}{os.pathsep}{REAL_PATH}"
 
 
 @pytest.hookimpl(trylast=True)  # after pytest groups the tests by fixture

@@ -8,6 +8,8 @@ import pandas as pd
 from .io import InputError
 
 UNASSIGNED = "unassigned"  # a cell no marker set wins
+CALLS = ("malignant", "non-malignant", "uncertain")
+MALIGNANT_LABEL = "malignant"  # cell_type of malignant cells
 QC_METRICS = ["n_genes", "total_counts", "pct_counts_mt", "pct_counts_ribo", "pct_counts_hb"]
 CSC_HIGH, CSC_LOW = "CSC-high", "CSC-low"
 # A patient's stem program (cscniche.consensus): CSC-high calls are confident only where it is discrete.
