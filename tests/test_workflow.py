@@ -420,7 +420,7 @@ def test_final_anndata_reads_back_for_scanpy(demo, tmp_path):
         assert "" not in adata.obs[column].cat.categories, column
     assert adata.obs["csc"].isna().any() and set(adata.obs["csc"].dropna()) <= {"CSC-high", "CSC-low"}
     types = adata.obs["cell_type"].cat.categories
-    assert adata.uns["cell_type_colors"] == [category_colours(types)[t] for t in types]
+    assert list(adata.uns["cell_type_colors"]) == [category_colours(types)[t] for t in types]
     sc.pl.umap(adata, color=["cell_type", "csc"], show=False)
     matplotlib.pyplot.savefig(tmp_path / "umap.png")
     assert (tmp_path / "umap.png").stat().st_size > 10_000
