@@ -25,7 +25,8 @@ th{background:#f0f3f8;cursor:pointer;user-select:none}tr:nth-child(even){backgro
 img{max-width:100%;margin:.5em 0}.note{color:#555}
 nav{position:sticky;top:0;z-index:1;background:#fff;border-bottom:1px solid #ccc;padding:.4em 0;display:flex;
 flex-wrap:wrap;gap:.3em 1em}
-.scroll{max-height:420px;max-width:100%;overflow:auto;display:block}pre{overflow:auto;max-height:420px}
+.scroll{max-height:420px;max-width:100%;overflow:auto;display:block}
+pre{overflow:auto;max-height:420px;white-space:pre-wrap;overflow-wrap:anywhere}
 figure{margin:1em 0}figcaption{font-size:13px;color:#444;max-width:900px}figcaption a{margin-left:.5em}
 th::after{content:" \\2195";color:#999;font-size:11px}.files{columns:3;font-size:13px}
 """
@@ -53,6 +54,7 @@ def versions() -> dict[str, str]:
 
 def table_html(df: pd.DataFrame, *, float_digits: int = 3) -> str:
     """A sortable HTML table (click a header to sort)."""
+    df = df.rename_axis(columns=None)  # a pivot's column name would become an empty first column
     body = df.to_html(index=False, classes="sortable", border=0, float_format=lambda v: f"{v:.{float_digits}g}",
                       na_rep="")
     return f'<div class="scroll">{body}</div>'
