@@ -29,6 +29,7 @@ include: "workflow/rules/report.smk"
 
 
 rule all:
+    """Every dataset's report, per-cell table, final AnnData and comparison figures."""
     input:
         all_outputs(),
     default_target: True

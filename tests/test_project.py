@@ -149,3 +149,12 @@ def test_every_relative_import_of_the_library_resolves():
                     if not (target.with_suffix(".py").is_file() or (target / "__init__.py").is_file()):
                         unresolved.append(f"{path.relative_to(library)}: {'.' * node.level}{name}")
     assert not unresolved, unresolved
+
+
+def test_every_rule_says_what_it_does():
+    """``snakemake --list-rules`` gives each rule's docstring."""
+    listed = subprocess.run([sys.executable, "-m", "snakemake", "--list-rules"], cwd=REPO, capture_output=True,
+                            text=True)
+    assert listed.returncode == 0, listed.stderr[-2000:]
+    rules = [line for line in listed.stdout.splitlines() if line.strip()]
+    assert len(rules) > 20 and not [r for r in rules if "(" not in r], rules

@@ -1,4 +1,5 @@
 rule annotate:
+    """Cell types from curated marker sets (kNN-smoothed scores), cluster majority and purity."""
     input:
         h5ad="results/{dataset}/cluster/clustered.h5ad",
         markers=lambda w: dataset(w)["annotate"]["markers"],

@@ -1,4 +1,5 @@
 rule biomarkers:
+    """CSC biomarkers: CSC-high against CSC-low malignant cells (pseudobulk DESeq2 per patient), GSEA."""
     input:
         matrix="results/{dataset}/cluster/clustered.h5ad",
         h5ad="results/{dataset}/stemness/stemness.h5ad",
@@ -29,6 +30,7 @@ rule biomarkers:
 
 
 rule biomarker_figures:
+    """Biomarker dotplot, volcano and GSEA figures from the saved tables."""
     input:
         biomarkers="results/{dataset}/biomarkers/biomarkers.tsv",
         de="results/{dataset}/biomarkers/de.tsv",

@@ -1,4 +1,5 @@
 rule cluster:
+    """Merge the samples, normalise, HVGs, PCA, Harmony, neighbours, UMAP, Leiden and cluster markers."""
     input:
         lambda w: expand("results/{{dataset}}/qc/{sample}.h5ad", sample=sample_names(w)),
     output:

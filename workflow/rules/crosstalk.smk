@@ -1,4 +1,5 @@
 rule crosstalk:
+    """CSC-TME ligand-receptor inference per patient, CSC-specific tests across patients, signalling axes."""
     input:
         matrix="results/{dataset}/cluster/clustered.h5ad",
         h5ad="results/{dataset}/stemness/stemness.h5ad",
@@ -26,6 +27,7 @@ rule crosstalk:
 
 
 rule crosstalk_figures:
+    """Crosstalk heatmap, CSC-specific dotplot, network and axes figures from the saved tables."""
     input:
         interactions="results/{dataset}/crosstalk/interactions.tsv",
         csc_specific="results/{dataset}/crosstalk/csc_specific.tsv",

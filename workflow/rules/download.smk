@@ -1,5 +1,6 @@
 # Inputs given as URLs are fetched into the download cache (pooch: sha256 check, retries, atomic rename).
 rule download:
+    """Fetch one URL into the download cache, checked against its sha256 when pinned."""
     output:
         f"{DOWNLOAD['cache']}/{{file}}",
     log:
@@ -17,6 +18,7 @@ rule download:
 
 
 rule downloads_manifest:
+    """The dataset's downloads with the sha256 each file had."""
     input:
         lambda w: sorted(dataset_downloads(w.dataset)),
     output:

@@ -1,5 +1,6 @@
 # The final AnnData and the per-cell contract table. Later stages point this rule at their output.
 rule export_matrices:
+    """Compress X and the counts of the clustered data for the final AnnData."""
     input:
         matrix="results/{dataset}/cluster/clustered.h5ad",
     output:
@@ -18,6 +19,7 @@ rule export_matrices:
 
 
 rule export:
+    """The final AnnData (scverse conventions) and the per-cell contract table cells.tsv.gz."""
     input:
         matrix="results/{dataset}/cluster/clustered.h5ad",
         matrices="results/{dataset}/export/matrices.h5",

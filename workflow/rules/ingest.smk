@@ -1,4 +1,5 @@
 rule ingest:
+    """Read one sample (10x, h5ad, table, packaged), detect its value scale and gene ids, attach metadata."""
     input:
         ingest_input,
     output:

@@ -1,4 +1,5 @@
 rule malignant:
+    """Malignant calls from inferred copy number against a verified normal reference, and B-cell clones."""
     input:
         matrix="results/{dataset}/cluster/clustered.h5ad",
         h5ad="results/{dataset}/identity/annotated.h5ad",
@@ -28,6 +29,7 @@ rule malignant:
 
 
 rule cnv_heatmap:
+    """One patient's inferred copy-number heatmap with the malignant calls."""
     input:
         "results/{dataset}/adata.h5ad",
     output:

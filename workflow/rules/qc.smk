@@ -1,4 +1,5 @@
 rule qc:
+    """Per-sample QC: adaptive thresholds on genes, counts and mitochondrial share; scrublet doublets."""
     input:
         h5ad="results/{dataset}/ingest/{sample}.h5ad",
         markers=lambda w: dataset(w)["annotate"]["markers"],
@@ -24,6 +25,7 @@ rule qc:
 
 
 rule qc_plot:
+    """One sample's QC figure: kept and removed cells and the thresholds."""
     input:
         cells="results/{dataset}/qc/{sample}.cells.tsv.gz",
         summary="results/{dataset}/qc/{sample}.summary.tsv",
@@ -44,6 +46,7 @@ rule qc_plot:
 
 
 rule qc_summary:
+    """The dataset's QC table and what QC removed per cell type."""
     input:
         summaries=lambda w: expand(
             "results/{{dataset}}/qc/{sample}.summary.tsv", sample=sample_names(w)

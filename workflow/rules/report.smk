@@ -1,4 +1,5 @@
 rule umap_plot:
+    """UMAPs coloured by the per-cell table's labels and scores."""
     input:
         "results/{dataset}/cells.tsv.gz",
     output:
@@ -18,6 +19,7 @@ rule umap_plot:
 
 
 rule report:
+    """The dataset's self-contained HTML report from the saved tables and figures."""
     input:
         cells="results/{dataset}/cells.tsv.gz",
         qc_summary="results/{dataset}/qc/summary.tsv",

@@ -1,4 +1,5 @@
 rule simulate:
+    """A simulated tumour with planted truth (cell types, CSCs, CNVs, LR pairs, doublets)."""
     output:
         raw=directory("results/{dataset}/raw"),
         truth="results/{dataset}/truth/cells.tsv.gz",

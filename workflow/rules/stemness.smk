@@ -1,4 +1,5 @@
 rule stemness_patient:
+    """One patient's stemness scores, consensus and CSC calls among its malignant cells."""
     input:
         matrix="results/{dataset}/cluster/clustered.h5ad",
         h5ad="results/{dataset}/identity/identity.h5ad",
@@ -23,6 +24,7 @@ rule stemness_patient:
 
 
 rule stemness:
+    """Gather the patients' stemness scores and CSC calls, and the ssGSEA cross-check."""
     input:
         h5ad="results/{dataset}/identity/identity.h5ad",
         patients=lambda w: expand("results/{{dataset}}/stemness/patients/{patient}.h5ad",
@@ -52,6 +54,7 @@ rule stemness:
 
 
 rule stemness_figure:
+    """Stemness per patient: scorer agreement and CSC-high share."""
     input:
         cells="results/{dataset}/cells.tsv.gz",
         agreement="results/{dataset}/stemness/agreement.tsv",
