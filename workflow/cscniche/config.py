@@ -279,13 +279,11 @@ def _check_local_inputs(row: dict, where: str) -> None:
     try:
         if not is_url(row["path"]):
             check_input(row["path"], row["format"])
-        annotation = row.get("annotation") or ""
-        if annotation and not is_url(annotation) and Path(annotation).is_file() and \
-                Path(annotation).stat().st_size == 0:
-            raise InputError(f"{annotation}: empty file (0 bytes)")
     except InputError as err:
-        field = "annotation" if str(err).startswith(row.get("annotation") or "\0") else "path"
-        raise ConfigError(f"{where}: field `{field}`: {err}") from None
+        raise ConfigError(f"{where}: field `path`: {err}") from None
+    annotation = row.get("annotation") or ""
+    if annotation and not is_url(annotation) and Path(annotation).is_file() and Path(annotation).stat().st_size == 0:
+        raise ConfigError(f"{where}: field `annotation`: {annotation}: empty file (0 bytes)")
 
 
 def read_sample_sheet(path: str | Path, *, check_paths: bool = True) -> pd.DataFrame:

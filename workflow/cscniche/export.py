@@ -78,14 +78,15 @@ def write_10x_mtx(matrix: str | Path, folder: str | Path) -> int:
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     with h5py.File(matrix, "r") as fh:
-        counts = sparse_dataset(fh["layers/counts"] if "counts" in fh.get("layers", {}) else fh["X"])
+        group = fh["layers/counts"] if "counts" in fh.get("layers", {}) else fh["X"]
+        counts = sparse_dataset(group)
         cells = pd.Index(read_elem(fh["obs"]).index)
         genes = pd.Index(read_elem(fh["var"]).index)
         n_cells, n_genes = counts.shape
-        integral = _integral(counts, n_cells)
+        total = int(group["indptr"][-1])
+        integral = _integral(group["data"])
         entries = 0
         with gzip.open(tmp / "matrix.mtx.gz", "wt", compresslevel=4) as out:
-            total = int(fh["layers/counts/indptr"][-1] if "counts" in fh.get("layers", {}) else fh["X/indptr"][-1])
             out.write(f"%%MatrixMarket matrix coordinate {'integer' if integral else 'real'} general\n"
                       f"%metadata_json: {{\"software\": \"cscniche\"}}\n{n_genes} {n_cells} {total}\n")
             for start in range(0, n_cells, MTX_BLOCK_ROWS):
@@ -101,10 +102,10 @@ def write_10x_mtx(matrix: str | Path, folder: str | Path) -> int:
     return entries
 
 
-def _integral(counts, n_cells: int) -> bool:
-    """Whether every stored value is a whole number (checked block by block)."""
-    for start in range(0, n_cells, MTX_BLOCK_ROWS):
-        data = counts[start:start + MTX_BLOCK_ROWS].data
-        if not np.array_equal(data, np.rint(data)):
+def _integral(data, *, block: int = 1 << 24) -> bool:
+    """Whether every stored value (an HDF5 dataset of a sparse matrix's values) is a whole number, by blocks."""
+    for start in range(0, data.shape[0], block):
+        values = data[start:start + block]
+        if not np.array_equal(values, np.rint(values)):
             return False
     return True

@@ -212,6 +212,7 @@ def _programs(genes: pd.DataFrame, rng: np.random.Generator, n_patients: int, *,
     malignant_lfc = np.zeros(n)
     malignant_lfc[[idx[g] for g in MALIGNANT_MARKERS]] = 3.5
     cnv_events = []
+    paired = bool((resistance or {}).get("paired"))
     for p in range(1, n_patients + 1):
         lfc = malignant_lfc.copy()
         bg = rng.choice(n, 150, replace=False)
@@ -231,7 +232,6 @@ def _programs(genes: pd.DataFrame, rng: np.random.Generator, n_patients: int, *,
         diverse = rng.choice(low, min(400, len(low)), replace=False)  # small universes have fewer
         if diversity:
             csc[diverse] += 1.0  # higher transcriptional diversity
-        paired = bool((resistance or {}).get("paired"))
         raised = csc.copy()
         raised[resistant] += (resistance or {}).get("resistance_effect", 1.5)
         profiles[f"CSC_P{p}"] = raised if resistant and p % 2 == 0 and not paired else csc
@@ -265,10 +265,10 @@ def _cell_plan(params: dict, rng: np.random.Generator, *, seed: int) -> pd.DataF
     per_sample = np.full(len(samples), params["n_cells"] // len(samples))
     per_sample[: params["n_cells"] % len(samples)] += 1
     tme_types = list(TME_MARKERS)
+    paired = (params.get("condition") or {}).get("paired")
     rows = []
     for (sample, patient), n_cells in zip(samples, per_sample, strict=True):
         tme_props = _shifted(rng.dirichlet(np.full(len(tme_types), 8.0)), tme_types, params, sample)
-        paired = (params.get("condition") or {}).get("paired")
         csc_state = f"CSC_{patient}" + ("_b" if paired and condition_arm(params, sample) == 1 else "")
         n_doublets = int(round(n_cells * params["doublet_fraction"]))
         n_mal = int(round((n_cells - n_doublets) * params["malignant_fraction"]))

@@ -13,15 +13,8 @@ def _sign_flip_pvalue(differences: np.ndarray) -> float:
     All 2^n flips for n <= 20 (exact: at least 2 / 2^n); else the observed and 2^20 - 1 random flips (seed 0).
     1 when every difference is 0.
     """
-    differences = np.asarray(differences, float)
-    n = len(differences)
-    if n > 20:
-        signs = np.vstack([np.ones(n), np.random.default_rng(0).choice([-1.0, 1.0], size=(2 ** 20 - 1, n))])
-    else:
-        signs = 1 - 2 * ((np.arange(2 ** n)[:, None] >> np.arange(n)) & 1).astype(float)
-    means = np.abs(signs @ differences) / n
-    observed = abs(differences.mean())
-    return float(np.mean(means >= observed - 1e-12 * max(observed, 1e-300)))
+    differences = np.asarray(differences, float)[None, :]
+    return float(_sign_flip_pvalues(differences, np.array([True]), exact_up_to=20)[0])
 
 
 def _bh(pvalues: pd.Series) -> pd.Series:

@@ -31,16 +31,12 @@ def run_crosstalk(adata: ad.AnnData, resource: pd.DataFrame, params: dict, *,
     patients = adata.obs["patient"].astype(str).to_numpy()
     tables, stats, notes = [], [], []
     for patient in sorted(set(patients)):
-        in_patient = (patients == patient) & groups.ne("").to_numpy()
-        sizes = groups[in_patient].value_counts()
-        kept = sorted(sizes[sizes >= params["min_cells"]].index)
-        dropped = sorted(sizes[sizes < params["min_cells"]].index)
+        kept, dropped, cells = _unit_cells(patients == patient, groups, params["min_cells"])
         if dropped:
             notes.append(f"{patient}: groups below {params['min_cells']} cells left out: {', '.join(dropped)}")
         if len(kept) < 2:
             notes.append(f"{patient}: fewer than two groups with enough cells; no interactions")
             continue
-        cells = np.flatnonzero(in_patient & groups.isin(kept).to_numpy())
         X, labels = X_all[cells], groups.iloc[cells].reset_index(drop=True)
         table = cellphonedb_test(X, labels, usable, entities, expr_prop=params["expr_prop"],
                                  n_perms=params["n_perms"], rng=rng)
@@ -95,16 +91,22 @@ def interactions_by_unit(adata: ad.AnnData, resource: pd.DataFrame, *, units: pd
     unit_of = units.astype(str).to_numpy()
     tables = []
     for unit in sorted(set(unit_of) - {""}):
-        in_unit = (unit_of == unit) & groups.ne("").to_numpy()
-        sizes = groups[in_unit].value_counts()
-        kept = sizes.index[sizes >= min_cells]
-        cells = np.flatnonzero(in_unit & groups.isin(kept).to_numpy())
+        kept, _, cells = _unit_cells(unit_of == unit, groups, min_cells)
         if len(kept) < 2 or usable.empty:
             continue
         table = cellphonedb_test(X_all[cells], groups.iloc[cells].reset_index(drop=True), usable, entities,
                                  expr_prop=expr_prop, n_perms=0, rng=np.random.default_rng(0))
         tables.append(table.assign(patient=unit))
     return _interactions_table(tables)
+
+
+def _unit_cells(in_unit: np.ndarray, groups: pd.Series, min_cells: int) -> tuple[list[str], list[str], np.ndarray]:
+    """A unit's cell groups with at least ``min_cells`` cells (kept) and fewer (dropped), and the kept cells."""
+    in_unit = in_unit & groups.ne("").to_numpy()
+    sizes = groups[in_unit].value_counts()
+    kept = sorted(sizes[sizes >= min_cells].index)
+    dropped = sorted(sizes[sizes < min_cells].index)
+    return kept, dropped, np.flatnonzero(in_unit & groups.isin(kept).to_numpy())
 
 
 def _linear(X: sp.csr_matrix) -> sp.csr_matrix:
