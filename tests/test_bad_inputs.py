@@ -147,3 +147,37 @@ def test_bad_values_stop_ingest_naming_the_place_and_leave_nothing(tmp_path, inp
     assert "results/d/logs/ingest/S1.log" in run.stderr
     assert {p for p in written if not str(p).startswith("results/d/logs/")} == set(), written
     assert not list((tmp_path / "results").rglob("*.tmp"))
+
+
+def _table(path: Path, genes: list[str], values: np.ndarray) -> Path:
+    cells = [f"{path.stem.split('.')[0]}-{i}" for i in range(values.shape[1])]
+    rows = ["gene\t" + "\t".join(cells)]
+    rows += [g + "\t" + "\t".join(f"{v:g}" for v in row) for g, row in zip(genes, values, strict=True)]
+    path.write_text("\n".join(rows) + "\n")
+    return path
+
+
+@pytest.mark.parametrize("case", ["mixed_scales", "no_shared_genes"])
+def test_samples_that_cannot_be_merged_stop_before_qc(tmp_path, inputs, case):
+    """Samples on different value scales, or with no gene name in common, stop right after ingest: the message
+    names the samples and what differs, and no QC job runs."""
+    rng = np.random.default_rng(0)
+    genes = [f"GENE{i}" for i in range(40)]
+    counts = rng.poisson(2.0, size=(40, 30)).astype(float)
+    first = _table(inputs / "a.tsv", genes, counts)
+    if case == "mixed_scales":
+        second = _table(inputs / "b.tsv", genes, np.round(np.log1p(rng.poisson(2.0, size=(40, 30)) * 3.7), 3))
+        expected = ["samples on different value scales", "S1: counts", "S2: log"]
+    else:
+        second = _table(inputs / "b.tsv", [f"OTHER{i}" for i in range(40)], counts)
+        expected = ["samples share no gene name", "S1: GENE0", "S2: OTHER0"]
+    rows = [("S1", "P1", first, "table", "genes_x_cells"), ("S2", "P2", second, "table", "genes_x_cells")]
+    sheet = _sheet(inputs, rows, header=("sample", "patient", "path", "format", "orientation"))
+    run, written = _run(tmp_path, _dataset(sheet), targets=["results/d/qc/S1.h5ad"])
+    assert run.returncode != 0
+    log = (tmp_path / "results/d/logs/ingest/samples.log").read_text()
+    for text in expected:
+        assert text in log and text in run.stderr, (text, log[-2000:])
+    assert "Traceback" not in log
+    assert not [p for p in written if p.parts[2] in ("qc", "cluster")], written
+    assert not (tmp_path / "results/d/ingest/samples.tsv").exists()

@@ -1,4 +1,5 @@
 import gzip
+from pathlib import Path
 
 import anndata as ad
 import h5py
@@ -338,3 +339,27 @@ def test_orientation_needs_evidence_or_the_sheet(tmp_path):
     pd.DataFrame(np.eye(3), index=["cellA", "cellB", "cellC"], columns=["Actb", "Cd3e", "Ptprc"]).to_csv(
         mouse, sep="\t")
     assert ingest_sample(_row(mouse, "table")).var_names.tolist() == ["Actb", "Cd3e", "Ptprc"]
+
+
+def test_samples_checked_together_report_shared_genes_and_flag_low_overlap(tmp_path):
+    """Samples on one scale pass with their shared genes counted; a sample with few shared genes is flagged;
+    a third sample on another scale stops the check naming the samples and their evidence."""
+    from cscniche.inputs import check_samples_agree
+
+    def sample(name: str, genes: list[str], scale: str) -> Path:
+        adata = ad.AnnData(sp.csr_matrix(np.ones((4, len(genes)), dtype=np.float32)),
+                           var=pd.DataFrame(index=genes))
+        adata.uns["ingest"] = {"sample": name, "value_scale": scale, "value_scale_evidence": f"{scale} evidence"}
+        adata.write_h5ad(tmp_path / f"{name}.h5ad")
+        return tmp_path / f"{name}.h5ad"
+
+    a = sample("A", [f"G{i}" for i in range(100)], "counts")
+    b = sample("B", [f"G{i}" for i in range(90)] + ["X1"], "counts")
+    c = sample("C", [f"G{i}" for i in range(40)] + [f"Y{i}" for i in range(60)], "counts")
+    table = check_samples_agree([a, b, c]).set_index("sample")
+    assert table["shared_genes"].tolist() == [40, 40, 40] and table.loc["B", "genes"] == 91
+    assert table["warning"].tolist() == [True, True, True]
+    assert not check_samples_agree([a, b]).set_index("sample")["warning"].any()
+    d = sample("D", [f"G{i}" for i in range(100)], "tpm")
+    with pytest.raises(InputError, match=r"different value scales: A: counts \(counts evidence\);.*D: tpm"):
+        check_samples_agree([a, b, d])

@@ -299,3 +299,32 @@ def test_malt_lymphoma_calls_against_surface_protein(shared_data):
     called = (adata.obs["malignant"] == "malignant").to_numpy()
     assert called.sum() >= 200 and b_cell[called].mean() >= 0.97
     assert called[t_cell].mean() <= 0.01
+
+
+def test_cnv_blocks_in_this_process_equal_infercnvpy_on_all_cells(monkeypatch):
+    """The CNV of cells run in blocks, in this process, equals infercnvpy's own call on all cells at once
+    (its chunks in its process pool); and infercnvpy's pool is back in place afterwards."""
+    import infercnvpy as cnv
+    import infercnvpy.tl._infercnv as internals
+
+    rng = np.random.default_rng(0)
+    n_genes = 600
+    var = pd.DataFrame({"chromosome": np.repeat(["chr1", "chr2", "chr3"], n_genes // 3),
+                        "start": np.tile(np.arange(n_genes // 3) * 1000, 3)}, index=[f"G{i}" for i in range(n_genes)])
+    var["end"] = var["start"] + 500
+    X = sp.csr_matrix(np.log1p(rng.poisson(0.8, size=(12_000, n_genes)).astype(np.float32)))
+    adata = ad.AnnData(X, var=var)
+    adata.var["mean_counts"] = 1.0
+    reference = np.arange(adata.n_obs) % 3 == 0
+    params = {"min_mean_counts": 0.0, "window_size": 50, "step": 10}
+    pool = internals.process_map
+    monkeypatch.setattr(malignant.cnv, "CNV_BLOCK_CELLS", 5_000)
+    malignant.infer_cnv(adata, reference, params)
+    assert internals.process_map is pool
+    ref_mean = np.asarray(X[reference].mean(axis=0)).reshape(1, -1)
+    positions = var[["chromosome", "start", "end"]].astype({"chromosome": object})
+    _, expected, _ = cnv.tl.infercnv(
+        ad.AnnData(X, var=positions), reference=ref_mean, window_size=50, step=10, n_jobs=1, inplace=False,
+        exclude_chromosomes=("chrX", "chrY", "chrM"), calculate_gene_values=False)
+    assert adata.obsm["X_cnv"].shape == expected.shape and adata.obsm["X_cnv"].nnz > 0
+    np.testing.assert_allclose(adata.obsm["X_cnv"].toarray(), expected.toarray(), rtol=1e-6)

@@ -160,3 +160,65 @@ def _check_archive(path: Path) -> None:
                 raise InputError(f"{path}: an empty tar archive")
     except (tarfile.TarError, OSError, EOFError, zlib.error) as err:
         raise InputError(f"{path}: not a readable tar archive ({err})") from err
+
+
+def _ingested_header(path: Path) -> dict:
+    """Sample name, cells, gene names and value scale of an ingested sample, read from its h5ad header."""
+    import h5py
+    import numpy as np
+    from anndata.io import read_elem
+
+    with h5py.File(path, "r") as fh:
+        genes = read_elem(fh["var"][fh["var"].attrs["_index"]])
+        cells = len(fh["obs"][fh["obs"].attrs["_index"]])
+        ingest = read_elem(fh["uns/ingest"])
+    return {"sample": str(ingest["sample"]), "file": str(path), "cells": cells, "genes": np.asarray(genes, str),
+            "value_scale": str(ingest["value_scale"]),
+            "value_scale_evidence": str(ingest.get("value_scale_evidence", ""))}
+
+
+def check_samples_agree(paths: list[str | Path], *, min_shared_share: float = 0.5):
+    """Check that a dataset's ingested samples can be analysed together, before QC.
+
+    Reads each sample's header only. The samples must share one value scale and some gene names.
+
+    Parameters
+    ----------
+    paths
+        The ingested samples (``results/<dataset>/ingest/<sample>.h5ad``).
+    min_shared_share
+        A sample whose genes are less than this share in all samples gets ``warning`` set.
+
+    Returns
+    -------
+    One row per sample: ``sample, file, cells, genes, shared_genes, share_shared, value_scale,
+    value_scale_evidence, warning``.
+
+    Raises
+    ------
+    InputError
+        The samples' values are on different scales (counts, TPM, log), or they share no gene name.
+    """
+    import numpy as np
+    import pandas as pd
+
+    samples = [_ingested_header(Path(p)) for p in paths]
+    scales = {s["value_scale"] for s in samples}
+    if len(scales) > 1:
+        detail = "; ".join(f"{s['sample']}: {s['value_scale']} ({s['value_scale_evidence']})" for s in samples)
+        raise InputError(f"samples on different value scales: {detail}. Give every sample of a dataset on one "
+                         "scale, or set the sample sheet's value_scale column where the detection is wrong")
+    shared = samples[0]["genes"]
+    for s in samples[1:]:
+        shared = np.intersect1d(shared, s["genes"])
+    if len(samples) > 1 and len(shared) == 0:
+        detail = "; ".join(f"{s['sample']}: {', '.join(s['genes'][:3])}, ..." for s in samples)
+        raise InputError(f"samples share no gene name ({detail}): give every sample the same kind of gene names "
+                         "(symbols or Ensembl ids)")
+    table = pd.DataFrame([{k: v for k, v in s.items() if k != "genes"} | {"genes": len(s["genes"])}
+                          for s in samples])
+    table["shared_genes"] = len(shared)
+    table["share_shared"] = (len(shared) / table["genes"].clip(lower=1)).round(4)
+    table["warning"] = table["share_shared"] < min_shared_share
+    return table[["sample", "file", "cells", "genes", "shared_genes", "share_shared", "value_scale",
+                  "value_scale_evidence", "warning"]]

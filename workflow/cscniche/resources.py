@@ -79,8 +79,9 @@ def mem(base: float, per_mb: float, share: Callable[..., float] | None = None) -
     """``mem_mb`` of a job: ``base`` plus ``per_mb`` per MB of input (:func:`input_mb`), doubled on each retry.
 
     ``share(wildcards, input)``, when given, scales the input to the part the job reads (see
-    :func:`per_patient`). The factors of the rules are the largest peak memory (PSS) per input MB measured
-    at 100k, 200k and 500k cells x 20k genes, plus ~10-30%.
+    :func:`per_patient`). The factors of the rules are the largest peak memory per input MB measured at
+    100k, 200k and 500k cells x 20k genes, plus ~10-30%. No job forks workers that share its pages, so its
+    peak is the same whether a scheduler counts PSS (cgroups) or sums its processes' RSS.
     """
     def resource(wildcards: object, input: Iterable[str], attempt: int) -> int:
         size = input_mb(input) * (share(wildcards, input) if share else 1.0)

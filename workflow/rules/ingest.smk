@@ -19,3 +19,19 @@ rule ingest:
         ENV
     script:
         "../scripts/ingest.py"
+
+
+rule ingest_check:
+    """All of a dataset's ingested samples together, before QC: one value scale and shared gene names."""
+    input:
+        lambda w: expand("results/{dataset}/ingest/{sample}.h5ad", dataset=w.dataset, sample=sample_names(w)),
+    output:
+        "results/{dataset}/ingest/samples.tsv",
+    log:
+        "results/{dataset}/logs/ingest/samples.log",
+    params:
+        min_shared_share=0.5,
+    conda:
+        ENV
+    script:
+        "../scripts/ingest_check.py"

@@ -2,6 +2,7 @@ rule qc:
     """Per-sample QC: adaptive thresholds on genes, counts and mitochondrial share; scrublet doublets."""
     input:
         h5ad="results/{dataset}/ingest/{sample}.h5ad",
+        samples="results/{dataset}/ingest/samples.tsv",
         markers=lambda w: dataset(w)["annotate"]["markers"],
     output:
         h5ad="results/{dataset}/qc/{sample}.h5ad",
