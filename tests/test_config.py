@@ -70,6 +70,8 @@ def test_sample_sheet_errors_name_line_and_field(tmp_path):
                                            f"A\tP2\t{data}\th5ad\n"))
     with pytest.raises(ConfigError, match=r"line 2: field `sample`: 'a b' does not match"):
         read_sample_sheet(_sheet(tmp_path, f"sample\tpatient\tpath\tformat\na b\tP1\t{data}\th5ad\n"))
+    with pytest.raises(ConfigError, match=r"line 4: field `format`: 'loom' is not one of"):  # counts comments too
+        read_sample_sheet(_sheet(tmp_path, f"# cohort\n\nsample\tpatient\tpath\tformat\nB\tP1\t{data}\tloom\n"))
     for patient in ("P/1", "../x"):  # a patient names files: no path separators or parent references
         with pytest.raises(ConfigError, match=r"line 2: field `patient`: .* does not match"):
             read_sample_sheet(_sheet(tmp_path, f"sample\tpatient\tpath\tformat\nA\t{patient}\t{data}\th5ad\n"))

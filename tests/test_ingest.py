@@ -243,6 +243,35 @@ def test_corrupt_tarball_is_named(tmp_path):
         ingest_sample(_row(bad, "10x_mtx"))
 
 
+@pytest.mark.parametrize("member", ["../escaped.txt", "/tmp/absolute.txt", "link"])
+def test_a_tar_member_that_escapes_its_folder_is_refused(tmp_path, member):
+    """A member with ``..`` or under a link pointing outside stops ingest, naming the archive; an absolute
+    member is read relative to the archive's folder (leading ``/`` stripped). Nothing is written outside the
+    temporary folder."""
+    import io
+    import tarfile
+
+    (tmp_path / "inner").mkdir()
+    archive = tmp_path / "inner" / "sample.tar.gz"
+    with tarfile.open(archive, "w:gz") as tar:
+        tar.add(MALT_MTX, arcname="filtered_feature_bc_matrix")
+        info = tarfile.TarInfo(member)
+        if member == "link":
+            info.type, info.linkname = tarfile.SYMTYPE, str(tmp_path)
+            tar.addfile(info)
+            info = tarfile.TarInfo("link/escaped.txt")
+        data = b"outside"
+        info.size = len(data)
+        tar.addfile(info, io.BytesIO(data))
+    before = sorted(tmp_path.rglob("*"))
+    if member.startswith("/"):
+        assert ingest_sample(_row(archive, "10x_mtx")).n_obs > 0
+    else:
+        with pytest.raises(InputError, match=r"sample.tar.gz: refused a tar member that would be written outside"):
+            ingest_sample(_row(archive, "10x_mtx"))
+    assert sorted(tmp_path.rglob("*")) == before and not Path("/tmp/absolute.txt").exists()
+
+
 def test_cell_filter_selects_one_tumour_from_an_annotation_row(tmp_path, shared_data):
     path = tmp_path / "GSE72056_shaped.txt.gz"
     _gse72056_shaped(path, shared_data)

@@ -257,21 +257,22 @@ def _read_tsv_strictly(path: Path) -> pd.DataFrame:
     """A tab-separated sheet, read verbatim.
 
     ``#`` and quotes inside values are kept; lines starting with ``#`` are comments; a line with more or
-    fewer fields than the header is refused, naming the line.
+    fewer fields than the header is refused, naming the line. The index holds each row's line number.
     """
     lines = path.read_text(encoding="utf-8-sig").splitlines()
     numbered = [(i, line) for i, line in enumerate(lines, start=1) if line.strip() and not line.startswith("#")]
     if not numbered:
         return pd.DataFrame()
     header = numbered[0][1].split("\t")
-    rows = []
+    rows, line_numbers = [], []
     for i, line in numbered[1:]:
         fields = line.split("\t")
         if len(fields) != len(header):
             raise ConfigError(f"sample sheet {path} line {i}: {len(fields)} tab-separated fields, the header has "
                               f"{len(header)} ({', '.join(header)})")
         rows.append([f.strip() for f in fields])
-    return pd.DataFrame(rows, columns=[h.strip() for h in header], dtype=str)
+        line_numbers.append(i)
+    return pd.DataFrame(rows, columns=[h.strip() for h in header], index=line_numbers, dtype=str)
 
 
 def _check_local_inputs(row: dict, where: str) -> None:
@@ -305,7 +306,7 @@ def read_sample_sheet(path: str | Path, *, check_paths: bool = True) -> pd.DataF
     if sheet.empty:
         raise ConfigError(f"sample sheet {path}: no samples")
     schema = load_schema("samples")
-    for i, row in enumerate(sheet.to_dict("records"), start=2):
+    for i, row in zip(sheet.index, sheet.to_dict("records"), strict=True):
         row = {k: v for k, v in row.items() if v != "" or k in SAMPLE_COLUMNS}
         validate(row, schema, f"sample sheet {path} line {i}")
         if check_paths and row["format"] != "packaged" and not is_url(row["path"]) and not Path(row["path"]).exists():
@@ -314,9 +315,9 @@ def read_sample_sheet(path: str | Path, *, check_paths: bool = True) -> pd.DataF
     if dup:
         raise ConfigError(f"sample sheet {path}: field `sample`: duplicated sample name(s) {dup}")
     if check_paths:  # the files' headers, once every row is well-formed
-        for i, row in enumerate(sheet.to_dict("records"), start=2):
+        for i, row in zip(sheet.index, sheet.to_dict("records"), strict=True):
             _check_local_inputs(row, f"sample sheet {path} line {i}")
-    return sheet
+    return sheet.reset_index(drop=True)
 
 
 def dataset_samples(name: str, dataset: dict) -> pd.DataFrame:

@@ -67,6 +67,9 @@ def _read_10x_mtx(path: Path, archive_annotation: str | None = None) -> ad.AnnDa
         try:
             with tarfile.open(path) as tar:
                 tar.extractall(tmp, filter="data")
+        except tarfile.FilterError as err:
+            raise InputError(f"{path}: refused a tar member that would be written outside the archive's own "
+                             f"folder or is not a plain file or folder ({err})") from err
         except (tarfile.TarError, OSError, EOFError) as err:
             raise InputError(f"{path}: not a readable tar archive ({err})") from err
         adata = _read_mtx_folder(Path(tmp), path)
