@@ -374,6 +374,7 @@ def test_samples_checked_together_report_shared_genes_and_flag_low_overlap(tmp_p
     """Samples on one scale pass with their shared genes counted; a sample with few shared genes is flagged;
     a third sample on another scale stops the check naming the samples and their evidence."""
     from cscniche.inputs import check_samples_agree
+    from cscniche.report import _shared_genes_notes
 
     def sample(name: str, genes: list[str], scale: str) -> Path:
         adata = ad.AnnData(sp.csr_matrix(np.ones((4, len(genes)), dtype=np.float32)),
@@ -389,6 +390,8 @@ def test_samples_checked_together_report_shared_genes_and_flag_low_overlap(tmp_p
     assert table["shared_genes"].tolist() == [40, 40, 40] and table.loc["B", "genes"] == 91
     assert table["warning"].tolist() == [True, True, True]
     assert not check_samples_agree([a, b]).set_index("sample")["warning"].any()
+    notes = " ".join(_shared_genes_notes(table.reset_index()))
+    assert "The 3 samples share 40 genes" in notes and "sample C has 40 of its 100 genes in every sample (40%)" in notes
     d = sample("D", [f"G{i}" for i in range(100)], "tpm")
     with pytest.raises(InputError, match=r"different value scales: A: counts \(counts evidence\);.*D: tpm"):
         check_samples_agree([a, b, d])

@@ -392,6 +392,19 @@ def _overview_table(cells: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def _shared_genes_notes(samples: pd.DataFrame | None) -> list[str]:
+    """How many genes the samples share, and a warning for each sample that loses many at the merge."""
+    if samples is None or samples.empty:
+        return []
+    notes = [f"<p>The {len(samples)} samples share {int(samples['shared_genes'].iloc[0]):,} genes (the merged "
+             "matrix keeps those).</p>"]
+    flagged = samples[samples["warning"].astype(str).str.lower().eq("true")]
+    notes += [f"<p><b>Warning</b>: sample {html.escape(str(r.sample))} has {int(r.shared_genes):,} of its "
+              f"{int(r.genes):,} genes in every sample ({r.share_shared:.0%}); its other genes were dropped when "
+              "the samples were merged.</p>" for r in flagged.itertuples()]
+    return notes
+
+
 def build_report(
     dataset: str,
     *,
@@ -409,11 +422,12 @@ def build_report(
     settings: dict,
     path: str | Path,
     comparisons: dict[str, dict] | None = None,
+    samples: pd.DataFrame | None = None,
 ) -> None:
     """Write the dataset's report: overview, QC, clustering, markers, cell identity, methods and versions.
 
     ``figures`` maps ``qc``, ``umap`` and ``cnv`` to PNG paths; ``identity`` holds the ``clusters``,
-    ``agreement`` and ``malignant`` tables of the identity stages.
+    ``agreement`` and ``malignant`` tables of the identity stages; ``samples`` is ``ingest/samples.tsv``.
     """
     umaps = {Path(f).stem.removeprefix("umap_"): f for f in figures["umap"]}
     cluster_umaps = [f for k, f in umaps.items()
@@ -445,6 +459,7 @@ def build_report(
     ]
     if len(dropped):
         parts.append(f"<p class='note'>Dropped samples: {html.escape('; '.join(dropped['status']))}</p>")
+    parts += _shared_genes_notes(samples)
     parts += ['<h2 id="qc">Quality control</h2>',
               "<p class='note'>Thresholds: median ± k·MAD of log genes, log counts (count data) and "
               "mitochondrial %, combined with the hard bounds in the config; doublets by scrublet.</p>",

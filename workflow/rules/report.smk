@@ -23,6 +23,7 @@ rule report:
     input:
         cells="results/{dataset}/cells.tsv.gz",
         qc_summary="results/{dataset}/qc/summary.tsv",
+        samples="results/{dataset}/ingest/samples.tsv",
         qc_by_type="results/{dataset}/qc/removed_by_type.tsv",
         markers="results/{dataset}/cluster/markers.tsv",
         qc_figures=lambda w: expand("results/{{dataset}}/qc/{sample}.png", sample=sample_names(w)),

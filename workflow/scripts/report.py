@@ -19,6 +19,7 @@ with logged(snakemake.log[0]):
         snakemake.wildcards.dataset,
         cells=table(inp.cells, dtype={"leiden": str}),
         qc_summary=table(inp.qc_summary),
+        samples=table(inp.samples, dtype={"sample": str}),
         qc_by_type=table(inp.qc_by_type, keep_default_na=False),
         markers=table(inp.markers, dtype={"cluster": str}),
         identity={"clusters": table(inp.clusters, dtype={"cluster": str}), "agreement": table(inp.agreement),
