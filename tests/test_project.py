@@ -125,12 +125,18 @@ def test_no_stage_module_imports_another_stage():
     assert not found, found
 
 
+NOT_YET_SPLIT = {"biomarkers.py", "cluster.py", "config.py", "ingest.py", "io.py", "qc.py", "report.py",
+                 "simulate.py"}  # over 300 lines, each still doing several jobs
+
+
 def test_no_library_module_is_long():
-    """One job per module: none of the split stages' modules over 300 lines."""
+    """One job per module: none over 300 lines but those listed as not yet split (which must still be long,
+    so the list only shrinks)."""
     library = REPO / "workflow/cscniche"
-    long = {p.relative_to(library): len(p.read_text().splitlines())
-            for stage in ("crosstalk", "compare", "stemness", "malignant") for p in (library / stage).glob("*.py")}
-    assert max(long.values()) <= 300, long
+    lengths = {str(p.relative_to(library)): len(p.read_text().splitlines()) for p in library.rglob("*.py")}
+    long = {name for name, n in lengths.items() if n > 300}
+    assert long <= NOT_YET_SPLIT, sorted(long - NOT_YET_SPLIT)
+    assert NOT_YET_SPLIT <= long, f"split now, drop from NOT_YET_SPLIT: {sorted(NOT_YET_SPLIT - long)}"
 
 
 def test_every_relative_import_of_the_library_resolves():

@@ -83,6 +83,12 @@ CAPTIONS = {
     "umap_sample": "UMAP coloured by sample.",
     "umap_patient": "UMAP coloured by patient.",
     "stemness_patients": "Stemness per patient: scorer agreement and CSC-high share of malignant cells.",
+    "stemness_clusters": "Stemness of malignant cells by Leiden cluster; boxes coloured by the cluster's CSC-high "
+                         "share.",
+    "composition": "Cell types per patient as shares of its cells (number of cells above each bar).",
+    "agreement": "The authors' labels (rows) against cscniche's cell types: each row's share, numbers are cells.",
+    "crosstalk_senders": "Per TME partner, the CSC-specific pairs stronger with CSC-high cells that CSCs send "
+                         "(left) and receive (right), with the top pairs named.",
     "biomarkers_dotplot": "CSC biomarkers: expression in CSC-high, CSC-low and TME cells.",
     "crosstalk_heatmap": "Summed significant LR means between cell groups, per sender and receiver.",
     "crosstalk_dotplot": "Top CSC-specific pairs per direction: colour is the effect, size is -log10 FDR.",
@@ -164,7 +170,7 @@ def identity_outcome(cells: pd.DataFrame, malignant_summary: pd.DataFrame) -> li
 
 
 def _identity_section(cells: pd.DataFrame, identity: dict[str, pd.DataFrame], figures: list[str],
-                      umaps: dict[str, str]) -> list[str]:
+                      umaps: dict[str, str], extra_figures: list[str] = ()) -> list[str]:
     parts = ['<h2 id="identity">Cell identity</h2>',
              "<p class='note'>Cell types from curated marker sets (kNN-smoothed z-scores; "
              "<code>unassigned</code> when no set wins clearly). Malignant calls from inferred CNV "
@@ -187,7 +193,9 @@ def _identity_section(cells: pd.DataFrame, identity: dict[str, pd.DataFrame], fi
                          "<code>identity/marker_sets.tsv</code>.</p>")
     parts += ["<h3>Clusters</h3>", table_html(identity["clusters"])]
     parts += [image_html(umaps[k], k) for k in ("cell_type", "malignant", "cnv_score") if k in umaps]
+    parts += [image_html(f, Path(f).stem) for f in extra_figures if Path(f).stem == "composition"]
     agreement = identity["agreement"]
+    parts += [image_html(f, Path(f).stem) for f in extra_figures if Path(f).stem == "agreement" and len(agreement)]
     for column, part in agreement.groupby("author_column"):
         wide = part.pivot_table(index="author_label", columns="cell_type", values="cells", fill_value=0)
         parts += [f"<h3>Agreement with the authors' labels ({html.escape(column)})</h3>",
@@ -251,7 +259,7 @@ def _stemness_section(tables: dict[str, pd.DataFrame], figures: list[str], umaps
     parts += ["<h3>ssGSEA cross-check</h3><p class='note'>gseapy ssGSEA of the same gene sets on malignant "
               "metacells (k-means on the PCA within each patient): Spearman correlation of its NES with the "
               "metacells' mean UCell score.</p>", table_html(tables["ssgsea_check"])]
-    parts += [image_html(f, "stemness per patient") for f in figures]
+    parts += [image_html(f, Path(f).stem.replace("_", " ")) for f in figures]
     parts += [image_html(umaps[k], k) for k in ("stemness", "csc") if k in umaps]
     return parts
 
@@ -477,7 +485,7 @@ def build_report(
     parts += ['<h2 id="markers">Cluster markers</h2>', "<p class='note'>Wilcoxon, each cluster vs the rest; "
               "full table in <code>cluster/markers.tsv</code>.</p>", table_html(sizes),
               table_html(markers[markers["rank"] <= 10])]
-    parts += _identity_section(cells, identity, figures["cnv"], umaps)
+    parts += _identity_section(cells, identity, figures["cnv"], umaps, figures.get("identity", []))
     parts += _stemness_section(stemness, figures["stemness"], umaps, settings.get("stemness"))
     parts += _crosstalk_section(crosstalk, crosstalk_notes, figures["crosstalk"])
     parts += _biomarker_section(biomarkers, biomarker_notes, figures["biomarkers"],

@@ -27,7 +27,7 @@ rule crosstalk:
 
 
 rule crosstalk_figures:
-    """Crosstalk heatmap, CSC-specific dotplot, network and axes figures from the saved tables."""
+    """Crosstalk heatmap, CSC-specific dotplot, network, senders and receivers, and axes figures."""
     input:
         interactions="results/{dataset}/crosstalk/interactions.tsv",
         csc_specific="results/{dataset}/crosstalk/csc_specific.tsv",
@@ -40,7 +40,7 @@ rule crosstalk_figures:
                 category="Crosstalk",
                 subcategory="{dataset}",
             )
-            for name in ("heatmap", "dotplot", "network", "axes")
+            for name in ("heatmap", "dotplot", "network", "senders", "axes")
             for ext in ("png", "svg")
         },
     log:

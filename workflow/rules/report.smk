@@ -18,6 +18,30 @@ rule umap_plot:
         "../scripts/umap_plot.py"
 
 
+rule identity_figures:
+    """Cell types per patient (stacked shares) and the authors' labels against cscniche's cell types."""
+    input:
+        cells="results/{dataset}/cells.tsv.gz",
+        agreement="results/{dataset}/identity/agreement.tsv",
+    output:
+        **{
+            f"{name}_{ext}": report(
+                f"results/{{dataset}}/figures/{name}.{ext}",
+                caption="../report/identity.rst",
+                category="Cell identity",
+                subcategory="{dataset}",
+            )
+            for name in ("composition", "agreement")
+            for ext in ("png", "svg")
+        },
+    log:
+        "results/{dataset}/logs/identity_figures.log",
+    conda:
+        REPORT_ENV
+    script:
+        "../scripts/identity_figures.py"
+
+
 rule report:
     """The dataset's self-contained HTML report from the saved tables and figures."""
     input:
@@ -38,6 +62,7 @@ rule report:
         ssgsea_check="results/{dataset}/stemness/ssgsea_check.tsv",
         coherence="results/{dataset}/stemness/coherence.tsv",
         stemness_figure="results/{dataset}/figures/stemness_patients.png",
+        stemness_clusters="results/{dataset}/figures/stemness_clusters.png",
         interactions="results/{dataset}/crosstalk/interactions.tsv",
         csc_specific="results/{dataset}/crosstalk/csc_specific.tsv",
         axes="results/{dataset}/crosstalk/axes.tsv",
@@ -51,9 +76,11 @@ rule report:
             "results/{{dataset}}/figures/biomarkers_{name}.png", name=("dotplot", "volcano", "gsea")
         ),
         crosstalk_figures=expand(
-            "results/{{dataset}}/figures/crosstalk_{name}.png", name=("heatmap", "dotplot", "network", "axes")
+            "results/{{dataset}}/figures/crosstalk_{name}.png",
+            name=("heatmap", "dotplot", "network", "senders", "axes"),
         ),
         cnv_figures=lambda w: expand("results/{{dataset}}/figures/cnv_heatmap_{patient}.png", patient=patients(w.dataset)),
+        identity_figures=expand("results/{{dataset}}/figures/{name}.png", name=("composition", "agreement")),
     output:
         "results/{dataset}/report.html",
     log:

@@ -54,7 +54,7 @@ rule stemness:
 
 
 rule stemness_figure:
-    """Stemness per patient: scorer agreement and CSC-high share."""
+    """Stemness per patient (scorer agreement, CSC-high share) and of malignant cells by cluster."""
     input:
         cells="results/{dataset}/cells.tsv.gz",
         agreement="results/{dataset}/stemness/agreement.tsv",
@@ -62,6 +62,13 @@ rule stemness_figure:
         svg="results/{dataset}/figures/stemness_patients.svg",
         png=report(
             "results/{dataset}/figures/stemness_patients.png",
+            caption="../report/stemness.rst",
+            category="Stemness",
+            subcategory="{dataset}",
+        ),
+        clusters_svg="results/{dataset}/figures/stemness_clusters.svg",
+        clusters_png=report(
+            "results/{dataset}/figures/stemness_clusters.png",
             caption="../report/stemness.rst",
             category="Stemness",
             subcategory="{dataset}",

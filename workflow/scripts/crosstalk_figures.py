@@ -6,7 +6,7 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from cscniche.logs import logged  # noqa: E402
-from cscniche.plots import axes_figure, crosstalk_heatmap, csc_specific_dotplot, group_network  # noqa: E402
+from cscniche.plots import axes_figure, crosstalk_heatmap, csc_specific_dotplot, group_network, sender_receiver_figure  # noqa: E402
 
 with logged(snakemake.log[0]):
     def read(path):
@@ -19,4 +19,5 @@ with logged(snakemake.log[0]):
         crosstalk_heatmap(interactions, out[f"heatmap_{ext}"])
         group_network(interactions, out[f"network_{ext}"])
         csc_specific_dotplot(specific, out[f"dotplot_{ext}"])
+        sender_receiver_figure(specific, out[f"senders_{ext}"])
         axes_figure(axes, out[f"axes_{ext}"])

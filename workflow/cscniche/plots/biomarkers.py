@@ -1,0 +1,69 @@
+"""CSC biomarker figures."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .base import PALETTE, _empty, _group_order, _save, plt
+
+
+def biomarker_dotplot(expression: pd.DataFrame, biomarkers: pd.DataFrame, path: str | Path, *, top: int = 20) -> None:
+    """Top biomarkers across groups: colour = mean log expression, size = share of cells expressing."""
+    genes = [g for g in biomarkers["gene"].head(top) if g in set(expression["gene"])]
+    fig, ax = plt.subplots(figsize=(max(6, 0.42 * len(genes) + 3), 5), layout="constrained")
+    if not genes:
+        _empty(ax, "no biomarkers (no CSC-high/CSC-low comparison)")
+    else:
+        groups = _group_order(expression["group"])
+        rows = expression[expression["gene"].isin(genes)]
+        x = rows["gene"].map({g: i for i, g in enumerate(genes)})
+        y = rows["group"].map({g: i for i, g in enumerate(groups)})
+        dots = ax.scatter(x, y, s=10 + 220 * rows["pct"], c=rows["mean"], cmap="Reds", edgecolors="grey",
+                          linewidths=0.3)
+        ax.set_xticks(range(len(genes)), genes, rotation=60, ha="right")
+        ax.set_yticks(range(len(groups)), groups)
+        ax.invert_yaxis()
+        fig.colorbar(dots, ax=ax, shrink=0.7, label="mean log expression")
+    ax.set_title(f"Top {len(genes)} CSC biomarkers (dot size: share of cells expressing)")
+    _save(fig, path)
+
+
+def volcano(de: pd.DataFrame, path: str | Path, *, label: int = 15) -> None:
+    """CSC-high vs CSC-low: log2 fold change against -log10 p (pseudobulk when run, else Wilcoxon)."""
+    fig, ax = plt.subplots(figsize=(7, 5.5), layout="constrained")
+    method = "pseudobulk" if (de["method"] == "pseudobulk").any() else "wilcoxon"
+    rows = de[de["method"] == method].dropna(subset=["pvalue", "log2fc"])
+    if rows.empty:
+        _empty(ax, "no differential expression")
+    else:
+        y = -np.log10(rows["pvalue"].clip(lower=1e-300))
+        hit = rows["fdr"] <= 0.05
+        ax.scatter(rows["log2fc"], y, s=5, c=np.where(hit, "#c44e52", "#999999"), alpha=0.7)
+        for _, r in rows[hit & (rows["log2fc"] > 0)].nsmallest(label, "pvalue").iterrows():
+            ax.annotate(r["gene"], (r["log2fc"], -np.log10(max(r["pvalue"], 1e-300))), fontsize=7)
+        ax.set_xlabel("log2 fold change (CSC-high / CSC-low)")
+        ax.set_ylabel("-log10 p")
+    ax.set_title(f"Differential expression ({method}); red: FDR <= 0.05")
+    _save(fig, path)
+
+
+def gsea_figure(gsea: pd.DataFrame, path: str | Path, *, top: int = 20) -> None:
+    """Normalised enrichment of the top gene sets (coloured by collection)."""
+    rows = gsea.dropna(subset=["nes"]).head(top).iloc[::-1] if len(gsea) else gsea
+    fig, ax = plt.subplots(figsize=(9, 0.3 * max(len(rows), 4) + 1.5), layout="constrained")
+    if rows.empty:
+        _empty(ax, "no GSEA result")
+    else:
+        sources = sorted(rows["source"].unique())
+        colour = {s: PALETTE[2 * i % len(PALETTE)] for i, s in enumerate(sources)}
+        ax.barh(range(len(rows)), rows["nes"], color=[colour[s] for s in rows["source"]])
+        ax.set_yticks(range(len(rows)), [f"{t[:55]}  (FDR {f:.2g})" for t, f in zip(rows["term"], rows["fdr"],
+                                                                                    strict=True)], fontsize=7)
+        ax.set_xlabel("NES (CSC-high up: > 0)")
+        ax.legend(handles=[plt.Rectangle((0, 0), 1, 1, color=colour[s]) for s in sources], labels=sources,
+                  fontsize=7, loc="lower right")
+    ax.set_title("GSEA prerank (gseapy)")
+    _save(fig, path)

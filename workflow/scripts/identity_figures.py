@@ -1,0 +1,17 @@
+"""Snakemake entry point: cell types per patient, and the authors' labels against cscniche's cell types."""
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from cscniche.logs import logged  # noqa: E402
+from cscniche.plots import agreement_heatmap, composition_figure  # noqa: E402
+
+with logged(snakemake.log[0]):
+    cells = pd.read_csv(snakemake.input.cells, sep="\t", usecols=["patient", "cell_type"], dtype=str,
+                        keep_default_na=False, na_values=[""])
+    agreement = pd.read_csv(snakemake.input.agreement, sep="\t", dtype={"author_label": str, "cell_type": str})
+    for ext in ("png", "svg"):
+        composition_figure(cells, snakemake.output[f"composition_{ext}"])
+        agreement_heatmap(agreement, snakemake.output[f"agreement_{ext}"])
