@@ -196,3 +196,25 @@ def test_backup_markers_rescue_a_type_on_a_reduced_panel():
     assert not (without.obs["cell_type"].astype(str).to_numpy()[300:] == "mast cell").any()
     full = pd.Index([*sets[0].markers, *sets[0].backup_markers])
     assert sets[0].markers_in(full, min_genes=2) == (list(sets[0].markers), False)
+
+
+def test_marker_expression_shows_each_type_highest_on_its_own_markers(annotated, tmp_path):
+    """The dotplot's table: every label's own markers are expressed most in that label's cells."""
+    from cscniche.annotate import marker_expression
+    from cscniche.plots import marker_dotplot
+
+    sets = load_marker_sets([REPO / "config/markers/tme.yaml"])
+    table = marker_expression(annotated, sets)
+    assert set(table["marker_of"]) <= set(annotated.obs["cell_type"].astype(str))
+    assert {"T cell", "fibroblast/CAF", "endothelial cell"} <= set(table["marker_of"])
+    assert table.groupby("marker_of")["gene"].nunique().max() <= 4
+    own = table[table["cell_type"] == table["marker_of"]].set_index("gene")["mean"]
+    best = table.loc[table.groupby("gene")["mean"].idxmax()].set_index("gene")["cell_type"]
+    marker_of = table.drop_duplicates("gene").set_index("gene")["marker_of"]
+    assert (best == marker_of.loc[best.index]).mean() >= 0.8, table
+    assert (own > 0).all()
+    n = annotated.obs["cell_type"].astype(str).value_counts()
+    sizes = table.drop_duplicates("cell_type").set_index("cell_type")["cells"]
+    assert (sizes == n.loc[sizes.index]).all()
+    marker_dotplot(table, tmp_path / "dotplot.png")
+    assert (tmp_path / "dotplot.png").stat().st_size > 20_000

@@ -109,3 +109,37 @@ def agreement(obs: pd.DataFrame, author_column: str) -> pd.DataFrame:
     table = pd.crosstab(obs[author_column].astype(str), obs["cell_type"].astype(str))
     return table.stack().rename("cells").reset_index().rename(columns={author_column: "author_label",
                                                                        "cell_type": "cell_type"})
+
+
+def marker_expression(adata: ad.AnnData, sets: list[MarkerSet], *, top: int = 4, min_genes: int = 2,
+                      groupby: str = "cell_type") -> pd.DataFrame:
+    """Mean log expression and share of cells expressing each type's first ``top`` markers, per label.
+
+    For the marker dotplot that shows why cells got their label: the markers of each top-level set that is
+    scored and that some cell got, in the order of the marker files.
+
+    Returns
+    -------
+    One row per label and gene: ``cell_type`` (the ``groupby`` label), ``gene``, ``marker_of``, ``mean``,
+    ``pct``, ``cells``.
+    """
+    from .ranksum import group_stats
+
+    labels = adata.obs[groupby].astype(str)
+    present = set(labels)
+    genes, owners = [], []
+    for marker_set in sets:
+        markers, _ = marker_set.markers_in(adata.var_names, min_genes=min_genes)
+        if marker_set.parent is None and marker_set.name in present and len(markers) >= min_genes:
+            new = [g for g in markers if g not in genes][:top]
+            genes += new
+            owners += [marker_set.name] * len(new)
+    if not genes:
+        return pd.DataFrame(columns=["cell_type", "gene", "marker_of", "mean", "pct", "cells"])
+    groups = sorted(present)
+    codes = pd.Categorical(labels, categories=groups).codes
+    X = adata[:, genes].X
+    stats = group_stats(X if sp.issparse(X) else sp.csr_matrix(X), codes, len(groups))
+    return pd.DataFrame({"cell_type": np.repeat(groups, len(genes)), "gene": np.tile(genes, len(groups)),
+                         "marker_of": np.tile(owners, len(groups)), "mean": stats.mean.ravel().round(4),
+                         "pct": stats.frac.ravel().round(4), "cells": np.repeat(stats.sizes.astype(int), len(genes))})

@@ -86,6 +86,8 @@ CAPTIONS = {
     "stemness_clusters": "Stemness of malignant cells by Leiden cluster; boxes coloured by the cluster's CSC-high "
                          "share.",
     "composition": "Cell types per patient as shares of its cells (number of cells above each bar).",
+    "marker_dotplot": "Each cell type's markers across the cell types (before malignant calls): colour is the mean "
+                      "expression relative to the gene's highest, size the share of cells expressing.",
     "agreement": "The authors' labels (rows) against cscniche's cell types: each row's share, numbers are cells.",
     "crosstalk_senders": "Per TME partner, the CSC-specific pairs stronger with CSC-high cells that CSCs send "
                          "(left) and receive (right), with the top pairs named.",
@@ -193,7 +195,7 @@ def _identity_section(cells: pd.DataFrame, identity: dict[str, pd.DataFrame], fi
                          "<code>identity/marker_sets.tsv</code>.</p>")
     parts += ["<h3>Clusters</h3>", table_html(identity["clusters"])]
     parts += [image_html(umaps[k], k) for k in ("cell_type", "malignant", "cnv_score") if k in umaps]
-    parts += [image_html(f, Path(f).stem) for f in extra_figures if Path(f).stem == "composition"]
+    parts += [image_html(f, Path(f).stem) for f in extra_figures if Path(f).stem in ("composition", "marker_dotplot")]
     agreement = identity["agreement"]
     parts += [image_html(f, Path(f).stem) for f in extra_figures if Path(f).stem == "agreement" and len(agreement)]
     for column, part in agreement.groupby("author_column"):

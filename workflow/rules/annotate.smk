@@ -9,6 +9,7 @@ rule annotate:
         clusters="results/{dataset}/identity/clusters.tsv",
         agreement="results/{dataset}/identity/agreement.tsv",
         marker_sets="results/{dataset}/identity/marker_sets.tsv",
+        marker_expression="results/{dataset}/identity/marker_expression.tsv",
     log:
         "results/{dataset}/logs/annotate.log",
     benchmark:

@@ -19,10 +19,11 @@ rule umap_plot:
 
 
 rule identity_figures:
-    """Cell types per patient (stacked shares) and the authors' labels against cscniche's cell types."""
+    """Cell types per patient, the authors' labels against cscniche's cell types, and the marker dotplot."""
     input:
         cells="results/{dataset}/cells.tsv.gz",
         agreement="results/{dataset}/identity/agreement.tsv",
+        marker_expression="results/{dataset}/identity/marker_expression.tsv",
     output:
         **{
             f"{name}_{ext}": report(
@@ -31,7 +32,7 @@ rule identity_figures:
                 category="Cell identity",
                 subcategory="{dataset}",
             )
-            for name in ("composition", "agreement")
+            for name in ("composition", "agreement", "marker_dotplot")
             for ext in ("png", "svg")
         },
     log:
@@ -80,7 +81,9 @@ rule report:
             name=("heatmap", "dotplot", "network", "senders", "axes"),
         ),
         cnv_figures=lambda w: expand("results/{{dataset}}/figures/cnv_heatmap_{patient}.png", patient=patients(w.dataset)),
-        identity_figures=expand("results/{{dataset}}/figures/{name}.png", name=("composition", "agreement")),
+        identity_figures=expand(
+            "results/{{dataset}}/figures/{name}.png", name=("composition", "agreement", "marker_dotplot")
+        ),
     output:
         "results/{dataset}/report.html",
     log:

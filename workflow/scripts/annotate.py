@@ -24,6 +24,8 @@ with logged(snakemake.log[0]) as log:
     log.info("cell types: %s", adata.obs["cell_type"].value_counts().to_dict())
     write_table(annotate.cluster_summary(adata.obs), snakemake.output.clusters)
     write_table(coverage, snakemake.output.marker_sets)
+    write_table(annotate.marker_expression(adata, sets, min_genes=params["min_genes_per_set"]),
+                snakemake.output.marker_expression)
     authors = [c for c in adata.obs if c.startswith("author_") or c == "celltypist_majority"]
     frames = [annotate.agreement(adata.obs, c).assign(author_column=c) for c in authors]
     agreement = pd.concat(frames) if frames else pd.DataFrame(columns=["author_label", "cell_type", "cells",

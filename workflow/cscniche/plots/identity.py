@@ -154,3 +154,36 @@ def agreement_heatmap(agreement: pd.DataFrame, path: str | Path) -> None:
     axes[-1, 0].set_xlabel("cscniche cell type")
     fig.suptitle("Authors' labels against cscniche's cell types (numbers: cells)")
     _save(fig, path)
+
+
+def marker_dotplot(expression: pd.DataFrame, path: str | Path) -> None:
+    """Each label's markers across the labels: colour = mean log expression scaled per gene, size = share.
+
+    Drawn from ``identity/marker_expression.tsv``; genes grouped by the type they mark, in the marker files'
+    order, and labels in the same order (others last), so the diagonal shows each type on its own markers.
+    """
+    fig, ax = plt.subplots(figsize=(max(6.0, 0.28 * expression["gene"].nunique() + 3), 0.35 *
+                                    max(expression["cell_type"].nunique(), 4) + 2.2), layout="constrained")
+    if expression.empty:
+        _empty(ax, "no marker set scored in these data")
+        _save(fig, path)
+        return
+    genes = list(dict.fromkeys(expression["gene"]))
+    owners = list(dict.fromkeys(expression["marker_of"]))
+    labels = owners + sorted(set(expression["cell_type"]) - set(owners))
+    scaled = expression["mean"] / expression.groupby("gene")["mean"].transform("max").replace(0, 1)
+    dots = ax.scatter(expression["gene"].map(genes.index), expression["cell_type"].map(labels.index),
+                      s=8 + 180 * expression["pct"], c=scaled, cmap="Reds", vmin=0, vmax=1, edgecolors="grey",
+                      linewidths=0.3)
+    ax.set_xticks(range(len(genes)), genes, rotation=90, fontsize=7)
+    ax.set_yticks(range(len(labels)), labels, fontsize=8)
+    ax.invert_yaxis()
+    start = 0
+    for owner in owners:  # a bracket over each type's markers
+        n = int((expression.drop_duplicates("gene")["marker_of"] == owner).sum())
+        ax.plot([start - 0.3, start + n - 0.7], [-0.9, -0.9], color="black", lw=0.8, clip_on=False)
+        start += n
+    ax.set_ylim(len(labels) - 0.5, -1.2)
+    fig.colorbar(dots, ax=ax, shrink=0.6, label="mean expression (of the gene's highest)")
+    ax.set_title("Marker genes by cell type (dot size: share of cells expressing)")
+    _save(fig, path)
