@@ -63,3 +63,31 @@ def test_counts_export_as_a_10x_folder_that_readers_load_back(tmp_path):
     export.write_10x_mtx(tmp_path / "clustered.h5ad", tmp_path / "counts")
     assert np.allclose(sc.read_10x_mtx(tmp_path / "counts").X.toarray(), counts.toarray() * 0.5)
     assert not list(tmp_path.glob(".counts*"))
+
+
+def test_interactions_are_stored_in_lianas_layout_and_liana_plots_them(tmp_path):
+    """``uns['liana_res']`` reads back from h5ad with liana's column names, and liana's dotplot takes it."""
+    import liana as li
+
+    from cscniche.export import liana_results
+
+    interactions = pd.DataFrame({
+        "patient": ["P1", "P1", "P2"], "ligand": ["CD274", "VEGFA", "CD274"],
+        "receptor": ["PDCD1", "FLT1_KDR", "PDCD1"],
+        "source": ["CSC-high", "CSC-high", "CSC-high"], "target": ["T cell", "endothelial cell", "T cell"],
+        "direction": ["CSC->TME"] * 3, "ligand_mean": [1.2, 2.0, 0.9], "receptor_mean": [0.8, 1.1, 0.7],
+        "ligand_prop": [0.4, 0.6, 0.3], "receptor_prop": [0.3, 0.5, 0.2], "lr_mean": [1.0, 1.55, 0.8],
+        "lr_product": [0.96, 2.2, 0.63], "pvalue": [0.001, 0.01, 0.2], "liana_magnitude_rank": [0.01, 0.02, 0.3],
+        "pathway": ["PD-L1", "VEGF", "PD-L1"]})
+    adata = ad.AnnData(np.zeros((2, 2), dtype=np.float32))
+    adata.uns["liana_res"] = liana_results(interactions)
+    adata.write_h5ad(tmp_path / "a.h5ad")
+    res = ad.read_h5ad(tmp_path / "a.h5ad").uns["liana_res"]
+    assert list(res.columns[:10]) == ["source", "target", "ligand_complex", "receptor_complex", "ligand_means",
+                                      "ligand_props", "receptor_means", "receptor_props", "lr_means",
+                                      "cellphone_pvals"]
+    assert {"patient", "direction", "pathway", "magnitude_rank"} <= set(res.columns)
+    assert res.loc[1, "receptor_complex"] == "FLT1_KDR" and res["cellphone_pvals"].tolist() == [0.001, 0.01, 0.2]
+    plot = li.pl.dotplot(liana_res=res[res["patient"] == "P1"], colour="lr_means", size="cellphone_pvals",
+                         inverse_size=True, source_labels=["CSC-high"], target_labels=["T cell", "endothelial cell"])
+    assert len(plot.data) == 2

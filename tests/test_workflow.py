@@ -424,3 +424,6 @@ def test_final_anndata_reads_back_for_scanpy(demo, tmp_path):
     sc.pl.umap(adata, color=["cell_type", "csc"], show=False)
     matplotlib.pyplot.savefig(tmp_path / "umap.png")
     assert (tmp_path / "umap.png").stat().st_size > 10_000
+    interactions = pd.read_csv(demo / "simulated/crosstalk/interactions.tsv", sep="\t")
+    assert len(adata.uns["liana_res"]) == len(interactions)  # the crosstalk table, in liana's layout
+    assert {"source", "target", "ligand_complex", "receptor_complex", "lr_means"} <= set(adata.uns["liana_res"])

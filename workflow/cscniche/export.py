@@ -56,6 +56,24 @@ def scverse_conventions(adata: ad.AnnData) -> ad.AnnData:
     return adata
 
 
+LIANA_COLUMNS = {"ligand": "ligand_complex", "receptor": "receptor_complex", "ligand_mean": "ligand_means",
+                 "ligand_prop": "ligand_props", "receptor_mean": "receptor_means", "receptor_prop": "receptor_props",
+                 "lr_mean": "lr_means", "pvalue": "cellphone_pvals", "liana_magnitude_rank": "magnitude_rank"}
+
+
+def liana_results(interactions: pd.DataFrame) -> pd.DataFrame:
+    """``crosstalk/interactions.tsv`` in liana's layout, for ``uns['liana_res']``.
+
+    liana's column names (``source, target, ligand_complex, receptor_complex, lr_means, cellphone_pvals``,
+    ...) first, then ``patient`` (liana's sample key: one row per patient and interaction), ``direction``,
+    ``pathway`` and the other columns of the table.
+    """
+    table = interactions.rename(columns=LIANA_COLUMNS)
+    first = ["source", "target", *[c for c in LIANA_COLUMNS.values() if c in table]]
+    table = table[[*first, *[c for c in table if c not in first]]].reset_index(drop=True)
+    return table.astype({c: str for c in table if table[c].dtype == object})
+
+
 MTX_BLOCK_ROWS = 20_000  # cells written at a time
 
 

@@ -24,6 +24,7 @@ rule export:
         matrix="results/{dataset}/cluster/clustered.h5ad",
         matrices="results/{dataset}/export/matrices.h5",
         h5ad="results/{dataset}/stemness/stemness.h5ad",
+        interactions="results/{dataset}/crosstalk/interactions.tsv",
     output:
         adata="results/{dataset}/adata.h5ad",
         cells="results/{dataset}/cells.tsv.gz",
