@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 CORES ?= 2
 
-.PHONY: demo test lint clean
+.PHONY: demo test test-unit test-e2e lint clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -16,12 +16,22 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt pyproject.toml
 demo: $(VENV)/.installed
 	$(PY) -m snakemake --cores $(CORES) --printshellcmds
 
+# the full suite, as CI runs it: the real data beside the checkout (../shared) must be there
 test: $(VENV)/.installed
-	$(PY) -m pytest -q --durations=15 tests
+	CSCNICHE_REQUIRE_SHARED=1 $(PY) -m pytest -q --durations=15 tests
+
+# the library on small generated data (tests reading ../shared skip where it is absent)
+test-unit: $(VENV)/.installed
+	$(PY) -m pytest -q --durations=10 tests/unit
+
+# Snakemake end to end: demo, bad inputs, presets, downloads, report in Chromium, SLURM
+test-e2e: $(VENV)/.installed
+	CSCNICHE_REQUIRE_SHARED=1 $(PY) -m pytest -q --durations=10 tests/e2e
 
 lint: $(VENV)/.installed
 	$(PY) -m ruff check .
 	$(PY) -m snakemake --lint
+	$(VENV)/bin/snakefmt --check Snakefile workflow/rules
 
 clean:
 	rm -rf results .snakemake

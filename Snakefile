@@ -30,6 +30,6 @@ include: "workflow/rules/report.smk"
 
 rule all:
     """Every dataset's report, per-cell table, final AnnData and comparison figures."""
+    default_target: True
     input:
         all_outputs(),
-    default_target: True

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# A single-node SLURM cluster on this machine, for the SLURM test (tests/test_slurm.py) and for trying the
+# A single-node SLURM cluster on this machine, for the SLURM test (tests/e2e/test_slurm.py) and for trying the
 # profile by hand:  .ci/slurm.sh install | start | stop | status
 # munge + slurmctld + slurmd, no accounting database (run snakemake with --slurm-status-command squeue);
 # completed jobs are recorded in $SLURM_HOME/log/jobcomp.txt. Every state, log and pid file lives under

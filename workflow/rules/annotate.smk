@@ -14,12 +14,12 @@ rule annotate:
         "results/{dataset}/logs/annotate.log",
     benchmark:
         "results/{dataset}/benchmarks/annotate.tsv"
-    params:
-        annotate=lambda w: dataset(w)["annotate"],
+    conda:
+        ENV
     resources:
         mem_mb=mem(1500, 0.45),
         runtime=minutes(10, 0.006),
-    conda:
-        ENV
+    params:
+        annotate=lambda w: dataset(w)["annotate"],
     script:
         "../scripts/annotate.py"

@@ -14,17 +14,17 @@ rule biomarkers:
         "results/{dataset}/logs/biomarkers.log",
     benchmark:
         "results/{dataset}/benchmarks/biomarkers.tsv"
+    conda:
+        ENV
+    threads: 2
+    resources:
+        mem_mb=mem(2000, 0.65),  # one copy of X: 9.8 GB RSS at 458k cells (14.8 GB input), 4.3 GB at 92k (5.7 GB)
+        runtime=minutes(10, 0.01),
     params:
         biomarkers=lambda w: dataset(w)["biomarkers"],
         stemness=lambda w: dataset(w)["stemness"],
         crosstalk=lambda w: dataset(w)["crosstalk"],
         seed=SEED,
-    threads: 2
-    resources:
-        mem_mb=mem(2000, 0.65),  # one copy of X: 9.8 GB RSS at 458k cells (14.8 GB input), 4.3 GB at 92k (5.7 GB)
-        runtime=minutes(10, 0.01),
-    conda:
-        ENV
     script:
         "../scripts/biomarkers.py"
 

@@ -9,15 +9,15 @@ rule cluster:
         "results/{dataset}/logs/cluster.log",
     benchmark:
         "results/{dataset}/benchmarks/cluster.tsv"
-    params:
-        cluster=lambda w: dataset(w)["cluster"],
-        min_cells_per_gene=lambda w: dataset(w)["qc"]["min_cells_per_gene"],
-        seed=SEED,
+    conda:
+        ENV
     threads: 2
     resources:
         mem_mb=mem(2000, 1.1),
         runtime=minutes(10, 0.03),
-    conda:
-        ENV
+    params:
+        cluster=lambda w: dataset(w)["cluster"],
+        min_cells_per_gene=lambda w: dataset(w)["qc"]["min_cells_per_gene"],
+        seed=SEED,
     script:
         "../scripts/cluster.py"

@@ -8,7 +8,14 @@ sys.path.insert(0, str(Path(workflow.basedir) / "workflow"))
 from cscniche.config import ConfigError, dataset_samples, validate_config  # noqa: E402
 from cscniche.download import cache_path, is_url  # noqa: E402
 from cscniche.resources import (  # noqa: E402, F401  (mem, minutes, per_patient: used by the rules)
-    h5ad_cells, input_mb, mem, minutes, per_patient, qc_mem_mb, simulate_mem_mb)
+    h5ad_cells,
+    input_mb,
+    mem,
+    minutes,
+    per_patient,
+    qc_mem_mb,
+    simulate_mem_mb,
+)
 
 try:
     SETTINGS = validate_config(config)
@@ -43,8 +50,10 @@ DOWNLOADS = {path: source for name in DATASETS for path, source in dataset_downl
 if DOWNLOAD["offline"]:
     _missing = [url for path, (url, _) in DOWNLOADS.items() if not Path(path).is_file()]
     if _missing:
-        raise WorkflowError(f"download.offline is true but {len(_missing)} input(s) are not in the cache "
-                            f"{DOWNLOAD['cache']}: {', '.join(_missing[:5])}")
+        raise WorkflowError(
+            f"download.offline is true but {len(_missing)} input(s) are not in the cache "
+            f"{DOWNLOAD['cache']}: {', '.join(_missing[:5])}"
+        )
 ENV = "../../envs/scanpy.yaml"
 REPORT_ENV = "../../envs/report.yaml"
 
@@ -99,8 +108,17 @@ def malignant_params(wildcards):
 
 def umap_keys(name):
     labels = SETTINGS["datasets"][name]["author_labels"].values()
-    return ["leiden", "sample", "patient", "cell_type", "malignant", "cnv_score", "stemness", "csc",
-            *[f"author_{v}" for v in labels]]
+    return [
+        "leiden",
+        "sample",
+        "patient",
+        "cell_type",
+        "malignant",
+        "cnv_score",
+        "stemness",
+        "csc",
+        *[f"author_{v}" for v in labels],
+    ]
 
 
 def patients(name):

@@ -17,17 +17,17 @@ rule compare:
         "results/{dataset}/logs/compare/{comparison}.log",
     benchmark:
         "results/{dataset}/benchmarks/compare/{comparison}.tsv"
+    conda:
+        ENV
+    threads: 2
+    resources:
+        mem_mb=mem(1500, 0.5),  # the malignant cells' counts and one pseudobulk per patient
+        runtime=minutes(5, 0.005),
     params:
         comparison=lambda w: comparison(w.dataset, w.comparison),
         biomarkers=lambda w: dataset(w)["biomarkers"],
         lr=lambda w: {k: dataset(w)["crosstalk"][k] for k in ("min_cells", "expr_prop")},
         seed=SEED,
-    threads: 2
-    resources:
-        mem_mb=mem(1500, 0.5),  # the malignant cells' counts and one pseudobulk per patient
-        runtime=minutes(5, 0.005),
-    conda:
-        ENV
     script:
         "../scripts/compare.py"
 

@@ -13,15 +13,15 @@ rule crosstalk:
         "results/{dataset}/logs/crosstalk.log",
     benchmark:
         "results/{dataset}/benchmarks/crosstalk.tsv"
-    params:
-        crosstalk=lambda w: dataset(w)["crosstalk"],
-        seed=SEED,
+    conda:
+        ENV
     threads: 2
     resources:
         mem_mb=mem(1500, 0.25),  # its genes' columns only: 1.0 GB PSS at 100k (5.7 GB input), 2.0 at 200k (11.4 GB)
         runtime=minutes(10, 0.006),
-    conda:
-        ENV
+    params:
+        crosstalk=lambda w: dataset(w)["crosstalk"],
+        seed=SEED,
     script:
         "../scripts/crosstalk.py"
 

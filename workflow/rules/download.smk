@@ -5,14 +5,14 @@ rule download:
         f"{DOWNLOAD['cache']}/{{file}}",
     log:
         "logs/download/{file}.log",
-    params:
-        source=lambda w: DOWNLOADS[f"{DOWNLOAD['cache']}/{w.file}"],
-        offline=DOWNLOAD["offline"],
-        retries=DOWNLOAD["retries"],
     wildcard_constraints:
         file="[^/]+/.+",
     conda:
         ENV  # pooch
+    params:
+        source=lambda w: DOWNLOADS[f"{DOWNLOAD['cache']}/{w.file}"],
+        offline=DOWNLOAD["offline"],
+        retries=DOWNLOAD["retries"],
     script:
         "../scripts/download.py"
 
@@ -25,9 +25,9 @@ rule downloads_manifest:
         "results/{dataset}/downloads.tsv",
     log:
         "results/{dataset}/logs/downloads_manifest.log",
-    params:
-        sources=lambda w: dataset_downloads(w.dataset),
     conda:
         REPORT_ENV
+    params:
+        sources=lambda w: dataset_downloads(w.dataset),
     script:
         "../scripts/downloads_manifest.py"

@@ -9,11 +9,11 @@ rule export_matrices:
         "results/{dataset}/logs/export_matrices.log",
     benchmark:
         "results/{dataset}/benchmarks/export_matrices.tsv"
+    conda:
+        ENV
     resources:
         mem_mb=500,  # copied block by block, never held
         runtime=minutes(5, 0.005),
-    conda:
-        ENV
     script:
         "../scripts/export_matrices.py"
 
@@ -32,11 +32,11 @@ rule export:
         "results/{dataset}/logs/export.log",
     benchmark:
         "results/{dataset}/benchmarks/export.tsv"
+    conda:
+        ENV
     resources:
         mem_mb=mem(1500, 0.1),  # annotations only; the compressed matrices are copied as stored
         runtime=minutes(5, 0.001),
-    conda:
-        ENV
     script:
         "../scripts/export.py"
 
@@ -51,10 +51,10 @@ rule export_counts:
         "results/{dataset}/logs/export_counts.log",
     benchmark:
         "results/{dataset}/benchmarks/export_counts.tsv"
+    conda:
+        ENV
     resources:
         mem_mb=1500,  # one block of cells at a time
         runtime=minutes(5, 0.02),
-    conda:
-        ENV
     script:
         "../scripts/export_counts.py"

@@ -8,15 +8,15 @@ rule ingest:
         "results/{dataset}/logs/ingest/{sample}.log",
     benchmark:
         "results/{dataset}/benchmarks/ingest/{sample}.tsv"
+    conda:
+        ENV
+    resources:
+        mem_mb=mem(1000, 3, share=ingest_share),
+        runtime=minutes(5, 0.01, share=ingest_share),
     params:
         row=sample_row,
         author_labels=lambda w: dataset(w)["author_labels"],
         author_codes=lambda w: dataset(w)["author_codes"],
-    resources:
-        mem_mb=mem(1000, 3, share=ingest_share),
-        runtime=minutes(5, 0.01, share=ingest_share),
-    conda:
-        ENV
     script:
         "../scripts/ingest.py"
 
@@ -29,9 +29,9 @@ rule ingest_check:
         "results/{dataset}/ingest/samples.tsv",
     log:
         "results/{dataset}/logs/ingest/samples.log",
-    params:
-        min_shared_share=0.5,
     conda:
         ENV
+    params:
+        min_shared_share=0.5,
     script:
         "../scripts/ingest_check.py"

@@ -15,15 +15,15 @@ rule malignant:
         "results/{dataset}/logs/malignant.log",
     benchmark:
         "results/{dataset}/benchmarks/malignant.tsv"
+    conda:
+        ENV
+    resources:
+        mem_mb=mem(2500, 1.0),  # peak 4.4 GB at 50k cells (2.8 GB input), 5.9 at 100k (5.5), 9.5 at 200k (11.1)
+        runtime=minutes(10, 0.01),
     params:
         malignant=malignant_params,
         leiden_flavor=lambda w: dataset(w)["cluster"]["leiden_flavor"],
         seed=SEED,
-    resources:
-        mem_mb=mem(2500, 1.0),  # peak 4.4 GB at 50k cells (2.8 GB input), 5.9 at 100k (5.5), 9.5 at 200k (11.1)
-        runtime=minutes(10, 0.01),
-    conda:
-        ENV
     script:
         "../scripts/malignant.py"
 

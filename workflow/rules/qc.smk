@@ -12,15 +12,15 @@ rule qc:
         "results/{dataset}/logs/qc/{sample}.log",
     benchmark:
         "results/{dataset}/benchmarks/qc/{sample}.tsv"
+    conda:
+        ENV
+    resources:
+        mem_mb=qc_mem,
+        runtime=minutes(10, 0.03),
     params:
         qc=lambda w: dataset(w)["qc"],
         annotate=lambda w: dataset(w)["annotate"],
         seed=SEED,
-    resources:
-        mem_mb=qc_mem,
-        runtime=minutes(10, 0.03),
-    conda:
-        ENV
     script:
         "../scripts/qc.py"
 
@@ -49,20 +49,16 @@ rule qc_plot:
 rule qc_summary:
     """The dataset's QC table and what QC removed per cell type."""
     input:
-        summaries=lambda w: expand(
-            "results/{{dataset}}/qc/{sample}.summary.tsv", sample=sample_names(w)
-        ),
-        cells=lambda w: expand(
-            "results/{{dataset}}/qc/{sample}.cells.tsv.gz", sample=sample_names(w)
-        ),
+        summaries=lambda w: expand("results/{{dataset}}/qc/{sample}.summary.tsv", sample=sample_names(w)),
+        cells=lambda w: expand("results/{{dataset}}/qc/{sample}.cells.tsv.gz", sample=sample_names(w)),
     output:
         summary="results/{dataset}/qc/summary.tsv",
         by_type="results/{dataset}/qc/removed_by_type.tsv",
     log:
         "results/{dataset}/logs/qc_summary.log",
-    params:
-        max_type_loss=lambda w: dataset(w)["qc"]["max_type_loss"],
     conda:
         REPORT_ENV
+    params:
+        max_type_loss=lambda w: dataset(w)["qc"]["max_type_loss"],
     script:
         "../scripts/qc_summary.py"

@@ -80,7 +80,9 @@ rule report:
             "results/{{dataset}}/figures/crosstalk_{name}.png",
             name=("heatmap", "dotplot", "network", "senders", "axes"),
         ),
-        cnv_figures=lambda w: expand("results/{{dataset}}/figures/cnv_heatmap_{patient}.png", patient=patients(w.dataset)),
+        cnv_figures=lambda w: expand(
+            "results/{{dataset}}/figures/cnv_heatmap_{patient}.png", patient=patients(w.dataset)
+        ),
         identity_figures=expand(
             "results/{{dataset}}/figures/{name}.png", name=("composition", "agreement", "marker_dotplot")
         ),
@@ -88,9 +90,9 @@ rule report:
         "results/{dataset}/report.html",
     log:
         "results/{dataset}/logs/report.log",
-    params:
-        settings=lambda w: {"dataset": w.dataset, "seed": SEED, **dataset(w)},
     conda:
         REPORT_ENV
+    params:
+        settings=lambda w: {"dataset": w.dataset, "seed": SEED, **dataset(w)},
     script:
         "../scripts/report.py"

@@ -10,14 +10,14 @@ rule simulate:
         "results/{dataset}/logs/simulate.log",
     benchmark:
         "results/{dataset}/benchmarks/simulate.tsv"
-    params:
-        simulate=lambda w: dataset(w)["simulate"],
-        seed=SEED,
+    conda:
+        ENV
     threads: 2
     resources:
         mem_mb=simulate_mem,
         runtime=lambda w: 5 + dataset(w)["simulate"]["n_cells"] // 5000,
-    conda:
-        ENV
+    params:
+        simulate=lambda w: dataset(w)["simulate"],
+        seed=SEED,
     script:
         "../scripts/simulate.py"

@@ -11,14 +11,14 @@ rule stemness_patient:
         "results/{dataset}/logs/stemness_patient/{patient}.log",
     benchmark:
         "results/{dataset}/benchmarks/stemness_patient/{patient}.tsv"
-    params:
-        stemness=lambda w: dataset(w)["stemness"],
-        seed=SEED,
+    conda:
+        ENV
     resources:
         mem_mb=per_patient(1500, 1.2),
         runtime=per_patient(10, 0.01),
-    conda:
-        ENV
+    params:
+        stemness=lambda w: dataset(w)["stemness"],
+        seed=SEED,
     script:
         "../scripts/stemness_patient.py"
 
@@ -27,8 +27,7 @@ rule stemness:
     """Gather the patients' stemness scores and CSC calls, and the ssGSEA cross-check."""
     input:
         h5ad="results/{dataset}/identity/identity.h5ad",
-        patients=lambda w: expand("results/{{dataset}}/stemness/patients/{patient}.h5ad",
-                                  patient=patients(w.dataset)),
+        patients=lambda w: expand("results/{{dataset}}/stemness/patients/{patient}.h5ad", patient=patients(w.dataset)),
         sets=lambda w: dataset(w)["stemness"]["marker_sets"] + [g["path"] for g in dataset(w)["stemness"]["gmt"]],
     output:
         h5ad="results/{dataset}/stemness/stemness.h5ad",
@@ -41,14 +40,14 @@ rule stemness:
         "results/{dataset}/logs/stemness.log",
     benchmark:
         "results/{dataset}/benchmarks/stemness.tsv"
-    params:
-        stemness=lambda w: dataset(w)["stemness"],
-        seed=SEED,
+    conda:
+        ENV
     resources:
         mem_mb=mem(1500, 0.5),
         runtime=minutes(10, 0.01),
-    conda:
-        ENV
+    params:
+        stemness=lambda w: dataset(w)["stemness"],
+        seed=SEED,
     script:
         "../scripts/stemness.py"
 

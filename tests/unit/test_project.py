@@ -3,7 +3,9 @@
 import re
 import subprocess
 import sys
+from pathlib import Path
 
+import pytest
 import yaml
 
 from conftest import REPO, demo_config, snakemake_command
@@ -77,6 +79,16 @@ def test_dry_run_plans_the_demo_with_per_patient_stemness(tmp_path):
 def test_ruff_is_clean():
     run = subprocess.run([sys.executable, "-m", "ruff", "check", str(REPO)], cwd=REPO, capture_output=True, text=True)
     assert run.returncode == 0, run.stdout
+
+
+def test_snakefmt_is_clean():
+    """The Snakefile and rules as snakefmt writes them (line length 120, from pyproject.toml)."""
+    snakefmt = Path(sys.executable).with_name("snakefmt")
+    if not snakefmt.exists():
+        pytest.skip("snakefmt is not installed (requirements-dev.txt installs it)")
+    run = subprocess.run([str(snakefmt), "--check", "Snakefile", "workflow/rules"], cwd=REPO, capture_output=True,
+                         text=True)
+    assert run.returncode == 0, run.stderr[-2000:]
 
 
 USER_FACING = ["README.md", "BENCHMARKS.md", "CHANGELOG.md", "docs/*.md", "config/**/*.md", "config/**/*.yaml",

@@ -14,8 +14,6 @@ import pytest
 
 from conftest import snakemake_command
 
-pytestmark = pytest.mark.slow
-
 
 def _sheet(folder: Path, rows: list[tuple[str, ...]], header=("sample", "patient", "path", "format")) -> Path:
     path = folder / "samples.tsv"

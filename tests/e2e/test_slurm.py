@@ -19,7 +19,6 @@ import pytest
 
 from conftest import DETERMINISTIC_TABLES, REAL_PATH, REPO, assert_same_tables, demo_config, snakemake_command
 
-pytestmark = pytest.mark.slow
 SCRIPT = REPO / ".ci/slurm.sh"
 TARGETS = [f"results/simulated/{table}" for table in DETERMINISTIC_TABLES]
 
@@ -44,6 +43,7 @@ def _slurm_run(workdir, config) -> subprocess.CompletedProcess:
     return subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "PATH": REAL_PATH})
 
 
+@pytest.mark.slurm
 def test_demo_through_slurm_resumes_and_matches_local(slurm, demo, tmp_path):
     workdir = tmp_path / "work"
     workdir.mkdir()

@@ -13,8 +13,6 @@ from sklearn.metrics import adjusted_rand_score
 
 from conftest import DETERMINISTIC_TABLES, MALT_MTX, REPO, SHARED, assert_same_tables, run_demo
 
-pytestmark = pytest.mark.slow
-
 
 @pytest.fixture(scope="module")
 def demo_again(tmp_path_factory) -> Path:
@@ -187,6 +185,7 @@ def test_biomarkers_on_the_demo(demo):
             assert (demo / name / f"figures/biomarkers_{figure}.svg").stat().st_size > 1000
 
 
+@pytest.mark.browser
 def test_report_renders_in_headless_chromium(demo):
     import shutil
 

@@ -4,7 +4,6 @@ import subprocess
 import sys
 
 import pandas as pd
-import pytest
 import yaml
 from sklearn.metrics import f1_score
 
@@ -13,7 +12,6 @@ from cscniche.download import sha256sum
 from conftest import REPO
 from http_server import LocalServer
 
-pytestmark = pytest.mark.slow
 MATRIX = "scrna/oligodendroglioma_expression_downsampled.counts.matrix.gz"
 ANNOT = "scrna/oligodendroglioma_annotations_downsampled.txt"
 POSITIONS = "gene_positions/hg38_gencode_v27.txt"
