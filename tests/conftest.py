@@ -82,11 +82,33 @@ def demo_config(datasets: list[str] | None = None) -> dict:
     for ds in config["datasets"].values():
         if "samples" in ds:
             ds["samples"] = str(REPO / ds["samples"])
-    config["biomarkers"] = {"gene_sets": [  # local GMT files (they stay outside the repository)
-        {"path": str(SHARED / "gene_sets/h.all.v7.0.symbols.gmt"), "source": "hallmark"},
-        {"path": str(SHARED / "gene_sets/c2.v6.0_stemness_subset.symbols.gmt"), "source": "stemness"},
-        {"path": str(SHARED / "gene_sets/3CA_Gavish2023_metaprograms.gmt"), "source": "3CA metaprogram"}]}
+    if SHARED.is_dir():  # local GMT files (they stay outside the repository)
+        config["biomarkers"] = {"gene_sets": [
+            {"path": str(SHARED / "gene_sets/h.all.v7.0.symbols.gmt"), "source": "hallmark"},
+            {"path": str(SHARED / "gene_sets/c2.v6.0_stemness_subset.symbols.gmt"), "source": "stemness"},
+            {"path": str(SHARED / "gene_sets/3CA_Gavish2023_metaprograms.gmt"), "source": "3CA metaprogram"}]}
     return config
+
+
+def tiny_10x_folder(folder: Path, *, n_cells: int = 30, seed: int = 0) -> Path:
+    """A small 10x MatrixMarket folder (genes x cells counts, features and barcodes, gzipped)."""
+    import gzip
+
+    import scipy.io
+    import scipy.sparse as sp
+
+    genes = ["CD3E", "CD3D", "MS4A1", "CD79A", "LYZ", "CD14", "COL1A1", "PECAM1", "EPCAM", "KRT8", "MT-CO1",
+             "RPL13", "ACTB", "GAPDH", "MALAT1", "NKG7", "GNLY", "IGKC", "IGLC2", "VWF"]
+    counts = sp.random(len(genes), n_cells, density=0.5, format="coo", random_state=seed,
+                       data_rvs=lambda n: np.random.default_rng(seed).integers(1, 20, n)).astype(np.int64)
+    folder.mkdir(parents=True, exist_ok=True)
+    with gzip.open(folder / "matrix.mtx.gz", "wb") as fh:
+        scipy.io.mmwrite(fh, counts, field="integer")
+    with gzip.open(folder / "features.tsv.gz", "wt") as fh:
+        fh.writelines(f"ENSG{i:011d}\t{g}\tGene Expression\n" for i, g in enumerate(genes))
+    with gzip.open(folder / "barcodes.tsv.gz", "wt") as fh:
+        fh.writelines(f"{''.join('ACGT'[(i >> (2 * k)) & 3] for k in range(16))}-1\n" for i in range(n_cells))
+    return folder
 
 
 def snakemake_command(workdir: Path, config: dict, targets: list[str] | None = None) -> list[str]:

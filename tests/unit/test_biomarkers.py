@@ -82,14 +82,18 @@ def _labelled(csc_fraction: float = 0.15, n_genes: int | None = None) -> ad.AnnD
     return adata
 
 
+CSC_MARKERS = {"CSC_markers": ["CD44", "PROM1", "ALDH1A1", "SOX2", "POU5F1", "NANOG", "KLF4", "MYC", "BMI1", "NES",
+                               "LGR5", "ITGA6", "ALCAM", "THY1", "ABCG2", "EPCAM", "CD24"]}
+
+
 @pytest.fixture(scope="module")
 def planted():
+    """The biomarker stage on a planted tumour; GSEA over the stemness sets and the crosstalk axes only."""
     adata = _labelled()
-    settings = default_settings(biomarkers={"gene_sets": GENE_SETS, "permutations": 200})
-    result = bm.run_biomarkers(adata, settings["biomarkers"], stemness_sets={"CSC_markers": [
-        "CD44", "PROM1", "ALDH1A1", "SOX2", "POU5F1", "NANOG", "KLF4", "MYC", "BMI1", "NES", "LGR5", "ITGA6", "ALCAM",
-        "THY1", "ABCG2", "EPCAM", "CD24"]}, axes=load_axes("config/crosstalk/axes.yaml"),
-        resource=load_resource("liana:consensus"), seed=0)
+    settings = default_settings(biomarkers={"permutations": 200})
+    result = bm.run_biomarkers(adata, settings["biomarkers"], stemness_sets=CSC_MARKERS,
+                               axes=load_axes("config/crosstalk/axes.yaml"), resource=load_resource("liana:consensus"),
+                               seed=0)
     return adata, result
 
 
@@ -116,8 +120,7 @@ def test_planted_program_leads_the_biomarkers(planted):
 def test_gsea_ranks_a_stemness_set_first_and_marks_it_circular(planted):
     _, (biomarkers, _, gsea, notes) = planted
     assert list(gsea.columns[:6]) == ["term", "source", "nes", "es", "pvalue", "fdr"]
-    ranked = gsea[gsea["source"].isin(["stemness", "hallmark"])]
-    assert ranked.iloc[0]["source"] == "stemness", ranked.head()
+    assert gsea.iloc[0]["term"] == "CSC_markers", gsea.head()
     assert gsea["nes"].is_monotonic_decreasing
     circular = gsea.set_index("term")["circular"]
     assert circular["CSC_markers"] and not circular[~circular.index.str.startswith(("CSC", "AXIS"))].any()
@@ -126,11 +129,23 @@ def test_gsea_ranks_a_stemness_set_first_and_marks_it_circular(planted):
     assert flagged["SOX2"] and not flagged["CXCR4"] and set(biomarkers["mode"]) == {"split"}
 
 
+def test_gsea_ranks_the_stemness_set_above_the_hallmark_and_3ca_sets(planted, shared_data):
+    """On real collections (MSigDB hallmark, the c2 stemness subset, 3CA metaprograms) the planted programme's
+    sets lead the 50 hallmark sets."""
+    _, (_, de, _, _) = planted
+    ranking = de[de["method"] == "pseudobulk"].set_index("gene")["stat"]
+    settings = default_settings(biomarkers={"gene_sets": GENE_SETS, "permutations": 200})["biomarkers"]
+    table = bm.gsea(ranking, bm.gene_set_collection(settings, CSC_MARKERS, {}), settings, seed=0, threads=2)
+    ranked = table[table["source"].isin(["stemness", "hallmark"])]
+    assert ranked.iloc[0]["source"] == "stemness", ranked.head()
+    assert (table["source"] == "hallmark").sum() == 50
+
+
 def test_gsea_permutations_do_not_depend_on_threads(planted):
     _, (_, de, gsea, _) = planted
     ranking = de[de["method"] == "pseudobulk"].set_index("gene")["stat"]
-    settings = default_settings(biomarkers={"gene_sets": GENE_SETS, "permutations": 200})["biomarkers"]
-    sets = bm.gene_set_collection(settings, {}, {})
+    settings = default_settings(biomarkers={"permutations": 200})["biomarkers"]
+    sets = bm.gene_set_collection(settings, CSC_MARKERS, load_axes("config/crosstalk/axes.yaml"))
     one = bm.gsea(ranking, sets, settings, seed=0, threads=1)
     pd.testing.assert_frame_equal(bm.gsea(ranking, sets, settings, seed=0, threads=2), one, check_exact=True)
     assert not one.equals(bm.gsea(ranking, sets, settings, seed=1, threads=2))  # the seed does matter

@@ -12,7 +12,7 @@ from cscniche.compare import (
 )
 from cscniche.config import ConfigError, check_comparisons, simulated_samples
 
-from conftest import SHARED, default_settings
+from conftest import default_settings
 
 
 def _cells(csc_share: dict[str, float], group: dict[str, str], seed: int = 0) -> pd.DataFrame:
@@ -168,7 +168,7 @@ def _design_crosstalk(resistance_effect: float, seed: int = 0) -> tuple[pd.DataF
 
     counts, obs, genes = _design(resistance_effect, seed=seed)
     adata = ad.AnnData(sp.csr_matrix(counts, dtype=np.float32), obs=obs, var=pd.DataFrame(index=genes))
-    resource = ct.load_resource(str(SHARED / "ligand_receptor"))
+    resource = ct.load_resource("liana:consensus")
     lr_genes = adata.var_names.isin({g for e in pd.concat([resource["ligand"], resource["receptor"]])
                                      for g in e.split("_")})
     expression = group_expression_changes(adata.X[:, lr_genes], adata.obs, adata.var_names[lr_genes],
@@ -376,7 +376,7 @@ def _paired_design_crosstalk(resistance_effect: float, seed: int = 0):
     obs = obs.assign(patient="Q" + ((number + 1) // 2).astype(str),
                      timepoint=np.where(obs["response"] == GROUPS[0], PAIRED[0], PAIRED[1]))
     adata = ad.AnnData(sp.csr_matrix(counts, dtype=np.float32), obs=obs, var=pd.DataFrame(index=genes))
-    resource = ct.load_resource(str(SHARED / "ligand_receptor"))
+    resource = ct.load_resource("liana:consensus")
     lr_genes = adata.var_names.isin({g for e in pd.concat([resource["ligand"], resource["receptor"]])
                                      for g in e.split("_")})
     expression = group_expression_changes(adata.X[:, lr_genes], adata.obs, adata.var_names[lr_genes],

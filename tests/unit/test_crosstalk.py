@@ -42,8 +42,15 @@ def planted():
 
 
 @pytest.fixture(scope="module")
-def cpdb():
+def cpdb(shared_data):
+    """CellPhoneDB's own tables, from the real data beside the checkout."""
     return ct.load_resource(str(CPDB))
+
+
+@pytest.fixture(scope="module")
+def lr():
+    """The LR resource of the tests that need any: liana's consensus (installed with liana)."""
+    return ct.load_resource("liana:consensus")
 
 
 def test_cellphonedb_tables_give_symbols_and_complexes(cpdb):
@@ -118,8 +125,8 @@ def planted_ranks(specific: pd.DataFrame, planted: pd.DataFrame, names: dict[str
 
 
 @pytest.mark.parametrize("resource", ["cellphonedb", "liana:consensus"])
-def test_planted_pairs_lead_their_direction(planted, cpdb, resource):
-    table = cpdb if resource == "cellphonedb" else ct.load_resource(resource)
+def test_planted_pairs_lead_their_direction(planted, request, resource):
+    table = request.getfixturevalue("cpdb") if resource == "cellphonedb" else ct.load_resource(resource)
     interactions, specific, notes = ct.run_crosstalk(planted, table, PARAMS, seed=0)
     assert "3 patients" in notes[-1]
     ranks = planted_ranks(specific, planted.uns["planted"], {})
@@ -135,13 +142,13 @@ def test_planted_pairs_lead_their_direction(planted, cpdb, resource):
     assert set(interactions["direction"]) == {"CSC->TME", "TME->CSC", "CSC<->CSC", "TME->TME"}
 
 
-def test_no_planted_program_calls_few_pairs(cpdb):
+def test_no_planted_program_calls_few_pairs(lr):
     """No CSC program, and CSC-high = the deepest 15% of malignant cells (the depth confound of diversity)."""
     adata = _tumour(0.0)
     malignant = adata.obs["malignant"].eq("malignant")
     depth = adata.obs.loc[malignant].groupby("patient")["n_genes"].rank(pct=True)
     adata.obs.loc[malignant, "csc"] = np.where(depth > 0.85, ct.CSC_HIGH, ct.CSC_LOW)
-    _, specific, _ = ct.run_crosstalk(adata, cpdb, PARAMS, seed=0)
+    _, specific, _ = ct.run_crosstalk(adata, lr, PARAMS, seed=0)
     assert len(specific) > 500
     assert (specific["fdr"] <= 0.05).mean() <= 0.05
 
@@ -157,32 +164,32 @@ def test_permutation_pvalues_are_exact_and_floored():
     assert p[2] == (1 + (centred >= 1.0).sum()) / 1000
 
 
-def test_one_patient_falls_back_to_within_patient_permutation(cpdb):
+def test_one_patient_falls_back_to_within_patient_permutation(lr):
     adata = _tumour(0.15, n_patients=1, n_cells=1200)
-    _, specific, notes = ct.run_crosstalk(adata, cpdb, PARAMS, seed=0)
+    _, specific, notes = ct.run_crosstalk(adata, lr, PARAMS, seed=0)
     assert "one patient" in notes[-1]
     assert specific["test"].eq("within-patient permutation (one patient)").all()
     assert specific["n_patients"].eq(1).all()
 
 
-def test_results_are_deterministic(cpdb):
+def test_results_are_deterministic(lr):
     adata = _tumour(0.15, n_patients=2, n_cells=800)
-    first = ct.run_crosstalk(adata, cpdb, {**PARAMS, "n_perms": 100}, seed=4)
-    second = ct.run_crosstalk(adata, cpdb, {**PARAMS, "n_perms": 100}, seed=4)
+    first = ct.run_crosstalk(adata, lr, {**PARAMS, "n_perms": 100}, seed=4)
+    second = ct.run_crosstalk(adata, lr, {**PARAMS, "n_perms": 100}, seed=4)
     pd.testing.assert_frame_equal(first[0], second[0])
     pd.testing.assert_frame_equal(first[1], second[1])
 
 
-def test_results_depend_only_on_the_crosstalk_genes(cpdb):
+def test_results_depend_only_on_the_crosstalk_genes(lr):
     adata = _tumour(0.15, n_patients=2, n_cells=800)
     axes = ct.load_axes("config/crosstalk/axes.yaml")
-    genes = ct.crosstalk_genes(cpdb, axes)
+    genes = ct.crosstalk_genes(lr, axes)
     assert {"CD44", "SPP1", "VEGFA", "KDR", "CD274", "PDCD1"} <= set(genes)  # simple and complex partners
     lean = adata[:, adata.var_names.isin(genes)].copy()
     assert lean.n_vars < adata.n_vars / 3
     params = {**PARAMS, "n_perms": 100, "rank_aggregate": True}
-    for full, part in zip(ct.run_crosstalk(adata, cpdb, params, seed=4)[:2],
-                          ct.run_crosstalk(lean, cpdb, params, seed=4)[:2], strict=True):
+    for full, part in zip(ct.run_crosstalk(adata, lr, params, seed=4)[:2],
+                          ct.run_crosstalk(lean, lr, params, seed=4)[:2], strict=True):
         pd.testing.assert_frame_equal(full, part)
     groups = ct.cell_groups(adata.obs)
     pd.testing.assert_frame_equal(ct.axis_scores(adata, groups, axes, min_cells=10),
@@ -227,7 +234,7 @@ def test_planted_pairs_lead_on_the_stemness_stage_calls(cpdb, variant):
     assert all(r < 10 for r in ranks.values()), ranks
 
 
-def test_graded_mode_stays_quiet_without_a_program(cpdb):
+def test_graded_mode_stays_quiet_without_a_program(lr):
     """No stem program: the graded table is still filled, and few of its pairs reach FDR 0.05."""
     from cscniche.stemness import run_stemness
 
@@ -236,7 +243,7 @@ def test_graded_mode_stays_quiet_without_a_program(cpdb):
     _, adata = simulated_variant({**CROSSTALK_VARIANT, "csc_fraction": 0.001, "n_patients": 3})
     summary, _ = run_stemness(adata, default_settings()["stemness"], seed=0)
     assert (summary["signal"] == "absent").all()
-    _, specific, _ = ct.run_crosstalk(adata, cpdb, {**PARAMS, "n_perms": 200}, seed=0)
+    _, specific, _ = ct.run_crosstalk(adata, lr, {**PARAMS, "n_perms": 200}, seed=0)
     assert len(specific) > 100 and set(specific["mode"]) == {"graded"}
     assert (specific["fdr"] <= 0.05).mean() <= 0.05
     assert (specific["n_patients"] == 3).any()

@@ -11,7 +11,7 @@ import scipy.sparse as sp
 from cscniche.ingest import detect_gene_ids, detect_value_scale, ingest_sample, read_matrix
 from cscniche.io import InputError
 
-from conftest import MALT_MTX, OLIGO_ANNOT, OLIGO_MATRIX
+from conftest import MALT_MTX, OLIGO_ANNOT, OLIGO_MATRIX, tiny_10x_folder
 
 OLIGO_PATIENTS = ["93", "97", "MGH36", "MGH53", "MGH54"]
 
@@ -253,8 +253,9 @@ def test_a_tar_member_that_escapes_its_folder_is_refused(tmp_path, member):
 
     (tmp_path / "inner").mkdir()
     archive = tmp_path / "inner" / "sample.tar.gz"
+    source = tiny_10x_folder(tmp_path / "inner" / "source")
     with tarfile.open(archive, "w:gz") as tar:
-        tar.add(MALT_MTX, arcname="filtered_feature_bc_matrix")
+        tar.add(source, arcname="filtered_feature_bc_matrix")
         info = tarfile.TarInfo(member)
         if member == "link":
             info.type, info.linkname = tarfile.SYMTYPE, str(tmp_path)

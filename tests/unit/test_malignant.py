@@ -117,7 +117,8 @@ def test_unusable_reference_and_unplaced_genes_give_clear_errors(small_tumour):
     adata = small_tumour.samples["P1_S1"].copy()
     adata.var_names = [f"ENSG{i:011d}" for i in range(adata.n_vars)]
     with pytest.raises(InputError, match=r"only 0.0% of genes have a position .* ENSG"):
-        malignant.place_genes(adata, malignant.read_gene_positions(GENE_ORDER), min_fraction=0.5)
+        malignant.place_genes(adata, malignant.read_gene_positions(malignant.SHIPPED_GENE_POSITIONS),
+                              min_fraction=0.5)
 
 
 def test_shipped_gene_order_equals_the_source_table(shared_data):
