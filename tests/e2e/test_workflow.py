@@ -426,3 +426,24 @@ def test_final_anndata_reads_back_for_scanpy(demo, tmp_path):
     interactions = pd.read_csv(demo / "simulated/crosstalk/interactions.tsv", sep="\t")
     assert len(adata.uns["liana_res"]) == len(interactions)  # the crosstalk table, in liana's layout
     assert {"source", "target", "ligand_complex", "receptor_complex", "lr_means"} <= set(adata.uns["liana_res"])
+
+
+def test_oligodendroglioma_mrnasi_agrees_with_the_stemness_signatures(demo, shared_data):
+    """Tirosh et al. 2016 tumours (demo run): mRNAsi (PCBC OCLR weights) and the rank signatures of stemness
+    correlate positively within each tumour's malignant cells."""
+    from cscniche.io import read_stage
+    from cscniche.stemness import load_gene_sets, read_weights, score_malignant
+
+    gmt = shared_data / "gene_sets/c2.v6.0_stemness_subset.symbols.gmt"
+    weights = shared_data / "gene_sets/pcbc-stemsig.tsv"
+
+    results = demo / "oligodendroglioma"
+    adata = read_stage(results / "cluster/clustered.h5ad", results / "stemness/stemness.h5ad")
+    params = {**adata.uns["stemness"]["params"],
+              "gmt": [{"path": str(gmt), "sets": ["BENPORATH_ES_1", "WONG_EMBRYONIC_STEM_CELL_CORE"]}]}
+    scores = score_malignant(adata, params, weights=read_weights(weights), gene_sets=load_gene_sets(params))
+    patients = adata.obs.loc[scores.index, "patient"].astype(str).to_numpy()
+    per_patient = pd.DataFrame({p: part.rank().corr()["mrnasi"] for p, part in scores.groupby(patients)}).T
+    assert len(per_patient) >= 4
+    signatures = ["ucell_CSC_markers", "ucell_BENPORATH_ES_1", "ucell_WONG_EMBRYONIC_STEM_CELL_CORE"]
+    assert (per_patient[signatures].mean() > 0.1).all(), per_patient

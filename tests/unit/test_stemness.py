@@ -107,23 +107,6 @@ def test_ssgsea_crosscheck_agrees_with_ucell_on_metacells(planted):
     assert check.set_index("set").loc["CSC_markers", "spearman"] >= 0.5
 
 
-def test_oligodendroglioma_mrnasi_agrees_with_the_stemness_signatures(demo, shared_data):
-    """Tirosh et al. 2016 tumours (demo run): mRNAsi (PCBC OCLR weights) and the rank signatures of stemness
-    correlate positively within each tumour's malignant cells."""
-    from cscniche.io import read_stage
-
-    results = demo / "oligodendroglioma"
-    adata = read_stage(results / "cluster/clustered.h5ad", results / "stemness/stemness.h5ad")
-    params = {**adata.uns["stemness"]["params"],
-              "gmt": [{"path": str(GMT), "sets": ["BENPORATH_ES_1", "WONG_EMBRYONIC_STEM_CELL_CORE"]}]}
-    scores = score_malignant(adata, params, weights=read_weights(WEIGHTS), gene_sets=load_gene_sets(params))
-    patients = adata.obs.loc[scores.index, "patient"].astype(str).to_numpy()
-    per_patient = pd.DataFrame({p: part.rank().corr()["mrnasi"] for p, part in scores.groupby(patients)}).T
-    assert len(per_patient) >= 4
-    signatures = ["ucell_CSC_markers", "ucell_BENPORATH_ES_1", "ucell_WONG_EMBRYONIC_STEM_CELL_CORE"]
-    assert (per_patient[signatures].mean() > 0.1).all(), per_patient
-
-
 def test_patient_jobs_gathered_equal_one_run(planted, tmp_path):
     """The workflow scores each patient in its own job (files in between) and gathers them: the same cells'
     calls, tables and ssGSEA cross-check metacells as scoring all patients in one process; a patient without malignant
