@@ -110,3 +110,19 @@ def test_without_csc_high_cells_each_crosstalk_and_biomarker_figure_says_why(tmp
     assert sentence in svg
     draw(_empty_tables(), tmp_path / f"{name}.png")
     assert _ink(tmp_path / f"{name}.png") > 0.001
+
+
+def test_volcano_bounds_fold_changes_and_spreads_its_labels(tmp_path):
+    rng = np.random.default_rng(0)
+    fold = rng.normal(0, 1.5, 500)
+    fold[:10] += 4
+    fold[10:13] = 30.0  # absent from CSC-low cells
+    pvalue = 10 ** -(np.abs(fold) * rng.uniform(0.5, 3, 500))
+    de = pd.DataFrame({"gene": [f"G{i}" for i in range(500)], "method": "pseudobulk", "log2fc": fold,
+                       "pvalue": pvalue, "fdr": np.minimum(1, pvalue * 50)})
+    svg = _svg_text(lambda p: plots.volcano(de, p, label=8), tmp_path / "volcano.svg")
+    assert "beyond ±8: triangles at the edge" in svg
+    labels = re.findall(r'<text[^>]* x="([\d.]+)" y="([\d.]+)"[^>]*>(G\d+)</text>', svg)
+    assert len(labels) == 8 and {"G10", "G11", "G12"} <= {name for _, _, name in labels}
+    heights = sorted(float(y) for _, y, _ in labels)
+    assert min(np.diff(heights)) > 7  # one label per line, none on top of another

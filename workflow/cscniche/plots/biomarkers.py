@@ -31,22 +31,34 @@ def biomarker_dotplot(expression: pd.DataFrame, biomarkers: pd.DataFrame, path: 
     _save(fig, path)
 
 
-def volcano(de: pd.DataFrame, path: str | Path, *, label: int = 15) -> None:
-    """CSC-high vs CSC-low: log2 fold change against -log10 p (pseudobulk when run, else Wilcoxon)."""
-    fig, ax = plt.subplots(figsize=(7, 5.5), layout="constrained")
+def volcano(de: pd.DataFrame, path: str | Path, *, label: int = 15, max_fold: float = 8.0) -> None:
+    """CSC-high vs CSC-low: log2 fold change against -log10 p (pseudobulk when run, else Wilcoxon).
+
+    Fold changes beyond ±``max_fold`` (genes absent from one side) are drawn at the edge as triangles; the
+    labels of the top genes are spread down the right margin, each joined to its point.
+    """
+    fig, ax = plt.subplots(figsize=(8, 5.5), layout="constrained")
     method = "pseudobulk" if (de["method"] == "pseudobulk").any() else "wilcoxon"
     rows = de[de["method"] == method].dropna(subset=["pvalue", "log2fc"])
     if rows.empty:
         _empty(ax, "no differential expression")
     else:
         y = -np.log10(rows["pvalue"].clip(lower=1e-300))
-        hit = rows["fdr"] <= 0.05
-        ax.scatter(rows["log2fc"], y, s=5, c=np.where(hit, "#c44e52", "#999999"), alpha=0.7)
-        for _, r in rows[hit & (rows["log2fc"] > 0)].nsmallest(label, "pvalue").iterrows():
-            ax.annotate(r["gene"], (r["log2fc"], -np.log10(max(r["pvalue"], 1e-300))), fontsize=7)
-        ax.set_xlabel("log2 fold change (CSC-high / CSC-low)")
+        x = rows["log2fc"].clip(-max_fold, max_fold)
+        clipped = rows["log2fc"].abs() > max_fold
+        colours = np.where(rows["fdr"] <= 0.05, "#c44e52", "#999999")
+        for shape, sel in (("o", ~clipped), ("^", clipped)):
+            ax.scatter(x[sel], y[sel], s=5 if shape == "o" else 14, marker=shape, c=colours[sel.to_numpy()],
+                       alpha=0.7)
+        top = rows[(rows["fdr"] <= 0.05) & (rows["log2fc"] > 0)].nsmallest(label, "pvalue")
+        if len(top):
+            slots = np.linspace(y.max(), y.max() * 0.15, len(top)) if len(top) > 1 else [y.max()]
+            for slot, (i, r) in zip(slots, top.sort_values("pvalue").iterrows(), strict=True):
+                ax.annotate(r["gene"], (x[i], y[i]), xytext=(max_fold * 1.08, slot), fontsize=7, va="center",
+                            arrowprops={"arrowstyle": "-", "color": "#888888", "lw": 0.4}, annotation_clip=False)
+        ax.set_xlim(-max_fold * 1.05, max_fold * 1.05)
+        ax.set_xlabel(f"log2 fold change (CSC-high / CSC-low; beyond ±{max_fold:g}: triangles at the edge)")
         ax.set_ylabel("-log10 p")
-    ax.set_title(f"Differential expression ({method}); red: FDR <= 0.05")
     _save(fig, path)
 
 
