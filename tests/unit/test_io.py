@@ -77,7 +77,7 @@ def test_stage_reads_only_the_genes_asked_for_in_blocks_of_rows(tmp_path, monkey
     full.obs["patient"] = ["P1", "P2"] * 25
     full.varm["PCs"] = np.arange(40.0).reshape(20, 2)
     io.write_annotations(full, tmp_path / "stage.h5ad")
-    monkeypatch.setattr(io, "READ_BLOCK_ROWS", 7)  # many blocks, the last one partial
+    monkeypatch.setattr(io.partial, "READ_BLOCK_ROWS", 7)  # many blocks, the last one partial
     cols = [3, 11, 17]
     some = io.read_stage(tmp_path / "clustered.h5ad", tmp_path / "stage.h5ad", layers=True,
                          genes=["G17", "G3", "absent", "G11"])
@@ -131,7 +131,7 @@ def test_delivered_file_gets_the_matrices_compressed_block_by_block(tmp_path, mo
     full.layers["counts"] = sp.random(70, 40, density=0.2, format="csr", dtype=np.float32, random_state=1)
     full.obsm["X_pca"] = np.arange(140, dtype=np.float32).reshape(70, 2)
     io.write_h5ad(full, tmp_path / "clustered.h5ad")
-    monkeypatch.setattr(io, "COPY_BLOCK", 50)  # many blocks, the last one partial
+    monkeypatch.setattr(io.h5ad, "COPY_BLOCK", 50)  # many blocks, the last one partial
     notes = io.read_stage(tmp_path / "clustered.h5ad", x=False)
     assert notes.X is None
     notes.obs["cell_type"] = "B cell"
