@@ -126,3 +126,38 @@ def test_volcano_bounds_fold_changes_and_spreads_its_labels(tmp_path):
     assert len(labels) == 8 and {"G10", "G11", "G12"} <= {name for _, _, name in labels}
     heights = sorted(float(y) for _, y, _ in labels)
     assert min(np.diff(heights)) > 7  # one label per line, none on top of another
+
+
+def test_feature_umaps_draw_each_gene_and_say_when_none_is_there(tmp_path):
+    rng = np.random.default_rng(0)
+    cells = pd.DataFrame({"cell_id": [f"c{i}" for i in range(300)], "umap_1": rng.normal(size=300),
+                          "umap_2": rng.normal(size=300)})
+    expression = pd.DataFrame({"CD44": rng.gamma(1.0, size=300), "SOX2": np.where(rng.random(300) < 0.1, 2.0, 0.0)},
+                              index=cells["cell_id"])
+    svg = _svg_text(lambda p: plots.feature_umaps(cells, expression, p), tmp_path / "markers.svg")
+    assert "CD44 (100% of cells)" in svg and re.search(r"SOX2 \(\d+% of cells\)", svg)
+    plots.feature_umaps(cells, expression, tmp_path / "markers.png")
+    assert _ink(tmp_path / "markers.png") > 0.05
+    empty = _svg_text(lambda p: plots.feature_umaps(cells, expression.iloc[:, :0], p), tmp_path / "none.svg")
+    assert "none of the CSC marker genes is in these data" in empty
+
+
+def test_cnv_heatmap_orders_calls_then_reference_and_labels_every_chromosome(tmp_path):
+    import anndata as ad
+    import scipy.sparse as sp
+
+    rng = np.random.default_rng(0)
+    n, windows = 120, 60
+    calls = np.array(["malignant"] * 50 + ["non-malignant"] * 60 + ["uncertain"] * 10)
+    obs = pd.DataFrame({"patient": "P1", "malignant": calls, "cnv_correlation": rng.random(n),
+                        "cnv_cluster": rng.integers(0, 2, n).astype(str),
+                        "cnv_reference": np.where(np.arange(n) >= 80, "True", "False")[rng.permutation(n)]},
+                       index=[f"c{i}" for i in range(n)])
+    adata = ad.AnnData(obs=obs)
+    adata.obsm["X_cnv"] = sp.csr_matrix(rng.normal(0, 0.1, (n, windows)))
+    adata.uns["cnv"] = {"chr_pos": {f"chr{c}": 3 * (c - 1) for c in range(1, 21)}}
+    svg = _svg_text(lambda p: plots.cnv_heatmap(adata, "P1", p), tmp_path / "cnv.svg")
+    for text in ("CNV reference", "malignant", "uncertain", "non-malignant", ">20<", ">19<"):
+        assert text in svg, text
+    plots.cnv_heatmap(adata, "P1", tmp_path / "cnv.png")
+    assert _ink(tmp_path / "cnv.png") > 0.3

@@ -64,6 +64,7 @@ rule report:
         coherence="results/{dataset}/stemness/coherence.tsv",
         stemness_figure="results/{dataset}/figures/stemness_patients.png",
         stemness_clusters="results/{dataset}/figures/stemness_clusters.png",
+        csc_markers="results/{dataset}/figures/csc_markers.png",
         interactions="results/{dataset}/crosstalk/interactions.tsv",
         csc_specific="results/{dataset}/crosstalk/csc_specific.tsv",
         axes="results/{dataset}/crosstalk/axes.tsv",

@@ -78,3 +78,30 @@ rule stemness_figure:
         REPORT_ENV
     script:
         "../scripts/stemness_figure.py"
+
+
+rule csc_marker_figure:
+    """UMAPs of the CSC marker genes' and the top biomarkers' expression."""
+    input:
+        matrix="results/{dataset}/cluster/clustered.h5ad",
+        cells="results/{dataset}/cells.tsv.gz",
+        biomarkers="results/{dataset}/biomarkers/biomarkers.tsv",
+        marker_sets=lambda w: dataset(w)["stemness"]["marker_sets"],
+    output:
+        png=report(
+            "results/{dataset}/figures/csc_markers.png",
+            caption="../report/stemness.rst",
+            category="Stemness",
+            subcategory="{dataset}",
+        ),
+        svg="results/{dataset}/figures/csc_markers.svg",
+    log:
+        "results/{dataset}/logs/csc_marker_figure.log",
+    conda:
+        ENV
+    params:
+        marker_sets=lambda w: dataset(w)["stemness"]["marker_sets"],
+        markers=6,
+        top=3,
+    script:
+        "../scripts/csc_marker_figure.py"

@@ -41,8 +41,8 @@ with logged(snakemake.log[0]):
                                            "notes": (Path(f).parent / "notes.txt").read_text()}
                      for f in inp.comparisons},
         figures={"qc": list(inp.qc_figures), "umap": list(inp.umap_figures), "cnv": list(inp.cnv_figures),
-                 "stemness": [inp.stemness_figure, inp.stemness_clusters], "crosstalk": list(inp.crosstalk_figures),
-                 "identity": list(inp.identity_figures),
+                 "stemness": [inp.stemness_figure, inp.stemness_clusters, inp.csc_markers],
+                 "crosstalk": list(inp.crosstalk_figures), "identity": list(inp.identity_figures),
                  "biomarkers": list(inp.biomarker_figures), "compare": list(inp.comparison_figures)},
         settings=snakemake.params.settings,
         path=snakemake.output[0],

@@ -13,11 +13,11 @@ from .identity import (
     umap_figure,
 )
 from .qc import qc_figure
-from .stemness import stemness_by_cluster, stemness_figure
+from .stemness import feature_umaps, stemness_by_cluster, stemness_figure
 
 __all__ = [
     "CALL_COLOURS", "HEATMAP_MAX_CELLS", "agreement_heatmap", "axes_figure", "biomarker_dotplot", "cnv_heatmap",
-    "comparison_figure", "composition_figure", "crosstalk_heatmap", "csc_specific_dotplot", "group_network",
-    "gsea_figure", "marker_dotplot", "qc_figure", "sender_receiver_figure", "stemness_by_cluster",
+    "comparison_figure", "composition_figure", "crosstalk_heatmap", "csc_specific_dotplot", "feature_umaps",
+    "group_network", "gsea_figure", "marker_dotplot", "qc_figure", "sender_receiver_figure", "stemness_by_cluster",
     "stemness_figure", "umap_figure", "volcano",
 ]

@@ -71,7 +71,10 @@ def cnv_heatmap(adata, patient: str, path: str | Path) -> None:
         return
     sub = obs.iloc[cells]
     clone = sub["cnv_cluster"].astype(str).to_numpy() if "cnv_cluster" in sub else np.zeros(len(sub))
-    order = np.lexsort((-sub["cnv_correlation"].to_numpy(), clone, sub["malignant"].astype(str).map(
+    reference = sub["cnv_reference"].astype(str).str.lower().eq("true").to_numpy() if "cnv_reference" in sub \
+        else np.zeros(len(sub), bool)
+    # malignant, uncertain, other non-malignant, then the reference cells as a block of their own
+    order = np.lexsort((-sub["cnv_correlation"].to_numpy(), clone, reference, sub["malignant"].astype(str).map(
         {"malignant": 0, "uncertain": 1, "non-malignant": 2}).to_numpy()))
     if len(order) > HEATMAP_MAX_CELLS:  # evenly spaced rows of the sorted cells: the figure has fewer pixels
         order = order[np.linspace(0, len(order) - 1, HEATMAP_MAX_CELLS).round().astype(int)]
@@ -80,21 +83,25 @@ def cnv_heatmap(adata, patient: str, path: str | Path) -> None:
     vmax = max(float(np.quantile(np.abs(X), 0.99)), 1e-3)
     image = ax.imshow(X, aspect="auto", cmap="RdBu_r", vmin=-vmax, vmax=vmax, interpolation="nearest")
     bounds = sorted(adata.uns["cnv"]["chr_pos"].items(), key=lambda kv: kv[1])
-    for i, (chrom, start) in enumerate(bounds):
+    for i, (chrom, start) in enumerate(bounds):  # labels on two rows: small chromosomes do not overlap
         end = bounds[i + 1][1] if i + 1 < len(bounds) else X.shape[1]
         ax.axvline(start - 0.5, color="k", lw=0.4)
-        ax.text((start + end) / 2, -1, chrom.removeprefix("chr"), ha="center", va="bottom", fontsize=7)
+        ax.text((start + end) / 2, 1.005 + 0.035 * (i % 2), chrom.removeprefix("chr"), ha="center", va="bottom",
+                fontsize=7, transform=ax.get_xaxis_transform())
     ax.set_xticks([])
     ax.set_yticks([])
     calls = sub["malignant"].astype(str).to_numpy()[order]
-    side.imshow(np.array([[matplotlib.colors.to_rgb(CALL_COLOURS.get(c, "#000")) for c in calls]]).transpose(1, 0, 2),
-                aspect="auto", interpolation="nearest")
-    side.set_xticks([])
+    call_colours = [matplotlib.colors.to_rgb(CALL_COLOURS.get(c, "#000")) for c in calls]
+    reference_colours = [(0.1, 0.1, 0.1) if r else (1.0, 1.0, 1.0) for r in reference[order]]
+    side.imshow(np.array([call_colours, reference_colours]).transpose(1, 0, 2), aspect="auto",
+                interpolation="nearest")
+    side.set_xticks([0, 1], ["call", "ref."], fontsize=7, rotation=90)
     side.set_yticks([])
-    side.set_ylabel("cells, by call and CNV cluster")
+    side.set_ylabel("cells, by call, reference and CNV cluster")
     present = [c for c in ("malignant", "uncertain", "non-malignant") if c in set(calls)]
-    side.legend(handles=[matplotlib.patches.Patch(color=CALL_COLOURS[c], label=c) for c in present],
-                title="call (side bar)", loc="upper left", bbox_to_anchor=(0, -0.01), fontsize=7, title_fontsize=7,
+    side.legend(handles=[matplotlib.patches.Patch(color=CALL_COLOURS[c], label=c) for c in present]
+                + [matplotlib.patches.Patch(color=(0.1, 0.1, 0.1), label="CNV reference")],
+                title="side bars", loc="upper left", bbox_to_anchor=(0, -0.04), fontsize=7, title_fontsize=7,
                 frameon=False)
     fig.colorbar(image, ax=ax, shrink=0.6, label="inferred CNV")
     fig.suptitle(f"patient {patient}: {len(cells)} cells")

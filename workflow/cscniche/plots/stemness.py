@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from .base import _empty, _save, plt
@@ -63,4 +64,33 @@ def stemness_by_cluster(cells: pd.DataFrame, path: str | Path, *, min_cells: int
     fig.colorbar(plt.cm.ScalarMappable(cmap=colour_map, norm=plt.Normalize(-0.19, 1.06)), ax=ax, shrink=0.8,
                  label="CSC-high share of the cluster")
     ax.set_title("Stemness of malignant cells by cluster (lowest median first)")
+    _save(fig, path)
+
+
+def feature_umaps(cells: pd.DataFrame, expression: pd.DataFrame, path: str | Path, *, columns: int = 3) -> None:
+    """UMAPs coloured by each gene's log expression (one panel per column of ``expression``).
+
+    ``cells`` holds ``cell_id, umap_1, umap_2`` (``cells.tsv.gz``); ``expression`` is indexed by cell id.
+    Cells are drawn in order of expression, so the expressing cells lie on top.
+    """
+    genes = list(expression.columns)
+    rows = max(1, -(-len(genes) // columns))
+    fig, axes = plt.subplots(rows, columns, figsize=(4.2 * columns, 3.6 * rows), layout="constrained",
+                             squeeze=False)
+    if not genes or cells.empty:
+        _empty(axes[0, 0], "none of the CSC marker genes is in these data")
+    size = max(1.5, min(12.0, 4000 / max(len(cells), 1)))
+    values = expression.reindex(cells["cell_id"]).fillna(0.0)
+    for ax, gene in zip(axes.ravel(), genes, strict=False):
+        v = values[gene].to_numpy()
+        order = np.argsort(v, kind="stable")
+        points = ax.scatter(cells["umap_1"].to_numpy()[order], cells["umap_2"].to_numpy()[order], c=v[order], s=size,
+                            cmap="Reds", vmin=0, linewidths=0, rasterized=True)
+        fig.colorbar(points, ax=ax, shrink=0.7)
+        ax.set_title(f"{gene} ({(v > 0).mean():.0%} of cells)", fontsize=10)
+        ax.set_xticks([])
+        ax.set_yticks([])
+    for ax in axes.ravel()[len(genes):] if genes else axes.ravel()[1:]:
+        ax.set_axis_off()
+    fig.suptitle("CSC marker and top biomarker expression (log-normalised)")
     _save(fig, path)

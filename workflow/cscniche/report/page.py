@@ -84,10 +84,13 @@ CAPTIONS = {
     "stemness_patients": "Stemness per patient: scorer agreement and CSC-high share of malignant cells.",
     "stemness_clusters": "Stemness of malignant cells by Leiden cluster; boxes coloured by the cluster's CSC-high "
                          "share.",
+    "csc_markers": "Expression of the first CSC marker genes and the top biomarkers on the UMAP (log-normalised; "
+                   "the share of cells expressing in each title).",
     "composition": "Cell types per patient as shares of its cells (number of cells above each bar).",
     "marker_dotplot": "Each cell type's markers across the cell types (before malignant calls): colour is the mean "
                       "expression relative to the gene's highest, size the share of cells expressing.",
-    "agreement": "The authors' labels (rows) against cscniche's cell types: each row's share, numbers are cells.",
+    "agreement": "The authors' labels (rows) against cscniche's marker labels (before the malignant calls): each "
+                 "row's share, numbers are cells.",
     "crosstalk_senders": "Per TME partner, the CSC-specific pairs stronger with CSC-high cells that CSCs send "
                          "(left) and receive (right), with the top pairs named.",
     "biomarkers_dotplot": "CSC biomarkers: expression in CSC-high, CSC-low and TME cells.",
