@@ -1,8 +1,4 @@
-"""Ingest: read one sample into AnnData.
-
-Readers for 10x h5 / 10x mtx / h5ad / dense tables / packaged datasets; detect the value scale and the gene-id
-type, attach sample metadata and author labels.
-"""
+"""Readers for 10x h5, 10x MatrixMarket (folder or tar archive), h5ad, dense tables and packaged datasets."""
 
 from __future__ import annotations
 
@@ -16,14 +12,17 @@ import pandas as pd
 import scanpy as sc
 import scipy.sparse as sp
 
-from .inputs import ARCHIVE_SUFFIXES, MTX_PATTERNS, check_input, find_file, header_fields, mtx_size
-from .io import InputError, read_h5ad_checked
+from ..inputs import ARCHIVE_SUFFIXES, MTX_PATTERNS, check_input, find_file, header_fields, mtx_size
+from ..io import InputError, read_h5ad_checked
+from .values import ENSEMBL
 
-VALUE_SCALES = ("counts", "tpm", "log")
-ENSEMBL = re.compile(r"^ENS[A-Z]*G\d{6,}(\.\d+)?$")
 BARCODE = re.compile(r"^[ACGTN]{8,}([-_.]\w+)?$")
+
+
 COMMON_GENES = {"ACTB", "GAPDH", "B2M", "MALAT1", "TMSB4X", "FTL", "FTH1", "EEF1A1", "TPT1", "UBC", "PTPRC",
                 "CD74", "HLA-DRA", "VIM", "MYL6", "ACTG1", "TMSB10", "PPIA", "UBB", "SRGN", "A2M", "AAAS"}
+
+
 TABLE_CHUNK_ROWS = 2000
 
 
@@ -79,7 +78,9 @@ def _read_10x_mtx(path: Path, archive_annotation: str | None = None) -> ad.AnnDa
     return adata
 
 
-GENE_LIST = Path(__file__).parent / "data" / "hg38_gencode_v27.txt.gz"  # the shipped GENCODE gene symbols
+GENE_LIST = Path(__file__).parents[1] / "data" / "hg38_gencode_v27.txt.gz"  # the shipped GENCODE gene symbols
+
+
 ORIENTATION_EVIDENCE = 0.2  # the share of names one side must win by
 
 
@@ -216,57 +217,6 @@ def read_matrix(path: str | Path, fmt: str, *, orientation: str = "auto", annota
         raise InputError(f"{path}: cannot be read as {fmt} ({type(err).__name__}: {err})") from err
 
 
-VALUE_SCALES = ("counts", "tpm", "log")
-
-
-def value_scale_evidence(X: sp.spmatrix | np.ndarray) -> tuple[str, str]:
-    """The value scale of a cells x genes matrix (``counts``, ``tpm`` or ``log``) and the evidence, in words.
-
-    Negative values: ``log`` (scaled or centred). Cell totals that agree within 2% (10+ cells), of
-    non-integer values or near a power of ten (10^4 or more): ``tpm``, a matrix normalised per cell, even
-    when its values were rounded to integers. At least 99% integers:
-    ``counts`` (a few non-integer values, e.g. from a corrected matrix, do not change that). Otherwise
-    ``log`` when the largest value is at most 30, else ``tpm``. A sample-sheet column ``value_scale``
-    overrides the call (:func:`ingest_sample`).
-    """
-    data = X.data if sp.issparse(X) else np.asarray(X).ravel()
-    if data.size == 0:
-        return "counts", "no non-zero value"
-    sample = data[:: max(1, data.size // 200_000)]
-    integer = float(np.mean(np.isclose(sample, np.round(sample))))
-    totals = np.asarray(X.sum(axis=1)).ravel()
-    totals = totals[totals > 0]
-    spread = float(np.std(totals) / np.mean(totals)) if len(totals) else np.nan
-    evidence = (f"{integer:.1%} of non-zero values are integers, largest {sample.max():.4g}, "
-                f"{int(np.sum(sample < 0))} negative (of {sample.size:,} sampled); cell totals vary by "
-                f"{spread:.1%} (coefficient of variation)")
-    if np.any(sample < 0):
-        scale = "log"
-    elif len(totals) >= 10 and spread < 0.02 and sample.max() > 30 and (integer < 0.99 or _round_total(totals)):
-        scale = "tpm"
-    elif integer >= 0.99:
-        scale = "counts"
-    else:
-        scale = "log" if sample.max() <= 30 else "tpm"
-    return scale, evidence
-
-
-def _round_total(totals: np.ndarray) -> bool:
-    """Whether the median cell total is within 5% of 10^4, 10^5, 10^6 or 10^7 (a normalisation target)."""
-    median = float(np.median(totals))
-    return any(abs(median / 10**k - 1) < 0.05 for k in range(4, 8))
-
-
-def detect_value_scale(X: sp.spmatrix | np.ndarray) -> str:
-    """The value scale of a cells x genes matrix (:func:`value_scale_evidence` without the evidence)."""
-    return value_scale_evidence(X)[0]
-
-
-def detect_gene_ids(var_names: pd.Index) -> str:
-    """``ensembl`` when most ids are Ensembl gene ids, else ``symbol``."""
-    return "ensembl" if pd.Index(var_names.astype(str)).str.match(ENSEMBL.pattern).mean() > 0.5 else "symbol"
-
-
 def read_annotation(path: str | Path, cell_ids: pd.Index) -> pd.DataFrame:
     """Read a cell annotation table (first column cell id; header optional: detected by the first row)."""
     path = Path(path)
@@ -286,99 +236,3 @@ def read_annotation(path: str | Path, cell_ids: pd.Index) -> pd.DataFrame:
     if table.index.duplicated().any():
         raise InputError(f"{path}: duplicated cell ids {table.index[table.index.duplicated()][:3].tolist()}")
     return table
-
-
-def ingest_sample(
-    row: dict, *, author_labels: dict[str, str] | None = None, author_codes: dict[str, dict] | None = None
-) -> ad.AnnData:
-    """Read one sample-sheet row into an AnnData ready for QC.
-
-    Parameters
-    ----------
-    row
-        Sample sheet row: ``sample, patient, path, format`` and optional ``cell_pattern``,
-        ``annotation``, ``orientation`` and free metadata columns.
-    author_labels
-        ``{input column: name}``; each kept as ``obs['author_<name>']``.
-    author_codes
-        ``{input column: {code: label}}`` to decode coded annotations (e.g. GSE72056's 1 = T cell).
-
-    Returns
-    -------
-    AnnData with ``obs``: ``sample``, ``patient``, metadata and ``author_*`` columns;
-    ``uns['ingest']``: ``value_scale``, ``gene_ids``, the source and what was changed.
-    """
-    from .config import RESERVED_COLUMNS
-
-    path, fmt = row["path"], row["format"]
-    annotation = row.get("annotation") or None
-    in_archive = annotation and not Path(annotation).exists() and str(path).endswith(ARCHIVE_SUFFIXES)
-    adata = read_matrix(path, fmt, orientation=row.get("orientation") or "auto",
-                        annotation_rows=int(row.get("annotation_rows") or 0),
-                        archive_annotation=annotation if in_archive else None)
-    if adata.X is None:
-        raise InputError(f"{path}: the h5ad file has no expression matrix (X); put the counts in X")
-    adata.obs_names = adata.obs_names.astype(str)
-    adata.var_names = adata.var_names.astype(str)
-    if annotation and not in_archive:
-        table = read_annotation(annotation, adata.obs_names)
-        missing = ~adata.obs_names.isin(table.index)
-        if missing.all():
-            raise InputError(f"{row['annotation']}: no cell id matches the cells of {path}")
-        adata.obs = adata.obs.join(table, how="left")
-    if row.get("cell_filter"):
-        column, _, value = row["cell_filter"].partition("=")
-        if column not in adata.obs:
-            raise InputError(f"{path}: cell_filter column {column!r} not found; available: {list(adata.obs)}")
-        adata = adata[adata.obs[column].astype(str).str.strip().eq(value)].copy()
-        if adata.n_obs == 0:
-            raise InputError(f"{path}: no cell has {column} = {value!r} (sample {row['sample']})")
-    if row.get("cell_pattern"):
-        adata = adata[adata.obs_names.str.match(row["cell_pattern"])].copy()
-        if adata.n_obs == 0:
-            raise InputError(f"{path}: no cell id matches cell_pattern {row['cell_pattern']!r} "
-                             f"(sample {row['sample']})")
-    if adata.n_obs == 0 or adata.n_vars == 0:
-        raise InputError(f"{path}: empty matrix ({adata.n_obs} cells x {adata.n_vars} genes)")
-    if adata.obs_names.duplicated().any():
-        dups = adata.obs_names[adata.obs_names.duplicated()][:3].tolist()
-        raise InputError(f"{path}: duplicated cell barcodes, e.g. {dups}")
-    notes = []
-    if adata.var_names.duplicated().any():
-        n_dup = int(adata.var_names.duplicated().sum())
-        adata.var_names_make_unique()
-        notes.append(f"{n_dup} duplicated gene names made unique (suffix -1, -2, ...)")
-    if not sp.issparse(adata.X):
-        adata.X = sp.csr_matrix(adata.X)
-    adata.X = sp.csr_matrix(adata.X, dtype=np.float32)
-    for column, codes in (author_codes or {}).items():
-        if column in adata.obs:
-            decode = {str(k): str(v) for k, v in codes.items()}
-            adata.obs[column] = adata.obs[column].astype(str).map(lambda v, c=decode: c.get(v, v))
-    labels = author_labels or {}
-    absent = [c for c in labels if c not in adata.obs]
-    if absent:
-        raise InputError(f"{path}: author label column(s) {absent} not found; available: {list(adata.obs)}")
-    obs = pd.DataFrame(index=adata.obs_names)
-    obs["sample"], obs["patient"] = row["sample"], row["patient"]
-    for key, value in row.items():
-        if key not in RESERVED_COLUMNS and value != "":
-            obs[key] = value
-    for column, name in labels.items():
-        obs[f"author_{name}"] = adata.obs[column].astype(str).replace("nan", "").to_numpy()
-    adata.obs = obs
-    keep_var = [c for c in ("chromosome", "start", "end") if c in adata.var]
-    adata.var = adata.var[keep_var].copy()
-    detected, evidence = value_scale_evidence(adata.X)
-    scale = row.get("value_scale") or detected
-    if scale != detected:
-        notes.append(f"value scale {scale} from the sample sheet (detected: {detected}; {evidence})")
-    adata.uns = {"ingest": {
-        "sample": row["sample"], "path": str(path), "format": fmt,
-        "value_scale": scale, "value_scale_detected": detected, "value_scale_evidence": evidence,
-        "gene_ids": detect_gene_ids(adata.var_names),
-        "n_cells": int(adata.n_obs), "n_genes": int(adata.n_vars), "notes": notes,
-    }}
-    if row.get("doublet_rate", ""):
-        adata.uns["ingest"]["doublet_rate"] = float(row["doublet_rate"])
-    return adata
