@@ -77,7 +77,7 @@ def identity_section(cells: pd.DataFrame, identity: dict[str, pd.DataFrame], fig
     parts += [image_html(umaps[k], k) for k in ("cell_type", "malignant", "cnv_score") if k in umaps]
     parts += [image_html(f, Path(f).stem) for f in extra_figures if Path(f).stem in ("composition", "marker_dotplot")]
     agreement = identity["agreement"]
-    parts += [image_html(f, Path(f).stem) for f in extra_figures if Path(f).stem == "agreement" and len(agreement)]
+    parts += [image_html(f, Path(f).stem) for f in extra_figures if Path(f).stem == "agreement"]
     for column, part in agreement.groupby("author_column"):
         wide = part.pivot_table(index="author_label", columns="cell_type", values="cells", fill_value=0)
         parts += [f"<h3>Agreement with the authors' labels ({html.escape(column)})</h3>",
