@@ -84,7 +84,7 @@ def test_blockwise_hvg_equals_scanpy_seurat(small_tumour, monkeypatch):
     cluster.normalise(merged)
     reference = merged.copy()
     sc.pp.highly_variable_genes(reference, n_top_genes=300, flavor="seurat")
-    monkeypatch.setattr(cluster, "HVG_BLOCK_CELLS", 97)  # several blocks, the last one partial
+    monkeypatch.setattr(cluster.normalisation, "HVG_BLOCK_CELLS", 97)  # several blocks, the last one partial
     cluster.highly_variable_seurat(merged, n_top_genes=300)
     assert merged.var["highly_variable"].sum() == 300
     assert (merged.var["highly_variable"] == reference.var["highly_variable"]).all()
