@@ -137,17 +137,11 @@ def test_no_stage_module_imports_another_stage():
     assert not found, found
 
 
-NOT_YET_SPLIT = {"simulate.py"}  # over 300 lines, still doing several jobs
-
-
 def test_no_library_module_is_long():
-    """One job per module: none over 300 lines but those listed as not yet split (which must still be long,
-    so the list only shrinks)."""
+    """One job per module: none over 300 lines."""
     library = REPO / "workflow/cscniche"
     lengths = {str(p.relative_to(library)): len(p.read_text().splitlines()) for p in library.rglob("*.py")}
-    long = {name for name, n in lengths.items() if n > 300}
-    assert long <= NOT_YET_SPLIT, sorted(long - NOT_YET_SPLIT)
-    assert NOT_YET_SPLIT <= long, f"split now, drop from NOT_YET_SPLIT: {sorted(NOT_YET_SPLIT - long)}"
+    assert max(lengths.values()) <= 300, {name: n for name, n in lengths.items() if n > 300}
 
 
 def test_every_relative_import_of_the_library_resolves():

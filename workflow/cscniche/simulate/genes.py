@@ -1,22 +1,9 @@
-"""Simulated tumour with planted truth.
-
-Malignant cells with patient-specific CNVs, a stem-like (CSC) subpopulation, TME cell types, planted CSC<->TME
-ligand-receptor pairs, low-quality cells and heterotypic doublets. Integer negative-binomial UMI counts,
-generated in chunks (never dense in full).
-"""
+"""The simulated genes: the universe, planted markers, LR pairs and CSC programme, each state's profile."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
-
-import anndata as ad
 import numpy as np
 import pandas as pd
-import scipy.sparse as sp
-
-from .config import condition_arm
 
 # Canonical markers per TME type (up in that type only).
 TME_MARKERS: dict[str, list[str]] = {
@@ -29,28 +16,44 @@ TME_MARKERS: dict[str, list[str]] = {
     # ISCT MSC criteria (CD73/NT5E, CD90/THY1, CD105/ENG; Dominici 2006) plus LEPR, NGFR, VCAM1
     "MSC": ["THY1", "NT5E", "ENG", "LEPR", "NGFR", "VCAM1", "PDGFRB"],
 }
+
+
 IMMUNE = ("T", "NK", "B", "macrophage")
+
+
 MALIGNANT_MARKERS = ["KRT8", "KRT18", "KRT19", "CDH1", "MUC1"]
 # Stem-like program planted in CSCs (up vs the other malignant cells).
+
+
 CSC_MARKERS = ["CD44", "PROM1", "ALDH1A1", "SOX2", "POU5F1", "NANOG", "KLF4", "BMI1", "NES", "LGR5",
                "ITGA6", "ALCAM", "ABCG2", "CD24", "EPCAM", "MYC"]
 # Planted CSC<->TME pairs: (ligand, receptor, source, target); "CSC" is the CSC state of malignant cells.
 # Complexes are subunits joined by "_" (as in liana's resources); every subunit is planted. All four are in
 # CellPhoneDB v5 and liana's consensus resource (there VEGFA binds FLT1_KDR; FLT1 is endothelial too).
+
+
 PLANTED_LR = [
     ("VEGFA", "KDR", "CSC", "endothelial"),
     ("CD274", "PDCD1", "CSC", "T"),
     ("CXCL12", "CXCR4", "fibroblast", "CSC"),
     ("IL6", "IL6R_IL6ST", "macrophage", "CSC"),
 ]
+
+
 CSC_LR_GENES = [g for lig, rec, src, _ in PLANTED_LR for g in (lig if src == "CSC" else rec).split("_")]
+
+
 CSC_PROGRAM = CSC_MARKERS + CSC_LR_GENES
 # Companion genes get the planted effect of their partner on top of their own random baseline (added after
 # the original draws, so the rest of a simulation with a given seed is unchanged): FLT1 with KDR in
 # endothelial cells, IL6ST with IL6R in CSCs.
+
+
 COMPANIONS = {"FLT1": "KDR", "IL6ST": "IL6R"}
 
 # GRCh38 positions (GENCODE v27) of planted genes that the infercnvpy gene table lacks.
+
+
 EXTRA_GENES = [
     ("CD44", "chr11", 35138870, 35232402), ("PROM1", "chr4", 15963076, 16084378),
     ("ALDH1A1", "chr9", 72900662, 73080442), ("BMI1", "chr10", 22321211, 22331484),
@@ -99,20 +102,9 @@ EXTRA_GENES = [
     ("MT-CO3", "chrM", 9207, 9990), ("MT-ND3", "chrM", 10059, 10404), ("MT-ND4", "chrM", 10760, 12137),
     ("MT-ND5", "chrM", 12337, 14148), ("MT-CYB", "chrM", 14747, 15887),
 ]
+
+
 RESISTANCE_GENES = ("AXL", "SERPINE1", "CD276", "LGALS9")  # unplanted genes a condition may raise in CSCs
-MT_FRACTION = 0.04  # mitochondrial share of UMIs in good cells
-CHUNK = 2000
-
-
-@dataclass(frozen=True)
-class SimulatedTumour:
-    """Per-sample AnnData objects (raw counts) and the planted truth."""
-
-    samples: dict[str, ad.AnnData]
-    truth: pd.DataFrame
-    lr_pairs: pd.DataFrame
-    csc_genes: list[str]
-    cnv_events: pd.DataFrame
 
 
 def gene_universe(n_genes: int | None = None, *, seed: int = 0, keep: tuple[str, ...] = ()) -> pd.DataFrame:
@@ -238,183 +230,3 @@ def _programs(genes: pd.DataFrame, rng: np.random.Generator, n_patients: int, *,
         if paired:
             profiles[f"CSC_P{p}_b"] = raised
     return {"profiles": profiles, "is_mt": np.asarray(is_mt), "cnv_events": cnv_events}
-
-
-def _normalise(logp: np.ndarray, is_mt: np.ndarray, mt_fraction: float) -> np.ndarray:
-    p = np.exp(logp - logp.max())
-    p[is_mt] = 0.0
-    p *= (1.0 - mt_fraction) / p.sum()
-    p[is_mt] = mt_fraction / is_mt.sum()
-    return p
-
-
-def _shifted(tme_props: np.ndarray, tme_types: list[str], params: dict, sample: str) -> np.ndarray:
-    """TME type proportions with a condition's ``tme_shift`` applied for the sample's group."""
-    shift = (params.get("condition") or {}).get("tme_shift")
-    if not shift:
-        return tme_props
-    props = tme_props.copy()
-    props[tme_types.index(shift["cell_type"])] *= shift["factor"][condition_arm(params, sample)]
-    return props / props.sum()
-
-
-def _cell_plan(params: dict, rng: np.random.Generator, *, seed: int) -> pd.DataFrame:
-    """Decide every cell's sample, state, stemness level, library size and truth labels."""
-    n_pat, n_spp = params["n_patients"], params["samples_per_patient"]
-    samples = [(f"P{p}_S{s}", f"P{p}") for p in range(1, n_pat + 1) for s in range(1, n_spp + 1)]
-    per_sample = np.full(len(samples), params["n_cells"] // len(samples))
-    per_sample[: params["n_cells"] % len(samples)] += 1
-    tme_types = list(TME_MARKERS)
-    paired = (params.get("condition") or {}).get("paired")
-    rows = []
-    for (sample, patient), n_cells in zip(samples, per_sample, strict=True):
-        tme_props = _shifted(rng.dirichlet(np.full(len(tme_types), 8.0)), tme_types, params, sample)
-        csc_state = f"CSC_{patient}" + ("_b" if paired and condition_arm(params, sample) == 1 else "")
-        n_doublets = int(round(n_cells * params["doublet_fraction"]))
-        n_mal = int(round((n_cells - n_doublets) * params["malignant_fraction"]))
-        if n_mal in (0, n_cells - n_doublets) and params["malignant_fraction"] in (0, 1):
-            n_doublets = 0  # heterotypic doublets need two kinds of cell; here every cell is one kind
-        n_single = n_cells - n_doublets
-        n_mal = int(round(n_single * params["malignant_fraction"]))
-        types = ["malignant"] * n_mal + list(rng.choice(tme_types, n_single - n_mal, p=tme_props))
-        csc = np.zeros(n_single, bool)
-        csc[rng.choice(n_mal, int(round(n_mal * csc_fraction(params, sample))), replace=False)] = True
-        low_q = rng.random(n_single) < params["low_quality_fraction"]
-        for t, c, lq in zip(types, csc, low_q, strict=True):
-            state = (csc_state if c else f"malignant_{patient}") if t == "malignant" else t
-            rows.append((sample, patient, t, state, "", bool(c), False, bool(lq), csc_state))
-        singles = np.arange(len(rows) - n_single, len(rows))
-        for _ in range(n_doublets):
-            while True:
-                a, b = rng.choice(singles, 2, replace=False)
-                if rows[a][2] != rows[b][2]:
-                    break
-            rows.append((sample, patient, "doublet", rows[a][3], rows[b][3], False, True, False, csc_state))
-    plan = pd.DataFrame(rows, columns=["sample", "patient", "cell_type", "state", "state_b", "csc",
-                                       "doublet", "low_quality", "csc_state"])
-    plan["stemness_level"] = np.where(plan["csc"], 1.0, np.where(plan["cell_type"].eq("malignant"), 0.0, np.nan))
-    if params.get("csc_mode", "discrete") == "gradient":
-        _plant_gradient(plan, params["csc_fraction"], np.random.default_rng([seed, 20]))
-    scale = plan["cell_type"].map({"malignant": 1.4, "T": 0.6, "NK": 0.6, "B": 0.6}).fillna(1.0)
-    if params.get("csc_diversity", True):  # more RNA in CSCs: part of the higher diversity
-        scale = scale + 0.3 * plan["stemness_level"].fillna(0.0)
-    lib = params["mean_library_size"] * scale * np.exp(rng.normal(-0.06, 0.35, len(plan)))
-    lib = np.where(plan["doublet"], 2 * lib, lib)
-    plan["library"] = np.where(plan["low_quality"], lib * rng.uniform(0.08, 0.25, len(plan)), lib)
-    plan["mt_fraction"] = np.where(plan["low_quality"], rng.uniform(0.3, 0.7, len(plan)), MT_FRACTION)
-    plan["malignant"] = plan["cell_type"].eq("malignant")
-    return plan
-
-
-def csc_fraction(params: dict, sample: str) -> float:
-    """CSC share of a sample's malignant cells: ``csc_fraction``, or its group's under ``condition``."""
-    condition = params.get("condition")
-    if not condition:
-        return params["csc_fraction"]
-    return condition["csc_fraction"][condition_arm(params, sample)]
-
-
-def _plant_gradient(plan: pd.DataFrame, csc_fraction: float, rng: np.random.Generator) -> None:
-    """Put every malignant singlet on a continuum between its patient's malignant and CSC states.
-
-    Levels are uniform on ``[0, 1]``; the ``csc`` truth becomes the top ``csc_fraction`` of each patient's
-    levels (the continuum has no natural cut).
-    """
-    singles = plan["cell_type"].eq("malignant").to_numpy()
-    level = rng.random(int(singles.sum()))
-    plan.loc[singles, "stemness_level"] = level
-    plan.loc[singles, "state"] = "malignant_" + plan.loc[singles, "patient"]
-    top = plan.loc[singles].groupby("patient")["stemness_level"].rank(pct=True, method="first") > 1 - csc_fraction
-    plan.loc[singles, "csc"] = top.to_numpy()
-    plan.loc[singles & (plan["stemness_level"] > 0).to_numpy(), "state_b"] = plan.loc[singles, "csc_state"]
-
-
-def _sample_counts(cells: pd.DataFrame, good: np.ndarray, state_idx: dict[str, int], is_mt: np.ndarray,
-                   batch: np.ndarray, rng: np.random.Generator, dispersion: float) -> sp.csr_matrix:
-    """Negative-binomial counts of one sample's cells (rows of ``cells``), ``CHUNK`` cells at a time."""
-    blocks = []
-    for start in range(0, len(cells), CHUNK):
-        chunk = cells.iloc[start : start + CHUNK]
-        mu = good[chunk["state"].map(state_idx).to_numpy()]
-        graded = ~chunk["doublet"].to_numpy() & chunk["state_b"].ne("").to_numpy()
-        if graded.any():  # a point on the malignant-to-CSC continuum, interpolated on the log scale
-            level = chunk["stemness_level"].to_numpy()[graded][:, None]
-            stem = good[chunk.loc[graded, "state_b"].map(state_idx).to_numpy()]
-            mu[graded] = np.exp((1 - level) * np.log(mu[graded]) + level * np.log(stem))
-            mu[graded] /= mu[graded].sum(axis=1, keepdims=True)
-        dbl = chunk["doublet"].to_numpy()
-        if dbl.any():
-            mu[dbl] = 0.5 * (mu[dbl] + good[chunk.loc[dbl, "state_b"].map(state_idx).to_numpy()])
-        lq = chunk["low_quality"].to_numpy()
-        for i in np.flatnonzero(lq):
-            mu[i] = _normalise(np.log(mu[i] + 1e-12), is_mt, chunk["mt_fraction"].iloc[i])
-        mu *= batch[None, :]
-        mu *= (chunk["library"].to_numpy() / mu.sum(1))[:, None]
-        shape = 1.0 / dispersion
-        blocks.append(sp.csr_matrix(rng.poisson(rng.gamma(shape, mu * dispersion)).astype(np.float32)))
-    return sp.vstack(blocks, format="csr")
-
-
-def simulate_tumour(params: dict, *, seed: int = 0, dispersion: float = 0.3,
-                    sink: Callable[[str, ad.AnnData], None] | None = None, threads: int = 1) -> SimulatedTumour:
-    """Simulate a tumour with planted truth.
-
-    Parameters
-    ----------
-    params
-        The ``simulate`` config section (see ``workflow/schemas/config.schema.yaml``).
-    seed
-        Random seed; the same seed gives identical counts, whatever ``threads``.
-    dispersion
-        Negative-binomial dispersion (variance = mu + dispersion * mu^2).
-    sink
-        Called with each sample's name and AnnData as soon as it is made (from the worker thread that
-        made it); the sample is then not kept (``samples`` stays empty), so memory holds one sample per
-        thread. The counts are the same either way.
-    threads
-        Samples made at a time. Each sample draws from its own random stream (spawned from ``seed``), so
-        the counts do not depend on the order or number of threads.
-
-    Returns
-    -------
-    :class:`SimulatedTumour` with one raw-count AnnData per sample (``var``: chromosome/start/end).
-    """
-    rng = np.random.default_rng(seed)
-    condition = params.get("condition") or {}
-    genes = gene_universe(params.get("n_genes"), seed=seed, keep=tuple(condition.get("resistance_genes", ())))
-    program = csc_program(genes.index, marker_overlap=params.get("csc_marker_overlap", 1.0), seed=seed)
-    prog = _programs(genes, rng, params["n_patients"], program=program, strength=params.get("csc_strength", 3.0),
-                     diversity=params.get("csc_diversity", True), resistance=params.get("condition"))
-    plan = _cell_plan(params, rng, seed=seed)
-    states = sorted(prog["profiles"])
-    state_idx = {s: i for i, s in enumerate(states)}
-    good = np.vstack([_normalise(prog["profiles"][s], prog["is_mt"], MT_FRACTION) for s in states])
-    batch = {s: np.exp(rng.normal(0, 0.1, len(genes))) for s in plan["sample"].unique()}
-    plan["cell_id"] = plan["sample"] + "_c" + plan.groupby("sample").cumcount().map("{:05d}".format)
-    by_sample = list(plan.groupby("sample", sort=True))
-    streams = np.random.SeedSequence(seed).spawn(len(by_sample))
-
-    def make(job: tuple[tuple[str, pd.DataFrame], np.random.SeedSequence]) -> tuple[str, ad.AnnData | None]:
-        (sample, cells), stream = job
-        counts = _sample_counts(cells, good, state_idx, prog["is_mt"], batch[sample],
-                                np.random.default_rng(stream), dispersion)
-        adata = ad.AnnData(counts, obs=pd.DataFrame(index=cells["cell_id"].to_numpy()), var=genes.copy())
-        adata.obs_names.name = "cell_id"
-        adata.uns["ingest"] = {"doublet_rate": float(params["doublet_fraction"])}  # the simulated lane's rate
-        if sink is None:
-            return str(sample), adata
-        sink(str(sample), adata)
-        return str(sample), None
-
-    # the random draws release the GIL, so threads make samples side by side
-    with ThreadPoolExecutor(max(1, threads)) as pool:
-        samples = {name: adata for name, adata in pool.map(make, zip(by_sample, streams, strict=True))
-                   if adata is not None}
-    truth = plan.assign(
-        cell_type=np.where(plan["doublet"], "doublet", plan["cell_type"]),
-    )[["cell_id", "cell_type", "malignant", "csc", "doublet", "low_quality", "patient", "sample",
-       "stemness_level"]]
-    lr = pd.DataFrame(PLANTED_LR, columns=["ligand", "receptor", "source", "target"])
-    events = pd.DataFrame(prog["cnv_events"], columns=["patient", "chromosome", "start", "end", "type"])
-    return SimulatedTumour(samples=samples, truth=truth.reset_index(drop=True), lr_pairs=lr,
-                           csc_genes=program, cnv_events=events)
