@@ -161,3 +161,13 @@ def test_cnv_heatmap_orders_calls_then_reference_and_labels_every_chromosome(tmp
         assert text in svg, text
     plots.cnv_heatmap(adata, "P1", tmp_path / "cnv.png")
     assert _ink(tmp_path / "cnv.png") > 0.3
+
+
+def test_qc_figure_says_when_a_metric_is_zero_in_every_cell(tmp_path):
+    rng = np.random.default_rng(0)
+    cells = pd.DataFrame({"n_genes": rng.integers(200, 3000, 200), "total_counts": rng.integers(500, 9000, 200),
+                          "pct_counts_mt": 0.0, "qc_pass": rng.random(200) > 0.1})
+    summary = pd.Series({"sample": "S1", "cells_after": int(cells["qc_pass"].sum()), "cells_before": 200,
+                         "threshold_min_genes": 250.0})
+    svg = _svg_text(lambda p: plots.qc_figure(cells, summary, p), tmp_path / "qc.svg")
+    assert "no MT- gene in the data" in svg and "genes per cell" in svg

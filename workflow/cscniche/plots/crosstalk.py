@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ..palette import category_colours
 from .base import PALETTE, _empty, _group_order, _save, plt
 
 
@@ -57,8 +58,12 @@ def csc_specific_dotplot(specific: pd.DataFrame, path: str | Path, *, top: int =
     _save(fig, path)
 
 
+FROM_CSC, TO_CSC = "#CC3311", "#0077BB"  # the palette's CSC-high and CSC-low colours
+
+
 def group_network(interactions: pd.DataFrame, path: str | Path, *, alpha: float = 0.05) -> None:
     """Groups on a circle; arrows from ligand to receptor group, width = interactions with p <= ``alpha``."""
+    from matplotlib.lines import Line2D
     from matplotlib.patches import FancyArrowPatch
 
     fig, ax = plt.subplots(figsize=(7, 7), layout="constrained")
@@ -74,16 +79,24 @@ def group_network(interactions: pd.DataFrame, path: str | Path, *, alpha: float 
     for (source, target), n in counts.items():
         style = "arc3,rad=0.15" if source != target else "arc3,rad=1.5"
         end = xy[target] if source != target else (xy[target][0] + 0.05, xy[target][1] + 0.05)
-        ax.add_patch(FancyArrowPatch(xy[source], end, connectionstyle=style, arrowstyle="-|>", mutation_scale=12,
-                                     lw=0.3 + 4 * n / counts.max(), alpha=0.6,
-                                     color="#c44e52" if source.startswith("CSC") else "#4c72b0"))
-    for i, g in enumerate(order):
-        ax.scatter(*xy[g], s=500, color=PALETTE[i % len(PALETTE)], zorder=3)
-        ax.annotate(g, xy[g], xytext=(1.18 * xy[g][0], 1.18 * xy[g][1]), ha="center", va="center", fontsize=9)
+        ax.add_patch(FancyArrowPatch(xy[source], end, connectionstyle=style, arrowstyle="-|>", mutation_scale=14,
+                                     lw=0.3 + 4 * n / counts.max(), alpha=0.6, shrinkA=13, shrinkB=13,
+                                     color=FROM_CSC if source.startswith("CSC") else TO_CSC))
+    colours = category_colours(order)
+    for g in order:
+        ax.scatter(*xy[g], s=500, color=colours[g], zorder=3, edgecolors="white")
+        ax.annotate(g, xy[g], xytext=(1.2 * xy[g][0], 1.2 * xy[g][1]), ha="center", va="center", fontsize=9)
+    widest = counts.max()
+    ax.legend(handles=[Line2D([], [], color=FROM_CSC, lw=2, label="from a CSC group"),
+                       Line2D([], [], color=TO_CSC, lw=2, label="to a CSC group"),
+                       Line2D([], [], color="grey", lw=0.3 + 4, label=f"{widest:.0f} interactions per patient"),
+                       Line2D([], [], color="grey", lw=0.3 + 2, label=f"{widest / 2:.0f}")],
+              loc="lower left", fontsize=7, frameon=False, title_fontsize=7,
+              title=f"arrows: ligand group to receptor group, p <= {alpha:g}")
     ax.set_xlim(-1.5, 1.5)
     ax.set_ylim(-1.5, 1.5)
     ax.set_axis_off()
-    ax.set_title("CSC interactions per patient (red: from CSC groups)")
+    ax.set_title("Interactions of the CSC groups with each other and the TME (per patient)")
     _save(fig, path)
 
 

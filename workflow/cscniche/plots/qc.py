@@ -7,7 +7,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .base import _save, plt
+from .base import _empty, _save, plt
+
+EMPTY_PANELS = {"pct_counts_mt": "mitochondrial %: 0 in every cell\n(no MT- gene in the data, e.g. TPM tables\n"
+                                  "that list nuclear genes only)"}
 
 
 def qc_figure(cells: pd.DataFrame, summary: pd.Series, path: str | Path) -> None:
@@ -27,6 +30,9 @@ def qc_figure(cells: pd.DataFrame, summary: pd.Series, path: str | Path) -> None
     passed = cells["qc_pass"].astype(str).str.lower().eq("true")
     for ax, (col, label, logx, thr_cols) in zip(axes, panels, strict=True):
         values = cells[col].astype(float).to_numpy()
+        if not np.any(values):
+            _empty(ax, EMPTY_PANELS.get(col, f"{label}: 0 in every cell"))
+            continue
         if logx:
             values = np.log10(values + 1)
         bins = np.histogram_bin_edges(values, bins=50)
