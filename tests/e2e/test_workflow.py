@@ -156,7 +156,7 @@ def test_crosstalk_on_the_demo(demo):
     assert sorted(interactions["patient"].unique()) == ["P1", "P2", "P3"]
     axes = pd.read_csv(demo / "simulated/crosstalk/axes.tsv", sep="\t")
     assert set(axes["axis"]) >= {"stemness_niche", "angiogenesis", "immune_suppression", "ecm_msc", "exosome"}
-    assert len(list((demo / "simulated/figures").glob("crosstalk_*.png"))) == 4
+    assert len(list((demo / "simulated/figures").glob("crosstalk_*.png"))) == 5
     assert "CSC-TME crosstalk" in (demo / "simulated/report.html").read_text()
     oligo_notes = (demo / "oligodendroglioma/crosstalk/notes.txt").read_text()
     assert "CSC-specific test (mode graded)" in oligo_notes  # no discrete program in these small tumours
