@@ -91,23 +91,21 @@ def demo_config(datasets: list[str] | None = None) -> dict:
 
 
 def tiny_10x_folder(folder: Path, *, n_cells: int = 30, seed: int = 0) -> Path:
-    """A small 10x MatrixMarket folder (genes x cells counts, features and barcodes, gzipped)."""
-    import gzip
-
-    import scipy.io
+    """A small 10x MatrixMarket folder of integer counts, written by the workflow's own 10x export."""
+    import anndata as ad
     import scipy.sparse as sp
+
+    from cscniche.export import write_10x_mtx
 
     genes = ["CD3E", "CD3D", "MS4A1", "CD79A", "LYZ", "CD14", "COL1A1", "PECAM1", "EPCAM", "KRT8", "MT-CO1",
              "RPL13", "ACTB", "GAPDH", "MALAT1", "NKG7", "GNLY", "IGKC", "IGLC2", "VWF"]
-    counts = sp.random(len(genes), n_cells, density=0.5, format="coo", random_state=seed,
-                       data_rvs=lambda n: np.random.default_rng(seed).integers(1, 20, n)).astype(np.int64)
-    folder.mkdir(parents=True, exist_ok=True)
-    with gzip.open(folder / "matrix.mtx.gz", "wb") as fh:
-        scipy.io.mmwrite(fh, counts, field="integer")
-    with gzip.open(folder / "features.tsv.gz", "wt") as fh:
-        fh.writelines(f"ENSG{i:011d}\t{g}\tGene Expression\n" for i, g in enumerate(genes))
-    with gzip.open(folder / "barcodes.tsv.gz", "wt") as fh:
-        fh.writelines(f"{''.join('ACGT'[(i >> (2 * k)) & 3] for k in range(16))}-1\n" for i in range(n_cells))
+    counts = sp.random(n_cells, len(genes), density=0.5, format="csr", random_state=seed,
+                       data_rvs=lambda n: np.random.default_rng(seed).integers(1, 20, n)).astype(np.float32)
+    barcodes = [f"{''.join('ACGT'[(i >> (2 * k)) & 3] for k in range(16))}-1" for i in range(n_cells)]
+    with tempfile.TemporaryDirectory() as tmp:
+        ad.AnnData(counts, obs=pd.DataFrame(index=barcodes), var=pd.DataFrame(index=genes)).write_h5ad(
+            Path(tmp) / "counts.h5ad")
+        write_10x_mtx(Path(tmp) / "counts.h5ad", folder)
     return folder
 
 

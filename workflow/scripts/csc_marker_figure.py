@@ -19,7 +19,6 @@ with logged(snakemake.log[0]) as log:
     found = read_stage(snakemake.input.matrix, genes=wanted) if wanted else None
     present = [g for g in wanted if found is not None and g in found.var_names]
     log.info("CSC marker figure: %d of %d genes in the data (%s)", len(present), len(wanted), ", ".join(present))
-    expression = pd.DataFrame(found[:, present].X.toarray() if present else [], index=found.obs_names if present
-                              else None, columns=present)
+    expression = found[:, present].to_df() if present else pd.DataFrame()  # cells x at most 9 genes
     for ext in ("png", "svg"):
         feature_umaps(cells, expression, snakemake.output[ext])

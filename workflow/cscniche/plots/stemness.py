@@ -90,7 +90,7 @@ def feature_umaps(cells: pd.DataFrame, expression: pd.DataFrame, path: str | Pat
         ax.set_title(f"{gene} ({(v > 0).mean():.0%} of cells)", fontsize=10)
         ax.set_xticks([])
         ax.set_yticks([])
-    for ax in axes.ravel()[len(genes):] if genes else axes.ravel()[1:]:
+    for ax in axes.ravel()[max(len(genes), 1):]:
         ax.set_axis_off()
     fig.suptitle("CSC marker and top biomarker expression (log-normalised)")
     _save(fig, path)
