@@ -181,8 +181,10 @@ def test_biomarkers_on_the_demo(demo):
     for name in ("simulated", "oligodendroglioma"):
         html = (demo / name / "report.html").read_text()
         assert "CSC biomarkers" in html and "Gene set enrichment" in html
-        for figure in ("dotplot", "volcano", "gsea"):
+        for figure in ("dotplot", "volcano", "gsea", "gsea_running"):
             assert (demo / name / f"figures/biomarkers_{figure}.svg").stat().st_size > 1000
+        running = pd.read_csv(demo / name / "biomarkers/gsea_running.tsv", sep="\t")
+        assert running["term"].nunique() >= 3 and running["gene"].notna().any()
 
 
 @pytest.mark.browser

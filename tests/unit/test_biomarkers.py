@@ -98,7 +98,8 @@ def planted():
 
 
 def test_planted_program_leads_the_biomarkers(planted):
-    _, (biomarkers, de, gsea, notes) = planted
+    _, result = planted
+    biomarkers, de, notes = result.biomarkers, result.de, result.notes
     top = biomarkers["gene"].head(20)
     assert top.isin(CSC_PROGRAM).mean() >= 0.8, list(top)
     assert list(biomarkers.columns[:8]) == ["gene", "auroc", "log2fc", "pct_csc", "pct_noncsc", "specificity",
@@ -118,10 +119,12 @@ def test_planted_program_leads_the_biomarkers(planted):
 
 
 def test_gsea_ranks_a_stemness_set_first_and_marks_it_circular(planted):
-    _, (biomarkers, _, gsea, notes) = planted
+    _, result = planted
+    biomarkers, gsea, notes = result.biomarkers, result.gsea, result.notes
     assert list(gsea.columns[:6]) == ["term", "source", "nes", "es", "pvalue", "fdr"]
     assert gsea.iloc[0]["term"] == "CSC_markers", gsea.head()
     assert gsea["nes"].is_monotonic_decreasing
+    assert gsea["pvalue"].min() == gsea["fdr"].min() == 1 / 201  # 200 permutations, none reached the top set
     circular = gsea.set_index("term")["circular"]
     assert circular["CSC_markers"] and not circular[~circular.index.str.startswith(("CSC", "AXIS"))].any()
     assert any("marked circular" in n for n in notes)
@@ -129,10 +132,29 @@ def test_gsea_ranks_a_stemness_set_first_and_marks_it_circular(planted):
     assert flagged["SOX2"] and not flagged["CXCR4"] and set(biomarkers["mode"]) == {"split"}
 
 
+def test_gsea_running_scores_reach_each_sets_es_and_mark_its_genes(planted):
+    """The saved running scores (drawn by the figure) peak at the ES gseapy reported, for the three highest and
+    three lowest NES sets, and name each gene of the set at its rank in the saved ranked list."""
+    _, result = planted
+    gsea, running, ranking = result.gsea, result.running, result.ranking
+    assert list(running["term"].drop_duplicates()) == bm.leading_terms(gsea)
+    assert running["term"].iloc[0] == "CSC_markers"
+    axes = load_axes("config/crosstalk/axes.yaml")
+    sets = bm.gene_set_collection(default_settings()["biomarkers"], CSC_MARKERS, axes)
+    by_rank = ranking.set_index("rank")["gene"]
+    for term, curve in running.groupby("term", sort=False):
+        peak = curve["running_es"].iloc[curve["running_es"].abs().argmax()]
+        assert peak == pytest.approx(gsea.set_index("term").loc[term, "es"], abs=1e-9), term
+        hits = curve[curve["gene"] != ""]
+        assert list(by_rank[hits["rank"]]) == list(hits["gene"])
+        assert set(hits["gene"]) == set(sets[term][1]) & set(ranking["gene"])
+    assert ranking["stat"].is_monotonic_decreasing and list(ranking["rank"]) == list(range(1, len(ranking) + 1))
+
+
 def test_gsea_ranks_the_stemness_set_above_the_hallmark_and_3ca_sets(planted, shared_data):
     """On real collections (MSigDB hallmark, the c2 stemness subset, 3CA metaprograms) the planted programme's
     sets lead the 50 hallmark sets."""
-    _, (_, de, _, _) = planted
+    de = planted[1].de
     ranking = de[de["method"] == "pseudobulk"].set_index("gene")["stat"]
     settings = default_settings(biomarkers={"gene_sets": GENE_SETS, "permutations": 200})["biomarkers"]
     table = bm.gsea(ranking, bm.gene_set_collection(settings, CSC_MARKERS, {}), settings, seed=0, threads=2)
@@ -142,7 +164,7 @@ def test_gsea_ranks_the_stemness_set_above_the_hallmark_and_3ca_sets(planted, sh
 
 
 def test_gsea_permutations_do_not_depend_on_threads(planted):
-    _, (_, de, gsea, _) = planted
+    de = planted[1].de
     ranking = de[de["method"] == "pseudobulk"].set_index("gene")["stat"]
     settings = default_settings(biomarkers={"permutations": 200})["biomarkers"]
     sets = bm.gene_set_collection(settings, CSC_MARKERS, load_axes("config/crosstalk/axes.yaml"))
@@ -162,8 +184,9 @@ def test_weak_signal_and_bad_inputs_are_explained(tmp_path):
     adata = _labelled()
     adata.obs["csc"] = np.where(adata.obs["malignant"] == "malignant", "CSC-low", "")
     settings = default_settings()["biomarkers"]
-    biomarkers, _, gsea, notes = bm.run_biomarkers(adata, settings, stemness_sets={}, axes={}, resource=None)
-    assert biomarkers.empty and gsea.empty and "0 confident CSC-high" in notes[0]
+    result = bm.run_biomarkers(adata, settings, stemness_sets={}, axes={}, resource=None)
+    assert result.biomarkers.empty and result.gsea.empty and result.running.empty
+    assert "0 confident CSC-high" in result.notes[0]
     with pytest.raises(InputError, match=r"gene-set file not found"):
         bm.gene_set_collection({**settings, "gene_sets": [{"path": str(tmp_path / "none.gmt"), "source": "x"}]},
                                {}, {})
@@ -187,11 +210,12 @@ def test_weak_signal_split_reads_the_counts_from_disk(tmp_path):
     in_memory = bm.run_biomarkers(adata, settings, stemness_sets={}, axes={}, resource=None)
     with on_disk_layer(tmp_path / "matrix.h5ad", "counts") as counts:
         del adata.layers["counts"]
-        biomarkers, de, _, notes = bm.run_biomarkers(adata, settings, stemness_sets={}, axes={}, resource=None,
-                                                     counts=counts, threads=2)  # DESeq2 fits in 2 processes
+        result = bm.run_biomarkers(adata, settings, stemness_sets={}, axes={}, resource=None, counts=counts,
+                                   threads=2)  # DESeq2 fits in 2 processes
+    biomarkers, de, notes = result.biomarkers, result.de, result.notes
     assert notes[0].startswith("GRADED") and "0 confident CSC-high" in notes[0]
     assert "pseudobulk DESeq2" in notes[1] and set(de["method"]) == {"pseudobulk", "wilcoxon"}
-    pd.testing.assert_frame_equal(de, in_memory[1])
+    pd.testing.assert_frame_equal(de, in_memory.de)
     assert biomarkers["gene"].iloc[0] == "SOX2"
 
 
@@ -205,8 +229,9 @@ def test_graded_biomarkers_on_a_continuum():
     sim, adata = simulated_variant({"csc_mode": "gradient", "n_patients": 3, "n_genes": 3000})
     settings = default_settings(biomarkers={"permutations": 100})
     run_stemness(adata, settings["stemness"], seed=0)
-    biomarkers, _, gsea, notes = bm.run_biomarkers(adata, settings["biomarkers"], stemness_sets={"CSC_markers": [
+    result = bm.run_biomarkers(adata, settings["biomarkers"], stemness_sets={"CSC_markers": [
         "CD44", "PROM1", "SOX2", "NANOG"]}, axes={}, resource=None, seed=0)
+    biomarkers, notes = result.biomarkers, result.notes
     assert notes[0].startswith("GRADED") and "3 patient(s)" in notes[0]
     assert set(biomarkers["mode"]) == {"graded"} and biomarkers["stemness_rho"].is_monotonic_decreasing
     top = biomarkers.head(20)

@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 
 from cscniche import plots
+from cscniche.enrichment import running_scores
 
 INTERACTION_COLUMNS = ["patient", "ligand", "receptor", "source", "target", "direction", "lr_mean", "pvalue"]
 SPECIFIC_COLUMNS = ["ligand", "receptor", "source", "target", "direction", "partner", "effect", "fdr",
@@ -86,7 +87,9 @@ def _empty_tables() -> dict[str, pd.DataFrame]:
             "expression": pd.DataFrame(columns=["gene", "group", "mean", "pct"]),
             "biomarkers": pd.DataFrame(columns=["gene", "auroc"]),
             "de": pd.DataFrame(columns=["gene", "method", "log2fc", "pvalue", "fdr"]),
-            "gsea": pd.DataFrame(columns=["term", "source", "nes", "fdr"])}
+            "gsea": pd.DataFrame(columns=["term", "source", "nes", "fdr"]),
+            "running": pd.DataFrame(columns=["term", "rank", "running_es", "gene"]),
+            "ranking": pd.DataFrame(columns=["rank", "gene", "stat"])}
 
 
 EMPTY_FIGURES = {
@@ -100,6 +103,8 @@ EMPTY_FIGURES = {
                            "no biomarkers (no CSC-high/CSC-low comparison)"),
     "biomarkers_volcano": (lambda t, p: plots.volcano(t["de"], p), "no differential expression"),
     "biomarkers_gsea": (lambda t, p: plots.gsea_figure(t["gsea"], p), "no GSEA result"),
+    "biomarkers_gsea_running": (lambda t, p: plots.gsea_running_figure(t["gsea"], t["running"], t["ranking"], p),
+                                "no gene set to draw (no GSEA result)"),
 }
 
 
@@ -171,3 +176,18 @@ def test_qc_figure_says_when_a_metric_is_zero_in_every_cell(tmp_path):
                          "threshold_min_genes": 250.0})
     svg = _svg_text(lambda p: plots.qc_figure(cells, summary, p), tmp_path / "qc.svg")
     assert "no MT- gene in the data" in svg and "genes per cell" in svg
+
+
+def test_gsea_running_figure_draws_a_panel_per_set(tmp_path):
+    genes = [f"G{i}" for i in range(1000)]
+    stat = np.linspace(3, -3, 1000)
+    ranking = pd.DataFrame({"rank": np.arange(1, 1001), "gene": genes, "stat": stat})
+    sets = {"UP": ("x", genes[:40:2]), "DOWN": ("x", genes[-60::3])}
+    running = running_scores(pd.Series(stat, index=genes), sets, ["UP", "DOWN"])
+    gsea = pd.DataFrame({"term": ["UP", "DOWN"], "nes": [2.5, -2.1], "es": [0.9, -0.8], "fdr": [0.001, 0.004],
+                         "circular": [True, False]})
+    svg = _svg_text(lambda p: plots.gsea_running_figure(gsea, running, ranking, p), tmp_path / "running.svg")
+    assert "UP (circular)" in svg and "NES 2.50, FDR 0.001" in svg and "NES -2.10, FDR 0.004" in svg
+    assert "1000 genes" in svg
+    plots.gsea_running_figure(gsea, running, ranking, tmp_path / "running.png")
+    assert _ink(tmp_path / "running.png") > 0.02

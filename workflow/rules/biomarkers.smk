@@ -8,6 +8,8 @@ rule biomarkers:
         biomarkers="results/{dataset}/biomarkers/biomarkers.tsv",
         de="results/{dataset}/biomarkers/de.tsv",
         gsea="results/{dataset}/biomarkers/gsea.tsv",
+        ranking="results/{dataset}/biomarkers/gsea_ranking.tsv",
+        running="results/{dataset}/biomarkers/gsea_running.tsv",
         expression="results/{dataset}/biomarkers/top_expression.tsv",
         notes="results/{dataset}/biomarkers/notes.txt",
     log:
@@ -30,11 +32,13 @@ rule biomarkers:
 
 
 rule biomarker_figures:
-    """Biomarker dotplot, volcano and GSEA figures from the saved tables."""
+    """Biomarker dotplot, volcano, GSEA bars and running-score plots from the saved tables."""
     input:
         biomarkers="results/{dataset}/biomarkers/biomarkers.tsv",
         de="results/{dataset}/biomarkers/de.tsv",
         gsea="results/{dataset}/biomarkers/gsea.tsv",
+        ranking="results/{dataset}/biomarkers/gsea_ranking.tsv",
+        running="results/{dataset}/biomarkers/gsea_running.tsv",
         expression="results/{dataset}/biomarkers/top_expression.tsv",
     output:
         **{
@@ -44,7 +48,7 @@ rule biomarker_figures:
                 category="Biomarkers",
                 subcategory="{dataset}",
             )
-            for name in ("dotplot", "volcano", "gsea")
+            for name in ("dotplot", "volcano", "gsea", "gsea_running")
             for ext in ("png", "svg")
         },
     log:

@@ -75,7 +75,8 @@ rule report:
         comparisons=comparison_tables,
         comparison_figures=comparison_figures,
         biomarker_figures=expand(
-            "results/{{dataset}}/figures/biomarkers_{name}.png", name=("dotplot", "volcano", "gsea")
+            "results/{{dataset}}/figures/biomarkers_{name}.png",
+            name=("dotplot", "volcano", "gsea", "gsea_running"),
         ),
         crosstalk_figures=expand(
             "results/{{dataset}}/figures/crosstalk_{name}.png",

@@ -14,13 +14,13 @@ with logged(snakemake.log[0]) as log, on_disk_layer(snakemake.input.matrix, "cou
     params = snakemake.params.biomarkers
     adata = read_stage(snakemake.input.matrix, snakemake.input.h5ad)
     talk = snakemake.params.crosstalk
-    biomarkers, de, gsea, notes = run_biomarkers(
+    result = run_biomarkers(
         adata, params, stemness_sets=load_gene_sets(snakemake.params.stemness), axes=load_axes(talk["axes"]),
         resource=load_resource(talk["resource"]), seed=snakemake.params.seed, counts=counts,
         threads=snakemake.threads)
-    log.info("%s\ntop biomarkers: %s", "\n".join(notes), ", ".join(biomarkers["gene"].head(20)))
-    write_table(biomarkers, snakemake.output.biomarkers)
-    write_table(de, snakemake.output.de)
-    write_table(gsea, snakemake.output.gsea)
-    write_table(group_expression(adata, list(biomarkers["gene"].head(params["top"]))), snakemake.output.expression)
-    write_atomic(snakemake.output.notes, lambda tmp: tmp.write_text("\n".join(notes) + "\n"))
+    log.info("%s\ntop biomarkers: %s", "\n".join(result.notes), ", ".join(result.biomarkers["gene"].head(20)))
+    for name in ("biomarkers", "de", "gsea", "ranking", "running"):
+        write_table(getattr(result, name), snakemake.output[name])
+    top = list(result.biomarkers["gene"].head(params["top"]))
+    write_table(group_expression(adata, top), snakemake.output.expression)
+    write_atomic(snakemake.output.notes, lambda tmp: tmp.write_text("\n".join(result.notes) + "\n"))

@@ -12,10 +12,12 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 import anndata as ad
 import pandas as pd
 
-from ..enrichment import gsea
+from ..enrichment import GSEA_COLUMNS, RUNNING_COLUMNS, gsea, leading_terms, ranking_table, running_scores
 from .de import (
     _stemness_split,
     csc_mask,
@@ -27,14 +29,30 @@ from .de import (
 )
 from .table import BIOMARKER_COLUMNS, CIRCULAR_SHARE, biomarker_table, gene_set_collection, mark_circular, surface_genes
 
-__all__ = ["BIOMARKER_COLUMNS", "biomarker_table", "csc_mask", "gene_set_collection", "group_expression", "gsea",
-           "mark_circular", "pseudobulk_de", "pseudobulk_plan", "run_biomarkers", "stemness_association",
-           "surface_genes", "wilcoxon_de"]
+__all__ = ["BIOMARKER_COLUMNS", "BiomarkerResult", "biomarker_table", "csc_mask", "gene_set_collection",
+           "group_expression", "gsea", "leading_terms", "mark_circular", "pseudobulk_de", "pseudobulk_plan",
+           "run_biomarkers", "stemness_association", "surface_genes", "wilcoxon_de"]
+
+
+@dataclass(frozen=True)
+class BiomarkerResult:
+    """The biomarker stage's tables (``biomarkers/*.tsv``) and its notes in words.
+
+    ``ranking``: the ranked list GSEA used (``rank, gene, stat``); ``running``: the running enrichment scores of
+    the leading sets (:func:`cscniche.enrichment.running_scores`).
+    """
+
+    biomarkers: pd.DataFrame
+    de: pd.DataFrame
+    gsea: pd.DataFrame
+    notes: list[str]
+    ranking: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=["rank", "gene", "stat"]))
+    running: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=RUNNING_COLUMNS))
 
 
 def run_biomarkers(adata: ad.AnnData, params: dict, *, stemness_sets: dict[str, list[str]], axes: dict[str, dict],
-                   resource: pd.DataFrame | None, seed: int = 0, counts=None, threads: int = 1):
-    """DE, GSEA and the biomarker table. Returns ``(biomarkers, de, gsea_table, notes)``.
+                   resource: pd.DataFrame | None, seed: int = 0, counts=None, threads: int = 1) -> BiomarkerResult:
+    """DE, GSEA and the biomarker table.
 
     ``counts``: raw counts for the pseudobulk when they are not ``adata.layers['counts']`` (see
     :func:`pseudobulk_de`). ``threads``: for DESeq2's per-gene fits and GSEA's permutations (same results).
@@ -89,12 +107,11 @@ def run_biomarkers(adata: ad.AnnData, params: dict, *, stemness_sets: dict[str, 
         notes.append(f"GSEA: {int(enrichment['circular'].sum())} set(s) marked circular: at least "
                      f"{CIRCULAR_SHARE:.0%} of their genes score stemness, on which the comparison was made")
     de = de.sort_values(["method", "pvalue", "gene"], kind="mergesort").reset_index(drop=True)
-    return table, de, enrichment, notes
+    return BiomarkerResult(table, de, enrichment, notes, ranking=ranking_table(ranking),
+                           running=running_scores(ranking, sets, leading_terms(enrichment)))
 
 
-def _empty_outputs(notes: list[str]):
-    biomarkers = pd.DataFrame(columns=BIOMARKER_COLUMNS)
+def _empty_outputs(notes: list[str]) -> BiomarkerResult:
     de = pd.DataFrame(columns=["gene", "method", "stat", "log2fc", "pvalue", "fdr"])
-    enrichment = pd.DataFrame(columns=["term", "source", "nes", "es", "pvalue", "fdr", "size", "lead_genes",
-                                       "circular"])
-    return biomarkers, de, enrichment, notes
+    return BiomarkerResult(pd.DataFrame(columns=BIOMARKER_COLUMNS), de,
+                           pd.DataFrame(columns=[*GSEA_COLUMNS, "circular"]), notes)

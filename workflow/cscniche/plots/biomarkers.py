@@ -79,3 +79,41 @@ def gsea_figure(gsea: pd.DataFrame, path: str | Path, *, top: int = 20) -> None:
                   fontsize=7, loc="lower right")
     ax.set_title("GSEA prerank (gseapy)")
     _save(fig, path)
+
+
+def gsea_running_figure(gsea: pd.DataFrame, running: pd.DataFrame, ranking: pd.DataFrame, path: str | Path) -> None:
+    """Running enrichment score of the leading gene sets (highest NES first, then the lowest).
+
+    Each panel: the running score along the ranked list (dashed: the ES), a tick per gene of the set, and the
+    ranked statistic underneath; the title gives NES and FDR.
+    """
+    terms = list(dict.fromkeys(running["term"]))
+    if not terms:
+        fig, ax = plt.subplots(figsize=(6, 2.5), layout="constrained")
+        _empty(ax, "no gene set to draw (no GSEA result)")
+        _save(fig, path)
+        return
+    columns = min(3, len(terms))
+    rows = -(-len(terms) // columns)
+    fig = plt.figure(figsize=(4.2 * columns, 3.6 * rows), layout="constrained")
+    stats = gsea.set_index("term")
+    metric = ranking.iloc[np.unique(np.linspace(0, len(ranking) - 1, min(len(ranking), 600)).astype(int))]
+    for panel, term in zip(fig.subfigures(rows, columns, squeeze=False).ravel(), terms, strict=False):
+        curve = running[running["term"] == term]
+        score, ticks, ranked = panel.subplots(3, 1, sharex=True, height_ratios=[3, 0.5, 1.2])
+        row = stats.loc[term]
+        colour = "#228833" if row["nes"] > 0 else "#AA3377"
+        score.plot(curve["rank"], curve["running_es"], color=colour, lw=1.2)
+        score.axhline(0, color="#888888", lw=0.6)
+        score.axhline(row["es"], color=colour, lw=0.6, ls="--")
+        score.set_ylabel("running ES")
+        circular = " (circular)" if bool(row.get("circular", False)) else ""
+        score.set_title(f"{term[:40]}{circular}\nNES {row['nes']:.2f}, FDR {row['fdr']:.2g}", fontsize=8)
+        ticks.vlines(curve.loc[curve["gene"].fillna("") != "", "rank"], 0, 1, color="black", lw=0.5)
+        ticks.set_yticks([])
+        ranked.fill_between(metric["rank"], metric["stat"], color="#999999", lw=0)
+        ranked.axhline(0, color="#888888", lw=0.5)
+        ranked.set_ylabel("statistic", fontsize=7)
+        ranked.set_xlabel(f"rank in the ordered list ({len(ranking)} genes; CSC-high up on the left)", fontsize=7)
+        ranked.set_xlim(0, max(len(ranking), 1))
+    _save(fig, path)

@@ -100,6 +100,8 @@ CAPTIONS = {
     "crosstalk_axes": "Curated signalling axes (stemness, angiogenesis, immune suppression) per patient.",
     "biomarkers_volcano": "CSC biomarkers: change in CSC-high against CSC-low cells and its significance.",
     "biomarkers_gsea": "GSEA of the biomarker ranking: normalised enrichment of the top gene sets.",
+    "biomarkers_gsea_running": "GSEA running enrichment score of the sets with the highest and the lowest NES "
+                               "along the ranked genes; ticks mark the set's genes.",
 }
 
 
