@@ -43,12 +43,15 @@ if STAND_IN_PREFIX not in os.environ["PATH"]:
     os.environ["PATH"] = f"{_stand_in}{os.pathsep}{REAL_PATH}"
 
 
+def pytest_itemcollected(item):
+    """Mark the tests under tests/e2e ``e2e`` as they are collected (before ``-m`` selects)."""
+    if "e2e" in item.path.parts:
+        item.add_marker(pytest.mark.e2e)
+
+
 @pytest.hookimpl(trylast=True)  # after pytest groups the tests by fixture
 def pytest_collection_modifyitems(items):
-    """Mark the tests under tests/e2e ``e2e``; run the SLURM test last (it installs and stops a cluster)."""
-    for item in items:
-        if "e2e" in item.path.parts:
-            item.add_marker(pytest.mark.e2e)
+    """Run the SLURM test last (it installs and stops a cluster)."""
     items.sort(key=lambda item: item.path.name == "test_slurm.py")
 
 
