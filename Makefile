@@ -3,6 +3,8 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 CORES ?= 2
+# tests in parallel: one worker per core, one test file at a time each, in the order conftest.py gives
+PARALLEL := -n $(CORES) --dist loadfile --no-loadscope-reorder
 
 .PHONY: demo test test-unit test-e2e lint clean
 
@@ -18,15 +20,15 @@ demo: $(VENV)/.installed
 
 # the full suite, as CI runs it: the real data beside the checkout (../shared) must be there
 test: $(VENV)/.installed
-	CSCNICHE_REQUIRE_SHARED=1 $(PY) -m pytest -q --durations=15 tests
+	CSCNICHE_REQUIRE_SHARED=1 $(PY) -m pytest -q $(PARALLEL) --durations=15 tests
 
 # the library on small generated data (tests reading ../shared skip where it is absent)
 test-unit: $(VENV)/.installed
-	$(PY) -m pytest -q --durations=10 tests/unit
+	$(PY) -m pytest -q $(PARALLEL) --durations=10 tests/unit
 
 # Snakemake end to end: demo, bad inputs, presets, downloads, report in Chromium, SLURM
 test-e2e: $(VENV)/.installed
-	CSCNICHE_REQUIRE_SHARED=1 $(PY) -m pytest -q --durations=10 tests/e2e
+	CSCNICHE_REQUIRE_SHARED=1 $(PY) -m pytest -q $(PARALLEL) --durations=10 tests/e2e
 
 lint: $(VENV)/.installed
 	$(PY) -m ruff check .

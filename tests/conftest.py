@@ -49,10 +49,18 @@ def pytest_itemcollected(item):
         item.add_marker(pytest.mark.e2e)
 
 
+# The test files that run longest, longest first (end-to-end, then unit): pytest-xdist (``make test``: two
+# workers, one file at a time each) then ends with short files rather than one long one.
+LONGEST_FIRST = ("test_slurm.py", "test_demo.py", "test_one_side.py", "test_paired.py", "test_resume.py",
+                 "test_remote_dataset.py", "test_own_10x.py", "test_crosstalk.py", "test_stemness.py",
+                 "test_biomarkers.py", "test_compare.py", "test_malignant.py", "test_annotate.py")
+
+
 @pytest.hookimpl(trylast=True)  # after pytest groups the tests by fixture
 def pytest_collection_modifyitems(items):
-    """Run the SLURM test last (it installs and stops a cluster)."""
-    items.sort(key=lambda item: item.path.name == "test_slurm.py")
+    """Order the test files longest first (a stable sort: the tests of a file keep their order)."""
+    rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))
 
 
 @pytest.fixture(scope="session")
@@ -130,23 +138,46 @@ def run_demo(workdir: Path, datasets: list[str] | None = None, targets: list[str
     return workdir / "results"
 
 
+def read_cells(results: Path, name: str) -> pd.DataFrame:
+    """The per-cell table of dataset ``name`` in a results folder."""
+    return pd.read_csv(results / name / "cells.tsv.gz", sep="\t", dtype={"leiden": str, "sample": str,
+                                                                         "patient": str})
+
+
 DETERMINISTIC_TABLES = ("cells.tsv.gz", "qc/summary.tsv", "cluster/markers.tsv", "stemness/summary.tsv",
                         "crosstalk/interactions.tsv", "crosstalk/csc_specific.tsv", "crosstalk/axes.tsv",
                         "biomarkers/biomarkers.tsv", "biomarkers/de.tsv", "biomarkers/gsea.tsv")
 
 
-def assert_same_tables(first: Path, second: Path) -> None:
-    """The stage tables of two runs of one dataset (results/<dataset> folders) are identical."""
-    for rel in DETERMINISTIC_TABLES:
+def assert_same_tables(first: Path, second: Path, *, tables: tuple[str, ...] = DETERMINISTIC_TABLES) -> None:
+    """The stage tables of two runs of one dataset (results/<dataset> folders) are identical (``.gz`` files to
+    the byte)."""
+    for rel in tables:
         pd.testing.assert_frame_equal(pd.read_csv(first / rel, sep="\t"), pd.read_csv(second / rel, sep="\t"),
                                       check_exact=True, obj=rel)
-    assert (first / "cells.tsv.gz").read_bytes() == (second / "cells.tsv.gz").read_bytes()
+        if rel.endswith(".gz"):
+            assert (first / rel).read_bytes() == (second / rel).read_bytes(), rel
 
 
 @pytest.fixture(scope="session")
 def demo(tmp_path_factory) -> Path:
-    """The demo run locally once per test session (results folder)."""
-    return run_demo(tmp_path_factory.mktemp("demo1"))
+    """The demo run locally once per test session (results folder).
+
+    Under pytest-xdist the workers share one run: the first to ask runs it under a file lock, the others wait
+    for it and read its results.
+    """
+    if "PYTEST_XDIST_WORKER" not in os.environ:
+        return run_demo(tmp_path_factory.mktemp("demo1"))
+    import fcntl
+
+    folder = tmp_path_factory.getbasetemp().parent / "demo1"  # the workers' common folder
+    folder.mkdir(exist_ok=True)
+    with open(folder / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (folder / ".done").exists():
+            run_demo(folder)
+            (folder / ".done").touch()
+    return folder / "results"
 
 
 def default_settings(**overrides) -> dict:
