@@ -70,6 +70,12 @@ start() {
   alive "$B/run/slurmd.pid" || $SUDO /usr/sbin/slurmd -N localhost
   for _ in $(seq 100); do sinfo -h -o %t 2>/dev/null | grep -qx idle && break; sleep 0.3; done
   sinfo -h -o %t | grep -qx idle || { echo "SLURM node did not become idle; see $B/log" >&2; exit 1; }
+  # a controller left running elsewhere on this machine holds the port: this one then exits at once
+  sleep 1
+  alive "$B/run/slurmctld.pid" || {
+    echo "slurmctld did not stay up (another SLURM controller on this machine?); see $B/log/slurmctld.log" >&2
+    exit 1
+  }
   sinfo
 }
 

@@ -200,8 +200,8 @@ def run_chain(samples: dict, settings: dict, *, seed: int = 0, value_scale: str 
         kept.append(qc.passing_cells(adata, settings["qc"]))
     merged = cluster.merge_samples(kept, min_cells_per_gene=settings["qc"]["min_cells_per_gene"])
     cluster.cluster(merged, settings["cluster"], seed=seed)
-    sets = annotate.load_marker_sets(settings["annotate"]["markers"])
-    return annotate.annotate(merged, sets, settings["annotate"])
+    annotate.run_annotate(merged, **settings["annotate"])
+    return merged
 
 
 # The simulator's CSC variants as the stemness stage sees them. "csc_diversity: False" is their default: a

@@ -1,26 +1,19 @@
-"""The demo config through Snakemake (one dataset twice): acceptance checks on the simulated tumour and the
-oligodendroglioma, the report in headless Chromium, the final AnnData."""
+"""The demo config through Snakemake: acceptance checks on the simulated tumour and the oligodendroglioma, the
+report in headless Chromium, the final AnnData. Each dataset is run a second time elsewhere, and its tables
+compared with these: the simulated one through SLURM (test_slurm.py), the oligodendroglioma killed and resumed
+(test_resume.py)."""
 
 from __future__ import annotations
 
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 from sklearn.metrics import adjusted_rand_score
 
-from conftest import DETERMINISTIC_TABLES, REPO, SHARED, assert_same_tables, read_cells, run_demo
-
-
-@pytest.fixture(scope="module")
-def demo_again(tmp_path_factory) -> Path:
-    """The oligodendroglioma dataset's tables run again (the simulated one is run again through SLURM,
-    test_slurm.py); figures and the report are drawn from these tables."""
-    return run_demo(tmp_path_factory.mktemp("demo2"), ["oligodendroglioma"],
-                    [f"results/oligodendroglioma/{table}" for table in DETERMINISTIC_TABLES])
+from conftest import REPO, SHARED, read_cells
 
 
 def test_output_contract_holds(demo):
@@ -74,11 +67,6 @@ def test_report_is_self_contained_with_all_figures(demo):
     for png in [*(demo / "simulated/qc").glob("*.png"), *(demo / "simulated/figures").glob("*.png")]:
         assert png.with_suffix(".svg").stat().st_size > 1000, png  # every figure also as SVG
     assert "Cluster markers" in html and "scanpy" in html
-
-
-def test_same_seed_gives_identical_tables(demo, demo_again):
-    """A second local run of one dataset; the simulated dataset's second run is the SLURM test's."""
-    assert_same_tables(demo / "oligodendroglioma", demo_again / "oligodendroglioma")
 
 
 def test_snakemake_report_builds(demo):

@@ -115,16 +115,22 @@ def _cytotoxic_cells(seed: int = 0):
     return adata
 
 
+def _labelling(**overrides) -> dict:
+    """The default labelling settings of :func:`cscniche.annotate.annotate` (the config's, less the files)."""
+    settings = {**default_settings()["annotate"], **overrides}
+    return {k: v for k, v in settings.items() if k not in ("markers", "celltypist_model")}
+
+
 def test_cd3_gates_cytotoxic_t_cells_from_nk_cells():
     import dataclasses
 
     from cscniche.annotate import annotate
 
     sets = load_marker_sets([REPO / "config/markers/tme.yaml"])
-    params = {**default_settings()["annotate"], "smooth": False}
-    gated = annotate(_cytotoxic_cells(), sets, params).obs["cell_type"].astype(str).to_numpy()
+    params = _labelling(smooth=False)
+    gated = annotate(_cytotoxic_cells(), sets, **params).obs["cell_type"].astype(str).to_numpy()
     ungated = annotate(_cytotoxic_cells(), [dataclasses.replace(s, negative_markers=()) for s in sets],
-                       params).obs["cell_type"].astype(str).to_numpy()
+                       **params).obs["cell_type"].astype(str).to_numpy()
     assert (ungated[:200] == "NK cell").mean() >= 0.2  # without CD3 gating CD8 T cells look like NK cells
     t_as_nk = (gated[:200] == "NK cell").mean()  # per cell, unsmoothed: CD3 drops out in some T cells
     assert t_as_nk <= 0.1 and t_as_nk <= (ungated[:200] == "NK cell").mean() / 2
@@ -142,7 +148,7 @@ def test_sets_without_enough_markers_are_listed(tmp_path):
     assert not coverage.loc["dendritic cell", "scored"] and not coverage.loc["mast cell", "scored"]
     assert coverage.loc["NK cell", "scored"] and coverage.loc["NK cell", "negative_markers_present"] == 3
     assert "TPSAB1" in coverage.loc["mast cell", "missing"]
-    annotate(adata, sets, {**default_settings()["annotate"], "smooth": False})
+    annotate(adata, sets, **_labelling(smooth=False))
     assert {"dendritic cell", "mast cell"} <= set(adata.uns["annotate"]["unscored_sets"])
     bad = tmp_path / "markers.yaml"
     bad.write_text("cell_types:\n  X cell:\n    compartment: immune\n    markers: [CD3E]\n    source: me\n"
@@ -186,13 +192,13 @@ def test_backup_markers_rescue_a_type_on_a_reduced_panel():
     adata = ad.AnnData(sp.csr_matrix(np.log1p(X)))
     adata.var_names = genes
     sets = load_marker_sets([REPO / "config/markers/tme.yaml"])
-    params = {**default_settings()["annotate"], "smooth": False}
+    params = _labelling(smooth=False)
     coverage = marker_coverage(adata.var_names, sets, min_genes=2).set_index("cell_type")
     assert coverage.loc["mast cell", "backup_markers_used"] == 2 and coverage.loc["mast cell", "scored"]
     assert coverage.loc["T cell", "backup_markers_used"] == 0  # CD2 and CD3: 3 of 8, but no backup present
-    labels = annotate(adata.copy(), sets, params).obs["cell_type"].astype(str).to_numpy()
+    labels = annotate(adata.copy(), sets, **params).obs["cell_type"].astype(str).to_numpy()
     assert (labels[300:] == "mast cell").mean() >= 0.9 and (labels[:300] != "mast cell").all()
-    without = annotate(adata.copy(), [dataclasses.replace(s, backup_markers=()) for s in sets], params)
+    without = annotate(adata.copy(), [dataclasses.replace(s, backup_markers=()) for s in sets], **params)
     assert not (without.obs["cell_type"].astype(str).to_numpy()[300:] == "mast cell").any()
     full = pd.Index([*sets[0].markers, *sets[0].backup_markers])
     assert sets[0].markers_in(full, min_genes=2) == (list(sets[0].markers), False)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import anndata as ad
@@ -9,6 +10,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from . import markers as marker_sets
 from .io import InputError
 from .labels import UNASSIGNED
 from .markers import (  # noqa: F401  (re-exported: the annotate stage's marker helpers)
@@ -19,12 +21,57 @@ from .markers import (  # noqa: F401  (re-exported: the annotate stage's marker 
     load_marker_sets,
     marker_coverage,
     marker_scores,
-    smooth,
 )
 
+AGREEMENT_COLUMNS = ["author_label", "cell_type", "cells", "author_column"]
 
-def annotate(adata: ad.AnnData, sets: list[MarkerSet], params: dict) -> ad.AnnData:
+
+@dataclass(frozen=True)
+class AnnotateResult:
+    """The annotate stage's tables and its warnings in words.
+
+    The tables are ``identity/{clusters,marker_sets,marker_expression,agreement}.tsv``.
+    """
+
+    clusters: pd.DataFrame
+    marker_sets: pd.DataFrame
+    marker_expression: pd.DataFrame
+    agreement: pd.DataFrame
+    warnings: list[str]
+
+
+def run_annotate(adata: ad.AnnData, *, markers: list[str], min_score: float, min_margin: float,
+                 min_genes_per_set: int, smooth: bool, celltypist_model: str | None) -> AnnotateResult:
+    """The annotate stage: marker-set labels (and CellTypist's, with a local model), in place, and its tables.
+
+    The keywords are the ``annotate`` config section (``config/README.md``); ``adata`` is clustered
+    (``leiden``, and the kNN graph when ``smooth``). Each ``author_*`` column is compared with the labels.
+    """
+    sets = load_marker_sets(markers)
+    coverage = marker_coverage(adata.var_names, sets, min_genes=min_genes_per_set)
+    warnings = [f"marker set {row.cell_type!r} not scored: {row.markers_present} of its {row.markers} markers in "
+                f"the data (min_genes_per_set {min_genes_per_set}); its cells cannot get this label"
+                for row in coverage[~coverage["scored"]].itertuples()]
+    annotate(adata, sets, min_score=min_score, min_margin=min_margin, min_genes_per_set=min_genes_per_set,
+             smooth=smooth)
+    adata.uns["annotate"]["params"] = {"markers": list(markers), "min_score": min_score, "min_margin": min_margin,
+                                       "min_genes_per_set": min_genes_per_set, "smooth": smooth,
+                                       "celltypist_model": celltypist_model}
+    if celltypist_model:
+        celltypist_labels(adata, celltypist_model)
+    authors = [c for c in adata.obs if c.startswith("author_") or c == "celltypist_majority"]
+    frames = [agreement(adata.obs, c).assign(author_column=c) for c in authors]
+    return AnnotateResult(
+        clusters=cluster_summary(adata.obs), marker_sets=coverage,
+        marker_expression=marker_expression(adata, sets, min_genes=min_genes_per_set),
+        agreement=pd.concat(frames) if frames else pd.DataFrame(columns=AGREEMENT_COLUMNS), warnings=warnings)
+
+
+def annotate(adata: ad.AnnData, sets: list[MarkerSet], *, min_score: float, min_margin: float,
+             min_genes_per_set: int, smooth: bool) -> ad.AnnData:
     """Label every cell with the best-scoring marker set, then its subset (if any), in place.
+
+    ``smooth``: average each cell's scores over its kNN graph (``obsp['connectivities']``) first.
 
     Returns
     -------
@@ -33,18 +80,17 @@ def annotate(adata: ad.AnnData, sets: list[MarkerSet], params: dict) -> ad.AnnDa
     ``cell_subtype``, ``cell_compartment``, ``cluster_cell_type`` (majority label of the cell's Leiden
     cluster); ``obsm['celltype_scores']``; ``uns['annotate']``.
     """
-    scores = marker_scores(adata, sets, min_genes=params["min_genes_per_set"])
-    graph = adata.obsp.get("connectivities") if params["smooth"] else None
-    scores = smooth(scores, graph)
+    scores = marker_scores(adata, sets, min_genes=min_genes_per_set)
+    scores = marker_sets.smooth(scores, adata.obsp.get("connectivities") if smooth else None)
     by_name = {s.name: s for s in sets}
     top_level = [c for c in scores if by_name[c].parent is None]
-    label, top, margin = best_label(scores[top_level], params["min_score"], params["min_margin"])
+    label, top, margin = best_label(scores[top_level], min_score, min_margin)
     subtype = label.copy()
     for parent in {by_name[c].parent for c in scores if by_name[c].parent}:
         children = [c for c in scores if by_name[c].parent == parent]
         cells = label.eq(parent).to_numpy()
         if cells.any() and children:
-            sub, _, _ = best_label(scores.loc[cells, children], params["min_score"], params["min_margin"])
+            sub, _, _ = best_label(scores.loc[cells, children], min_score, min_margin)
             subtype[cells] = sub.where(sub.ne(UNASSIGNED), parent)
     adata.obs["cell_type"] = pd.Categorical(label)
     adata.obs["cell_subtype"] = pd.Categorical(subtype)
@@ -55,8 +101,10 @@ def annotate(adata: ad.AnnData, sets: list[MarkerSet], params: dict) -> ad.AnnDa
     if "leiden" in adata.obs:
         majority = cluster_summary(adata.obs).set_index("cluster")["label"]
         adata.obs["cluster_cell_type"] = adata.obs["leiden"].map(majority).astype(str).to_numpy()
-    coverage = marker_coverage(adata.var_names, sets, min_genes=params["min_genes_per_set"])
-    adata.uns["annotate"] = {"params": dict(params), "scored_sets": list(scores.columns),
+    coverage = marker_coverage(adata.var_names, sets, min_genes=min_genes_per_set)
+    settings = {"min_score": min_score, "min_margin": min_margin, "min_genes_per_set": min_genes_per_set,
+                "smooth": smooth}
+    adata.uns["annotate"] = {"params": settings, "scored_sets": list(scores.columns),
                              "unscored_sets": list(coverage.loc[~coverage["scored"], "cell_type"]),
                              "sources": pd.DataFrame({"cell_type": [s.name for s in sets],  # names hold "/"
                                                       "source": [s.source for s in sets]})}
