@@ -20,7 +20,6 @@ import sys
 import tempfile
 import threading
 import time
-from contextlib import nullcontext
 from pathlib import Path
 
 import yaml
@@ -73,18 +72,13 @@ def run_qc(results: Path, params: dict, seed: int, sample: str, out: Path, monit
 
 def run_cluster(results: Path, params: dict, seed: int, out: Path, monitor: PeakMemory) -> None:
     from cscniche import cluster
-    from cscniche.io import counts_written_first, read_h5ad_checked, write_table
+    from cscniche.io import read_h5ad_checked, write_table
 
     samples = [read_h5ad_checked(f) for f in sorted((results / "qc").glob("*.h5ad"))]
     monitor.mark("read the QC'd samples")
-    adata = cluster.merge_samples(samples, min_cells_per_gene=params["qc"]["min_cells_per_gene"])
-    monitor.mark("merged")
-    counts_first = adata.uns["value_scale"] == "counts"
-    with counts_written_first(adata, out / "clustered.h5ad") if counts_first else nullcontext():
-        cluster.cluster(adata, params["cluster"], seed=seed, keep_counts=not counts_first)  # logs its steps
-    monitor.mark("clustered file written")
-    adata.layers.clear()
-    write_table(cluster.markers(adata, n_genes=params["cluster"]["n_markers"]), out / "markers.tsv")
+    result = cluster.run_cluster(samples, **params["cluster"], min_cells_per_gene=params["qc"]["min_cells_per_gene"],
+                                 seed=seed, out=out / "clustered.h5ad")  # logs its steps
+    write_table(result.markers, out / "markers.tsv")
     monitor.mark("markers")
 
 

@@ -107,15 +107,18 @@ def test_snakemake_stops_before_any_job_on_bad_config(tmp_path):
 
 
 def test_stage_entries_take_their_config_section_as_typed_keywords():
-    """A stage entry's keyword-only arguments are its config section, each typed: the Snakemake script passes
-    the validated section as it is (``run_<stage>(adata, **section)``), and the signature says what it needs."""
+    """A stage entry's keyword-only arguments are its config section (and a few named others), each typed: the
+    Snakemake script passes the validated section as it is (``run_<stage>(..., **section)``), and the signature
+    says what it needs."""
     import inspect
 
     from cscniche.annotate import run_annotate
+    from cscniche.cluster import run_cluster
 
     schema = yaml.safe_load((REPO / "workflow/schemas/config.schema.yaml").read_text())["$defs"]
-    for section, entry in {"annotate": run_annotate}.items():
+    entries = {"annotate": (run_annotate, set()), "cluster": (run_cluster, {"min_cells_per_gene", "seed", "out"})}
+    for section, (entry, others) in entries.items():
         keywords = {name: p for name, p in inspect.signature(entry).parameters.items() if p.kind is p.KEYWORD_ONLY}
-        assert set(keywords) == set(schema[section]["properties"]), section
+        assert set(keywords) == set(schema[section]["properties"]) | others, section
         assert all(p.annotation is not inspect.Parameter.empty for p in keywords.values()), section
-    assert run_annotate.__name__ in (REPO / "workflow/scripts/annotate.py").read_text()
+        assert f"{entry.__name__}(" in (REPO / f"workflow/scripts/{section}.py").read_text(), section

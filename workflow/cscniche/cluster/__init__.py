@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import logging
+import os
+from contextlib import nullcontext
+from dataclasses import dataclass
 
 import anndata as ad
 import numpy as np
@@ -11,13 +14,53 @@ import scanpy as sc
 import scipy.sparse as sp
 
 from ..graph import leiden
-from ..io import InputError
+from ..io import InputError, counts_written_first, write_h5ad
 from .normalisation import highly_variable_seurat, normalise, normalize_total_inplace
 
-__all__ = ["cluster", "highly_variable_seurat", "integrate", "markers", "merge_samples", "normalise",
-           "normalize_total_inplace"]
+__all__ = ["ClusterResult", "cluster", "highly_variable_seurat", "integrate", "markers", "merge_samples",
+           "normalise", "normalize_total_inplace", "run_cluster"]
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ClusterResult:
+    """The cluster stage's results.
+
+    ``adata``: the clustered cells (``cluster/clustered.h5ad``, less its counts layer when written);
+    ``markers``: the cluster markers (``cluster/markers.tsv``).
+    """
+
+    adata: ad.AnnData
+    markers: pd.DataFrame
+
+
+def run_cluster(samples: list[ad.AnnData], *, n_hvg: int, n_pcs: int, n_neighbors: int, integration: str,
+                batch_key: str, resolutions: list[float], resolution: float, n_markers: int, leiden_flavor: str,
+                min_cells_per_gene: int, seed: int = 0, out: str | os.PathLike | None = None) -> ClusterResult:
+    """The cluster stage: merge the QC'd samples, cluster them (:func:`cluster`) and rank each cluster's markers.
+
+    The keywords are the ``cluster`` config section, and ``qc.min_cells_per_gene`` for the merge.
+    ``samples`` is emptied as they are merged (each sample's matrix is freed once merged).
+
+    ``out``: write the clustered cells there (h5ad), counts in ``layers['counts']``. Count data are then
+    written first and normalised in place, so one matrix is in memory at a time, and the returned AnnData has
+    no layers. Without ``out`` the counts stay in ``layers['counts']``.
+    """
+    adata = merge_samples(samples, min_cells_per_gene=min_cells_per_gene)
+    log.info("merged: %d cells x %d genes", adata.n_obs, adata.n_vars)
+    params = {"n_hvg": n_hvg, "n_pcs": n_pcs, "n_neighbors": n_neighbors, "integration": integration,
+              "batch_key": batch_key, "resolutions": list(resolutions), "resolution": resolution,
+              "n_markers": n_markers, "leiden_flavor": leiden_flavor}
+    counts_first = out is not None and adata.uns["value_scale"] == "counts"
+    with counts_written_first(adata, out) if counts_first else nullcontext():
+        cluster(adata, params, seed=seed, keep_counts=not counts_first)
+        log.info("leiden: %d clusters", adata.obs["leiden"].nunique())
+    if out is not None:
+        if not counts_first:
+            write_h5ad(adata, out)
+        adata.layers.clear()
+    return ClusterResult(adata, markers(adata, n_genes=n_markers))
 
 
 def merge_samples(samples: list[ad.AnnData], *, min_cells_per_gene: int = 3) -> ad.AnnData:
