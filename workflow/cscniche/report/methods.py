@@ -109,7 +109,7 @@ def methods_paragraphs(settings: dict, versions: dict[str, str]) -> tuple[list[t
          f"removed, with at least {qc.get('min_genes')} genes"
          + (f", at most {qc['max_genes']} genes" if qc.get("max_genes") else "")
          + (f", at most {max_mt}% mitochondrial reads" if max_mt is not None else "") + ". "
-         + (f"Doublets were called with scrublet {v('scrublet')} {_cite('scrublet')} (expected rate "
+         + (f"Doublets were called with Scrublet {_cite('scrublet')} (scanpy's implementation; expected rate "
             f"{_value(s, 'qc', 'doublet_rate')}, threshold {_value(s, 'qc', 'doublet_threshold')}) on count data. "
             if qc.get("doublets") else "Doublets were not called. ")
          + f"Genes detected in fewer than {qc.get('min_cells_per_gene')} cells were dropped when the samples "
@@ -144,7 +144,8 @@ def methods_paragraphs(settings: dict, versions: dict[str, str]) -> tuple[list[t
          f"two or more patients and count data the patient is the unit: pseudobulk {_cite('pseudobulk')} DESeq2 "
          f"{_cite('deseq2')} (PyDESeq2 {v('pydeseq2')} {_cite('pydeseq2')}) with the patient as a covariate. "
          f"Gene-set enrichment by GSEA prerank {_cite('gsea')} (gseapy {v('gseapy')}, {bm.get('permutations')} "
-         f"permutations, sets of {bm.get('min_size')}-{bm.get('max_size')} genes)."),
+         f"permutations, sets of {bm.get('min_size')}-{bm.get('max_size')} genes; p-values and FDR never below "
+         "1/(permutations + 1))."),
         ("Comparisons", "Each patient is one observation: its CSC-high share and TME shares compared between "
          "groups by exact rank tests (sign-flip tests for paired designs), resistance genes by pseudobulk DESeq2 "
          "on each patient's CSC-high cells, and CSC-specific signalling effects per patient; p-values never "
