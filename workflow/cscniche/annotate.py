@@ -10,7 +10,6 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from . import markers as marker_sets
 from .io import InputError
 from .labels import UNASSIGNED
 from .markers import (  # noqa: F401  (re-exported: the annotate stage's marker helpers)
@@ -22,6 +21,7 @@ from .markers import (  # noqa: F401  (re-exported: the annotate stage's marker 
     marker_coverage,
     marker_scores,
 )
+from .markers import smooth as smooth_scores
 
 AGREEMENT_COLUMNS = ["author_label", "cell_type", "cells", "author_column"]
 
@@ -54,9 +54,7 @@ def run_annotate(adata: ad.AnnData, *, markers: list[str], min_score: float, min
                 for row in coverage[~coverage["scored"]].itertuples()]
     annotate(adata, sets, min_score=min_score, min_margin=min_margin, min_genes_per_set=min_genes_per_set,
              smooth=smooth)
-    adata.uns["annotate"]["params"] = {"markers": list(markers), "min_score": min_score, "min_margin": min_margin,
-                                       "min_genes_per_set": min_genes_per_set, "smooth": smooth,
-                                       "celltypist_model": celltypist_model}
+    adata.uns["annotate"]["params"] |= {"markers": list(markers), "celltypist_model": celltypist_model}
     if celltypist_model:
         celltypist_labels(adata, celltypist_model)
     authors = [c for c in adata.obs if c.startswith("author_") or c == "celltypist_majority"]
@@ -81,7 +79,7 @@ def annotate(adata: ad.AnnData, sets: list[MarkerSet], *, min_score: float, min_
     cluster); ``obsm['celltype_scores']``; ``uns['annotate']``.
     """
     scores = marker_scores(adata, sets, min_genes=min_genes_per_set)
-    scores = marker_sets.smooth(scores, adata.obsp.get("connectivities") if smooth else None)
+    scores = smooth_scores(scores, adata.obsp.get("connectivities") if smooth else None)
     by_name = {s.name: s for s in sets}
     top_level = [c for c in scores if by_name[c].parent is None]
     label, top, margin = best_label(scores[top_level], min_score, min_margin)
