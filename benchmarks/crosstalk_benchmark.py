@@ -7,7 +7,7 @@ Groups per patient from the planted truth: 7 TME types plus CSC-high and CSC-low
 36 group-patient pairs). Each method runs in a fresh child process that prints its wall time and its peak
 resident memory above what the loaded data already hold (sampled every 20 ms):
 
-* cscniche: ``cscniche.crosstalk.run_crosstalk`` (CellPhoneDB-style test per patient, the CSC-specific
+* cscniche: ``cscniche.crosstalk.infer_crosstalk`` (CellPhoneDB-style test per patient, the CSC-specific
   test across patients; liana's magnitude rank aggregate off, as it is a liana call).
 * liana: ``liana.mt.rank_aggregate.by_sample`` per patient with the same resource, expr_prop, min_cells and
   number of permutations.
@@ -69,7 +69,7 @@ CSCNICHE = SETUP + """
 monitor = PeakRSS()
 monitor.start()
 start = time.perf_counter()
-interactions, specific, notes = ct.run_crosstalk(adata, resource_table, params, seed=0)
+interactions, specific, notes = ct.infer_crosstalk(adata, resource_table, params, seed=0)
 wall = time.perf_counter() - start
 print(f"cscniche: {wall:.1f} s, peak RSS {monitor.stop():.0f} MB above the loaded data; "
       f"{len(interactions)} interactions, {len(specific)} CSC-specific tests")

@@ -63,10 +63,10 @@ def run_qc(results: Path, params: dict, seed: int, sample: str, out: Path, monit
 
     adata = read_h5ad_checked(results / "ingest" / f"{sample}.h5ad")
     monitor.mark(f"read {sample}")
-    adata = qc.run_qc(adata, params["qc"], seed=seed)
-    monitor.mark("run_qc (metrics, scrublet)")
-    write_table(qc.cell_table(adata), out / "cells.tsv.gz")
-    write_h5ad(qc.passing_cells(adata, params["qc"]), out / "qc.h5ad")
+    result = qc.run_qc(adata, **params["qc"], annotate=params["annotate"], seed=seed)
+    monitor.mark("run_qc (metrics, scrublet, marker types)")
+    write_table(result.cells, out / "cells.tsv.gz")
+    write_h5ad(result.kept, out / "qc.h5ad")
     monitor.mark("written")
 
 

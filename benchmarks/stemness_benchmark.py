@@ -40,7 +40,7 @@ def main() -> None:
         "gmt": [{"path": str(SHARED / "c2.v6.0_stemness_subset.symbols.gmt"),
                  "sets": ["BENPORATH_ES_1", "WONG_EMBRYONIC_STEM_CELL_CORE"]}]}}}})["datasets"]["d"]["stemness"]
     start = time.perf_counter()
-    summary, _ = run_stemness(adata, params, seed=0)
+    summary = run_stemness(adata, **params, seed=0).summary
     wall = time.perf_counter() - start
     n_mal = int((adata.obs["malignant"] == "malignant").sum())
     truth = adata.obs["truth_csc"].to_numpy() if "truth_csc" in adata.obs else simulate_truth_csc(adata)

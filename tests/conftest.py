@@ -196,8 +196,7 @@ def run_chain(samples: dict, settings: dict, *, seed: int = 0, value_scale: str 
         adata = adata.copy()
         adata.obs["sample"], adata.obs["patient"] = name, name.split("_")[0]
         adata.uns["ingest"] = {**adata.uns.get("ingest", {}), "sample": name, "value_scale": value_scale}
-        qc.run_qc(adata, settings["qc"], seed=seed)
-        kept.append(qc.passing_cells(adata, settings["qc"]))
+        kept.append(qc.run_qc(adata, **settings["qc"], seed=seed).kept)
     merged = cluster.run_cluster(kept, **settings["cluster"], min_cells_per_gene=settings["qc"]["min_cells_per_gene"],
                                  seed=seed).adata
     annotate.run_annotate(merged, **settings["annotate"])

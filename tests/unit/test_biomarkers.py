@@ -91,7 +91,7 @@ def planted():
     """The biomarker stage on a planted tumour; GSEA over the stemness sets and the crosstalk axes only."""
     adata = _labelled(n_genes=4000)  # the planted genes and others: DESeq2 is per gene
     settings = default_settings(biomarkers={"permutations": 200})
-    result = bm.run_biomarkers(adata, settings["biomarkers"], stemness_sets=CSC_MARKERS,
+    result = bm.run_biomarkers(adata, **settings["biomarkers"], stemness_gene_sets=CSC_MARKERS,
                                axes=load_axes("config/crosstalk/axes.yaml"), resource=load_resource("liana:consensus"),
                                seed=0)
     return adata, result
@@ -116,6 +116,10 @@ def test_planted_program_leads_the_biomarkers(planted):
     np.testing.assert_allclose(top["pvalue"], bulk.loc[top.index, "pvalue"])
     assert top["pseudobulk_stat"].is_monotonic_decreasing and top["pvalue_cells"].notna().all()
     assert any("pseudobulk Wald statistic over 3 patients" in n for n in notes)
+    dots = result.expression  # the dotplot's table: the top biomarkers in each cell group
+    assert list(dict.fromkeys(dots["gene"])) == list(biomarkers["gene"].head(20))
+    mean = dots.set_index(["gene", "group"])["mean"]
+    assert mean[(first["gene"], "CSC-high")] > mean[(first["gene"], "CSC-low")]
 
 
 def test_gsea_ranks_a_stemness_set_first_and_marks_it_circular(planted):
@@ -188,7 +192,7 @@ def test_weak_signal_and_bad_inputs_are_explained(tmp_path):
     adata = _labelled()
     adata.obs["csc"] = np.where(adata.obs["malignant"] == "malignant", "CSC-low", "")
     settings = default_settings()["biomarkers"]
-    result = bm.run_biomarkers(adata, settings, stemness_sets={}, axes={}, resource=None)
+    result = bm.run_biomarkers(adata, **settings, stemness_gene_sets={}, axes={}, resource=None)
     assert result.biomarkers.empty and result.gsea.empty and result.running.empty
     assert "0 confident CSC-high" in result.notes[0]
     with pytest.raises(InputError, match=r"gene-set file not found"):
@@ -211,10 +215,10 @@ def test_weak_signal_split_reads_the_counts_from_disk(tmp_path):
     adata.obs["stemness"] = np.where(malignant, adata[:, "SOX2"].X.toarray().ravel(), np.nan)
     write_h5ad(adata, tmp_path / "matrix.h5ad")
     settings = default_settings()["biomarkers"]
-    in_memory = bm.run_biomarkers(adata, settings, stemness_sets={}, axes={}, resource=None)
+    in_memory = bm.run_biomarkers(adata, **settings, stemness_gene_sets={}, axes={}, resource=None)
     with on_disk_layer(tmp_path / "matrix.h5ad", "counts") as counts:
         del adata.layers["counts"]
-        result = bm.run_biomarkers(adata, settings, stemness_sets={}, axes={}, resource=None, counts=counts,
+        result = bm.run_biomarkers(adata, **settings, stemness_gene_sets={}, axes={}, resource=None, counts=counts,
                                    threads=2)  # DESeq2 fits in 2 processes
     biomarkers, de, notes = result.biomarkers, result.de, result.notes
     assert notes[0].startswith("GRADED") and "0 confident CSC-high" in notes[0]
@@ -232,8 +236,8 @@ def test_graded_biomarkers_on_a_continuum():
 
     sim, adata = simulated_variant({"csc_mode": "gradient", "n_patients": 3, "n_genes": 3000})
     settings = default_settings(biomarkers={"permutations": 100})
-    run_stemness(adata, settings["stemness"], seed=0)
-    result = bm.run_biomarkers(adata, settings["biomarkers"], stemness_sets={"CSC_markers": [
+    run_stemness(adata, **settings["stemness"], seed=0)
+    result = bm.run_biomarkers(adata, **settings["biomarkers"], stemness_gene_sets={"CSC_markers": [
         "CD44", "PROM1", "SOX2", "NANOG"]}, axes={}, resource=None, seed=0)
     biomarkers, notes = result.biomarkers, result.notes
     assert notes[0].startswith("GRADED") and "3 patient(s)" in notes[0]

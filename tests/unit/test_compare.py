@@ -126,19 +126,6 @@ def _design(resistance_effect: float, seed: int = 0, n_patients: int = 8):
     return counts[keep], obs[keep], sim.samples["P1_S1"].var_names
 
 
-def test_planted_resistance_genes_of_one_groups_cscs_rank_first():
-    """AXL and CD274, planted up only in the non-responders' CSCs, are the top two genes with FDR <= 0.05
-    (4 vs 4 patients, CSC-high vs CSC-low pseudobulks); in CSC-low cells AXL does not change."""
-    counts, obs, genes = _design(1.5)
-    bulk, meta = csc_pseudobulks(counts, obs, genes, column="response", groups=GROUPS, min_cells=10)
-    assert len(meta.loc[meta["csc"] == "CSC-high", "patient"]) == 8
-    table = resistance_genes(bulk, meta, GROUPS)
-    top = table.head(2).set_index("gene")
-    assert set(top.index) == {"AXL", "CD274"} and (top["fdr"] <= 0.05).all() and (top["log2fc"] > 1).all()
-    assert abs(top.loc["AXL", "log2fc_csc_low"]) < 0.5 and (top["log2fc_csc_high"] > 1).all()
-    assert (table["n_patients_a"] == 4).all() and table["test"].str.contains("4 vs 4 patients").all()
-
-
 def test_null_design_has_no_resistance_genes():
     counts, obs, genes = _design(0.0, seed=1)
     bulk, meta = csc_pseudobulks(counts, obs, genes, column="response", groups=GROUPS, min_cells=10)
@@ -157,9 +144,9 @@ def test_resistance_genes_with_one_patient_per_group_are_descriptive():
     assert table.set_index("gene").loc["AXL", "log2fc"] > 1
 
 
-def _design_crosstalk(resistance_effect: float, seed: int = 0) -> tuple[pd.DataFrame, pd.Series, pd.DataFrame]:
-    """The 8-patient design through the crosstalk stage (truth labels as calls, 200 permutations), and each
-    cell group's ligand and receptor genes between the groups (pseudobulk DESeq2)."""
+def _design_crosstalk(resistance_effect: float, seed: int = 0):
+    """The 8-patient design through the crosstalk stage (truth labels as calls, 200 permutations): the cells
+    (log-normalised, counts in ``layers['counts']``) and their interactions."""
     import anndata as ad
     import scanpy as sc
     import scipy.sparse as sp
@@ -168,25 +155,42 @@ def _design_crosstalk(resistance_effect: float, seed: int = 0) -> tuple[pd.DataF
 
     counts, obs, genes = _design(resistance_effect, seed=seed)
     adata = ad.AnnData(sp.csr_matrix(counts, dtype=np.float32), obs=obs, var=pd.DataFrame(index=genes))
-    resource = ct.load_resource("liana:consensus")
-    lr_genes = adata.var_names.isin({g for e in pd.concat([resource["ligand"], resource["receptor"]])
-                                     for g in e.split("_")})
-    expression = group_expression_changes(adata.X[:, lr_genes], adata.obs, adata.var_names[lr_genes],
-                                          column="response", groups=GROUPS, min_cells=10)
+    adata.obs_names = [f"c{i}" for i in range(adata.n_obs)]
+    adata.layers["counts"] = adata.X.copy()
     sc.pp.normalize_total(adata, target_sum=1e4)
     sc.pp.log1p(adata)
     params = {"min_cells": 10, "expr_prop": 0.1, "n_perms": 200, "fdr": 0.05, "rank_aggregate": False,
               "min_patient_share": 0.5}
-    interactions, _, _ = ct.run_crosstalk(adata, resource, params)
-    return interactions, obs.drop_duplicates("patient").set_index("patient")["response"], expression
+    interactions, _, _ = ct.infer_crosstalk(adata, ct.load_resource("liana:consensus"), params)
+    return adata, interactions
 
 
-def test_planted_csc_signalling_gain_of_one_group_ranks_first():
-    """CD274 (PD-L1) planted up in the non-responders' CSCs: CD274-PDCD1 from CSCs to T cells is the top
-    pair, its per-patient CSC-specific effect separating the groups (exact p = 2/70, 4 vs 4 patients)."""
-    interactions, group, expression = _design_crosstalk(1.5)
-    assert {"CSC-high", "CSC-low", "T"} <= set(expression["cell_group"]) and (expression["n_patients_a"] == 4).all()
-    table = signalling_differences(interactions, group, GROUPS, expression=expression)
+def test_the_stage_finds_the_resistance_genes_and_the_signalling_planted_in_one_groups_cscs(tmp_path):
+    """The compare stage's entry on files, as the workflow runs it. AXL and CD274, planted up only in the
+    non-responders' CSCs, are the top two resistance genes with FDR <= 0.05 (4 vs 4 patients, CSC-high vs
+    CSC-low pseudobulks; in CSC-low cells AXL does not change). CD274-PDCD1 from CSCs to T cells is the top
+    pair, its per-patient CSC-specific effect separating the groups (exact p = 2/70), its ligand up in the
+    sender (pseudobulk DESeq2 per cell group, patients as units) and the T cells' receptor unchanged."""
+    from functools import partial
+
+    from cscniche.compare import run_compare
+    from cscniche.io import read_stage, write_h5ad
+
+    adata, interactions = _design_crosstalk(1.5)
+    write_h5ad(adata, tmp_path / "clustered.h5ad")
+    cells = adata.obs.reset_index(drop=True)
+    settings = default_settings()
+    result = run_compare(cells, interactions, partial(read_stage, tmp_path / "clustered.h5ad"), name="response",
+                         column="response", groups=GROUPS, descriptive=False, covariates=[], paired_by=None,
+                         biomarkers=settings["biomarkers"], crosstalk=settings["crosstalk"], seed=0)
+    assert len(result.per_patient) == 8 and result.composition["n_patients_b"].eq(4).all()
+    genes = result.genes
+    top = genes.head(2).set_index("gene")
+    assert set(top.index) == {"AXL", "CD274"} and (top["fdr"] <= 0.05).all() and (top["log2fc"] > 1).all()
+    assert abs(top.loc["AXL", "log2fc_csc_low"]) < 0.5 and (top["log2fc_csc_high"] > 1).all()
+    assert (genes["n_patients_a"] == 4).all() and genes["test"].str.contains("4 vs 4 patients").all()
+    assert result.gsea.empty and "no gene sets configured" in " ".join(result.notes)
+    table = result.signalling
     top = table.iloc[0]
     assert (top["ligand"], top["receptor"], top["direction"], top["partner"]) == ("CD274", "PDCD1", "CSC->TME", "T")
     assert top["pvalue"] == pytest.approx(2 / 70) and top["effect_difference"] > 0 and top["csc_side_change"] > 0
@@ -194,11 +198,17 @@ def test_planted_csc_signalling_gain_of_one_group_ranks_first():
     assert top["ligand_log2fc"] > 1 and top["ligand_fdr"] <= 0.05 and top["csc_side_stat"] > 3
     assert abs(top["receptor_log2fc"]) < 0.5 and not top["receptor_fdr"] <= 0.05
     assert (table["pvalue"].dropna() >= 2 / 70 - 1e-12).all() and table["n_patients_a"].max() == 4
+    group = cells.drop_duplicates("patient").set_index("patient")["response"]
     assert signalling_differences(interactions, group, GROUPS).iloc[0]["ligand"] == "CD274"  # without expression
 
 
 def test_signalling_without_a_planted_difference_does_not_single_out_the_pair():
-    interactions, group, expression = _design_crosstalk(0.0, seed=1)
+    adata, interactions = _design_crosstalk(0.0, seed=1)
+    lr_genes = sorted({g for e in pd.concat([interactions["ligand"], interactions["receptor"]]) for g in e.split("_")})
+    lr = adata[:, adata.var_names.isin(lr_genes)]
+    expression = group_expression_changes(lr.layers["counts"], lr.obs, lr.var_names, column="response",
+                                          groups=GROUPS, min_cells=10)
+    group = adata.obs.drop_duplicates("patient").set_index("patient")["response"]
     assert not (expression["fdr"] <= 0.05).any(), expression.nsmallest(5, "pvalue")
     table = signalling_differences(interactions, group, GROUPS, expression=expression)
     planted = table[(table["ligand"] == "CD274") & (table["receptor"] == "PDCD1") & (table["partner"] == "T")

@@ -107,16 +107,30 @@ def test_snakemake_stops_before_any_job_on_bad_config(tmp_path):
 
 
 def test_stage_entries_take_their_config_section_as_typed_keywords():
-    """A stage entry's keyword-only arguments are its config section (and a few named others), each typed: the
-    Snakemake script passes the validated section as it is (``run_<stage>(..., **section)``), and the signature
-    says what it needs."""
+    """Each stage has one entry whose keyword-only arguments are its config section (and a few named others),
+    each typed: the Snakemake script passes the validated section as it is (``run_<stage>(..., **section)``),
+    and the signature says what it needs."""
     import inspect
 
     from cscniche.annotate import run_annotate
+    from cscniche.biomarkers import run_biomarkers
     from cscniche.cluster import run_cluster
+    from cscniche.compare import run_compare
+    from cscniche.crosstalk import run_crosstalk
+    from cscniche.malignant import run_malignant
+    from cscniche.qc import run_qc
+    from cscniche.stemness import run_stemness, run_stemness_patient
 
     schema = yaml.safe_load((REPO / "workflow/schemas/config.schema.yaml").read_text())["$defs"]
-    entries = {"annotate": (run_annotate, set()), "cluster": (run_cluster, {"min_cells_per_gene", "seed", "out"})}
+    schema["compare"] = schema["dataset"]["properties"]["compare"]["items"]  # one entry of a dataset's list
+    schema["stemness_patient"] = schema["stemness"]
+    entries = {"qc": (run_qc, {"annotate", "seed"}), "annotate": (run_annotate, set()),
+               "cluster": (run_cluster, {"min_cells_per_gene", "seed", "out"}),
+               "malignant": (run_malignant, {"leiden_flavor", "seed", "read_counts"}),
+               "stemness_patient": (run_stemness_patient, {"seed"}), "stemness": (run_stemness, {"seed", "parts"}),
+               "crosstalk": (run_crosstalk, {"seed"}),
+               "biomarkers": (run_biomarkers, {"stemness_gene_sets", "axes", "resource", "seed", "counts", "threads"}),
+               "compare": (run_compare, {"biomarkers", "crosstalk", "seed", "threads"})}
     for section, (entry, others) in entries.items():
         keywords = {name: p for name, p in inspect.signature(entry).parameters.items() if p.kind is p.KEYWORD_ONLY}
         assert set(keywords) == set(schema[section]["properties"]) | others, section

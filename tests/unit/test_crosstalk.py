@@ -11,7 +11,7 @@ from cscniche import crosstalk as ct
 from cscniche.io import InputError
 from cscniche.simulate import simulate_tumour
 
-from conftest import SHARED
+from conftest import SHARED, default_settings
 
 CPDB = SHARED / "ligand_receptor"
 PARAMS = {"min_cells": 10, "expr_prop": 0.1, "n_perms": 1000, "fdr": 0.05, "rank_aggregate": False,
@@ -127,7 +127,7 @@ def planted_ranks(specific: pd.DataFrame, planted: pd.DataFrame, names: dict[str
 @pytest.mark.parametrize("resource", ["cellphonedb", "liana:consensus"])
 def test_planted_pairs_lead_their_direction(planted, request, resource):
     table = request.getfixturevalue("cpdb") if resource == "cellphonedb" else ct.load_resource(resource)
-    interactions, specific, notes = ct.run_crosstalk(planted, table, PARAMS, seed=0)
+    interactions, specific, notes = ct.infer_crosstalk(planted, table, PARAMS, seed=0)
     assert "3 patients" in notes[-1]
     ranks = planted_ranks(specific, planted.uns["planted"], {})
     assert all(r < 10 for r in ranks.values()), ranks
@@ -148,7 +148,7 @@ def test_no_planted_program_calls_few_pairs(lr):
     malignant = adata.obs["malignant"].eq("malignant")
     depth = adata.obs.loc[malignant].groupby("patient")["n_genes"].rank(pct=True)
     adata.obs.loc[malignant, "csc"] = np.where(depth > 0.85, ct.CSC_HIGH, ct.CSC_LOW)
-    _, specific, _ = ct.run_crosstalk(adata, lr, PARAMS, seed=0)
+    _, specific, _ = ct.infer_crosstalk(adata, lr, PARAMS, seed=0)
     assert len(specific) > 500
     assert (specific["fdr"] <= 0.05).mean() <= 0.05
 
@@ -166,7 +166,7 @@ def test_permutation_pvalues_are_exact_and_floored():
 
 def test_one_patient_falls_back_to_within_patient_permutation(lr):
     adata = _tumour(0.15, n_patients=1, n_cells=1200)
-    _, specific, notes = ct.run_crosstalk(adata, lr, PARAMS, seed=0)
+    _, specific, notes = ct.infer_crosstalk(adata, lr, PARAMS, seed=0)
     assert "one patient" in notes[-1]
     assert specific["test"].eq("within-patient permutation (one patient)").all()
     assert specific["n_patients"].eq(1).all()
@@ -174,8 +174,8 @@ def test_one_patient_falls_back_to_within_patient_permutation(lr):
 
 def test_results_are_deterministic(lr):
     adata = _tumour(0.15, n_patients=2, n_cells=800)
-    first = ct.run_crosstalk(adata, lr, {**PARAMS, "n_perms": 100}, seed=4)
-    second = ct.run_crosstalk(adata, lr, {**PARAMS, "n_perms": 100}, seed=4)
+    first = ct.infer_crosstalk(adata, lr, {**PARAMS, "n_perms": 100}, seed=4)
+    second = ct.infer_crosstalk(adata, lr, {**PARAMS, "n_perms": 100}, seed=4)
     pd.testing.assert_frame_equal(first[0], second[0])
     pd.testing.assert_frame_equal(first[1], second[1])
 
@@ -187,13 +187,11 @@ def test_results_depend_only_on_the_crosstalk_genes(lr):
     assert {"CD44", "SPP1", "VEGFA", "KDR", "CD274", "PDCD1"} <= set(genes)  # simple and complex partners
     lean = adata[:, adata.var_names.isin(genes)].copy()
     assert lean.n_vars < adata.n_vars / 3
-    params = {**PARAMS, "n_perms": 100, "rank_aggregate": True}
-    for full, part in zip(ct.run_crosstalk(adata, lr, params, seed=4)[:2],
-                          ct.run_crosstalk(lean, lr, params, seed=4)[:2], strict=True):
-        pd.testing.assert_frame_equal(full, part)
-    groups = ct.cell_groups(adata.obs)
-    pd.testing.assert_frame_equal(ct.axis_scores(adata, groups, axes, min_cells=10),
-                                  ct.axis_scores(lean, groups, axes, min_cells=10))
+    settings = {**default_settings()["crosstalk"], "n_perms": 100, "resource": lr, "axes": axes}
+    full, part = (ct.run_crosstalk(cells, **settings, seed=4) for cells in (adata, lean))  # the stage's entry
+    for table in ("interactions", "csc_specific", "axes"):
+        pd.testing.assert_frame_equal(getattr(full, table), getattr(part, table))
+    assert full.notes == part.notes and len(full.axes) > 0 and full.interactions["liana_magnitude_rank"].notna().any()
 
 
 def test_axes_summarise_planted_signals(planted, tmp_path):
@@ -226,8 +224,8 @@ def test_planted_pairs_lead_on_the_stemness_stage_calls(cpdb, variant):
     from conftest import default_settings, simulated_variant
 
     sim, adata = simulated_variant({**CROSSTALK_VARIANT, **variant})
-    run_stemness(adata, default_settings()["stemness"], seed=0)
-    _, specific, notes = ct.run_crosstalk(adata, cpdb, {**PARAMS, "n_perms": 200}, seed=0)
+    run_stemness(adata, **default_settings()["stemness"], seed=0)
+    _, specific, notes = ct.infer_crosstalk(adata, cpdb, {**PARAMS, "n_perms": 200}, seed=0)
     mode = "graded" if variant.get("csc_mode") == "gradient" else "split"
     assert set(specific["mode"]) == {mode} and f"mode {mode}" in notes[-1]
     ranks = planted_ranks(specific, sim.lr_pairs, {})
@@ -241,9 +239,9 @@ def test_graded_mode_stays_quiet_without_a_program(lr):
     from conftest import default_settings, simulated_variant
 
     _, adata = simulated_variant({**CROSSTALK_VARIANT, "csc_fraction": 0.001, "n_patients": 3})
-    summary, _ = run_stemness(adata, default_settings()["stemness"], seed=0)
+    summary = run_stemness(adata, **default_settings()["stemness"], seed=0).summary
     assert (summary["signal"] == "absent").all()
-    _, specific, _ = ct.run_crosstalk(adata, lr, {**PARAMS, "n_perms": 200}, seed=0)
+    _, specific, _ = ct.infer_crosstalk(adata, lr, {**PARAMS, "n_perms": 200}, seed=0)
     assert len(specific) > 100 and set(specific["mode"]) == {"graded"}
     assert (specific["fdr"] <= 0.05).mean() <= 0.05
     assert (specific["n_patients"] == 3).any()

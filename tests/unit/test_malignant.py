@@ -81,18 +81,27 @@ def test_oligodendroglioma_malignant_f1(positions, shared_data):
     assert not table.loc[~table["in_reference"], "reason"].str.startswith("profile shared").any()
 
 
-def test_simulated_malignant_calls_and_clones(small_tumour):
+def test_simulated_malignant_calls_clones_and_cnv_clusters(small_tumour):
+    """The stage's entry on the simulated tumour: calls, each patient's planted gains and losses in the tumour's
+    profile, CNV clusters that separate tumour from normal, and the malignant cells labelled as such."""
     settings = default_settings()
     adata = run_chain(small_tumour.samples, settings)
-    call(adata, settings)
+    result = malignant.run_malignant(adata, **settings["malignant"], leiden_flavor=settings["cluster"]["leiden_flavor"])
     truth = small_tumour.truth.set_index("cell_id").loc[adata.obs_names]
     singlet = ~truth["doublet"].to_numpy()
     ari = adjusted_rand_score(truth["malignant"][singlet], adata.obs["malignant"][singlet])
     assert ari >= 0.9, ari
-    profiles = malignant.cnv_profiles(adata)
+    profiles = result.profiles
     mean = profiles[profiles["call"] == "malignant"].groupby(["patient", "chromosome"])["mean_cnv"].mean()
     for event in small_tumour.cnv_events.itertuples():
         assert np.sign(mean[(event.patient, event.chromosome)]) == (1 if event.type == "gain" else -1), event
+    table = result.clusters
+    assert set(table["patient"]) == {"P1", "P2"}
+    assert table["cells"].sum() == adata.n_obs
+    mostly_one_call = table[["share_malignant", "share_non-malignant"]].max(axis=1)
+    assert (mostly_one_call * table["cells"]).sum() / table["cells"].sum() >= 0.9
+    assert (adata.obs.loc[adata.obs["malignant"] == "malignant", "cell_type"] == "malignant").all()
+    assert result.summary["genes_placed"].iloc[0] > 0.9 and set(result.reference["patient"]) == {"P1", "P2"}
 
 
 def test_normal_tissue_has_almost_no_malignant_calls():
@@ -159,15 +168,6 @@ def test_reference_from_an_explicit_column():
     assert list(malignant.choose_reference(obs, settings["malignant"])) == [True, False, True, False]
 
 
-def test_cnv_clusters_separate_tumour_from_normal(small_tumour):
-    settings = default_settings()
-    adata = run_chain(small_tumour.samples, settings)
-    call(adata, settings)
-    table = malignant.cnv_clusters(adata)
-    assert set(table["patient"]) == {"P1", "P2"}
-    assert table["cells"].sum() == adata.n_obs
-    mostly_one_call = table[["share_malignant", "share_non-malignant"]].max(axis=1)
-    assert (mostly_one_call * table["cells"]).sum() / table["cells"].sum() >= 0.9
 
 
 def test_tumour_cells_passing_for_an_immune_type_leave_the_reference(small_tumour):

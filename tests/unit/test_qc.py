@@ -6,8 +6,8 @@ from cscniche.config import validate_config
 from cscniche.qc import (
     SampleTooSmallError,
     expected_doublet_rate,
+    flag_cells,
     mad_bounds,
-    passing_cells,
     run_qc,
     scrublet_chunks,
     summary,
@@ -30,7 +30,7 @@ def test_mad_bounds():
 
 def test_qc_removes_low_quality_and_flags_doublets(small_tumour):
     # both samples (600 cells): scrublet's threshold on one 300-cell sample is a noisy estimate
-    samples = [run_qc(_sample(small_tumour, name), QC, seed=0) for name in small_tumour.samples]
+    samples = [flag_cells(_sample(small_tumour, name), QC, seed=0) for name in small_tumour.samples]
     obs = pd.concat([a.obs for a in samples])
     truth = small_tumour.truth.set_index("cell_id").loc[obs.index]
     lq, dbl = truth["low_quality"].to_numpy(), truth["doublet"].to_numpy()
@@ -56,8 +56,8 @@ def test_small_sample_keeps_its_cells_when_its_size_predicts_few_doublets(small_
     (planted doublets); told its lane's real rate (5%, as simulated), scrublet's calls stand."""
     adata = _sample(small_tumour)
     del adata.uns["ingest"]["doublet_rate"]
-    auto = run_qc(adata, QC, seed=0)
-    told = run_qc(_sample(small_tumour), QC, seed=0)
+    auto = flag_cells(adata, QC, seed=0)
+    told = flag_cells(_sample(small_tumour), QC, seed=0)
     dbl = small_tumour.truth.set_index("cell_id").loc[auto.obs_names, "doublet"].to_numpy()
     removed = auto.obs["fail_doublet"].to_numpy()
     assert 1 <= removed.sum() <= 2 and dbl[removed].all()
@@ -78,7 +78,7 @@ def test_large_sample_is_scored_in_random_chunks():
     dbl = tumour.truth.set_index("cell_id").loc[tumour.samples["P1_S1"].obs_names, "doublet"].to_numpy()
     recall, method = {}, {}
     for max_cells in (1200, 5000):
-        adata = run_qc(_sample(tumour, "P1_S1"), QC | {"scrublet_max_cells": max_cells}, seed=0)
+        adata = flag_cells(_sample(tumour, "P1_S1"), QC | {"scrublet_max_cells": max_cells}, seed=0)
         flagged = adata.obs["fail_doublet"].to_numpy()
         recall[max_cells], method[max_cells] = flagged[dbl].mean(), adata.uns["qc"]["doublet_method"]
         assert flagged[~dbl].mean() <= 0.01
@@ -89,7 +89,7 @@ def test_large_sample_is_scored_in_random_chunks():
 def test_tpm_data_skips_count_filters_and_scrublet(small_tumour):
     adata = _sample(small_tumour)
     adata.uns["ingest"]["value_scale"] = "tpm"
-    adata = run_qc(adata, QC)
+    adata = flag_cells(adata, QC)
     assert adata.uns["qc"]["thresholds"]["min_counts"] == 0
     assert "scrublet needs counts" in adata.uns["qc"]["doublet_method"]
     assert not adata.obs["fail_doublet"].any()
@@ -97,11 +97,11 @@ def test_tpm_data_skips_count_filters_and_scrublet(small_tumour):
 
 def test_sample_with_too_few_cells_stops_or_is_dropped(small_tumour):
     strict = {**QC, "min_cells_per_sample": 10_000}
-    adata = run_qc(_sample(small_tumour, "P2_S1"), strict)
     with pytest.raises(SampleTooSmallError, match=r"sample P2_S1: \d+ cells left after QC .*min_cells_per_sample"):
-        passing_cells(adata, strict)
-    kept = passing_cells(adata, {**strict, "drop_small_samples": True})
-    assert kept.n_obs == 0 and kept.uns["qc"]["status"].startswith("dropped: sample P2_S1")
+        run_qc(_sample(small_tumour, "P2_S1"), **strict)
+    result = run_qc(_sample(small_tumour, "P2_S1"), **{**strict, "drop_small_samples": True})
+    assert result.kept.n_obs == 0 and result.kept.uns["qc"]["status"].startswith("dropped: sample P2_S1")
+    assert result.summary.iloc[0]["status"].startswith("dropped: sample P2_S1") and len(result.cells) > 0
 
 
 def test_sparse_centred_pca_gives_scrublets_scores(small_tumour, monkeypatch):
@@ -123,22 +123,19 @@ def test_sparse_centred_pca_gives_scrublets_scores(small_tumour, monkeypatch):
 
 def test_what_qc_removed_is_counted_per_cell_type(small_tumour):
     """Every input cell gets a rough marker type before QC, so the loss of a rare type is reported."""
-    from cscniche.annotate import load_marker_sets
-    from cscniche.qc import cell_table, marker_types, removal_by_type
+    from cscniche.qc import removal_by_type
 
     from conftest import REPO
 
     settings = validate_config({"datasets": {"s": {"simulate": {}}}})["datasets"]["s"]["annotate"]
-    adata = run_qc(_sample(small_tumour), QC, seed=0)
-    adata.obs["marker_type"] = marker_types(adata, load_marker_sets([REPO / "config/markers/tme.yaml"]),
-                                            min_genes=2, min_score=settings["min_score"],
-                                            min_margin=settings["min_margin"])
-    truth = small_tumour.truth.set_index("cell_id").loc[adata.obs_names, "cell_type"]
+    settings |= {"markers": [REPO / "config/markers/tme.yaml"], "min_genes_per_set": 2}
+    cells = run_qc(_sample(small_tumour), **QC, annotate=settings, seed=0).cells.set_index("cell_id")
+    truth = small_tumour.truth.set_index("cell_id").loc[cells.index, "cell_type"]
     for planted, label in (("T", "T cell"), ("B", "B cell"), ("fibroblast", "fibroblast/CAF")):
-        assert (adata.obs.loc[truth.eq(planted).to_numpy(), "marker_type"] == label).mean() >= 0.7, planted
-    cells = cell_table(adata)
+        assert (cells.loc[truth.eq(planted).to_numpy(), "marker_type"] == label).mean() >= 0.7, planted
+    cells = cells.reset_index()
     quiet = removal_by_type(cells, max_loss=0.3)
-    assert quiet["cells"].sum() == adata.n_obs
+    assert quiet["cells"].sum() == small_tumour.samples["P1_S1"].n_obs
     fibroblasts = cells["marker_type"].eq("fibroblast/CAF")
     cells.loc[fibroblasts, "qc_pass"] = False  # as if doublet removal took every fibroblast
     cells.loc[fibroblasts, "fail_doublet"] = True

@@ -64,7 +64,8 @@ def planted():
 
 def test_planted_cscs_are_found(planted):
     sim, adata, settings = planted
-    summary, agreement = run_stemness(adata, settings["stemness"], seed=0)
+    result = run_stemness(adata, **settings["stemness"], seed=0)
+    summary, agreement = result.summary, result.agreement
     truth = sim.truth.set_index("cell_id").loc[adata.obs_names]
     mal = (adata.obs["malignant"] == "malignant").to_numpy() & truth["malignant"].to_numpy() & ~truth["doublet"]
     csc = truth.loc[mal, "csc"]
@@ -81,7 +82,7 @@ def test_no_planted_program_gives_no_program_not_invented_cscs():
     sim = _simulate(0.001)
     settings = default_settings()
     adata = _identity(sim.samples, settings)
-    summary, _ = run_stemness(adata, settings["stemness"], seed=0)
+    summary = run_stemness(adata, **settings["stemness"], seed=0).summary
     assert (summary["signal"] == "absent").all(), summary
     assert not (adata.obs["csc"] == "CSC-high").any()
 
@@ -97,55 +98,37 @@ def test_mrnasi_and_gmt_scorers(planted, shared_data):
         load_gene_sets({**params, "gmt": [{"path": str(GMT), "sets": ["NOPE"]}]})
 
 
-def test_ssgsea_crosscheck_agrees_with_ucell_on_metacells(planted):
-    from cscniche.stemness import ssgsea_crosscheck
-
-    _, adata, settings = planted
-    run_stemness(adata, settings["stemness"], seed=0)
-    table, check = ssgsea_crosscheck(adata, load_gene_sets(settings["stemness"]), size=20)
-    assert len(table) >= 10
-    assert check.set_index("set").loc["CSC_markers", "spearman"] >= 0.5
-
-
 def test_patient_jobs_gathered_equal_one_run(planted, tmp_path):
     """The workflow scores each patient in its own job (files in between) and gathers them: the same cells'
-    calls, tables and ssGSEA cross-check metacells as scoring all patients in one process; a patient without malignant
-    cells gives a part with a too_few_cells summary row and no calls, not an error."""
-    from cscniche.stemness import (
-        combine_patients,
-        gather_metacells,
-        malignant_metacells,
-        read_patient,
-        stemness_of_patient,
-        write_patient,
-    )
+    calls, tables and ssGSEA cross-check as scoring all patients in one process, where ssGSEA agrees with UCell
+    on the malignant metacells; a patient without malignant cells gives a part with a too_few_cells summary row
+    and no calls, not an error."""
+    from cscniche.stemness import read_patient, run_stemness_patient, write_patient
 
     _, adata, settings = planted
     params = settings["stemness"]
     whole = adata.copy()
-    summary, agreement = run_stemness(whole, params, seed=0)
-    reference_table, reference_bulks = malignant_metacells(whole, whole.obs, size=params["metacell_size"])
+    result = run_stemness(whole, **params, seed=0)
+    assert len(result.ssgsea) >= 10
+    assert result.ssgsea_check.set_index("set").loc["CSC_markers", "spearman"] >= 0.5
     gathered = adata.copy()
     patients = gathered.obs["patient"].astype(str).to_numpy()
     files = []
     for p in np.unique(patients):
         files.append(tmp_path / f"{p}.h5ad")
-        write_patient(stemness_of_patient(gathered[patients == p], params, seed=0), gathered.var_names, files[-1])
+        write_patient(run_stemness_patient(gathered[patients == p], **params, seed=0), gathered.var_names, files[-1])
     normal = gathered[gathered.obs["malignant"] != "malignant"]
     files.append(tmp_path / "normal.h5ad")  # no malignant cells at all
-    write_patient(stemness_of_patient(normal[:50], params, seed=0), gathered.var_names, files[-1])
+    write_patient(run_stemness_patient(normal[:50], **params, seed=0), gathered.var_names, files[-1])
     parts = [read_patient(f) for f in files]
     assert list(parts[-1].summary[["malignant_cells", "signal"]].iloc[0]) == [0, "too_few_cells"]
     assert parts[-1].bulks.shape[1] == 0 and (parts[-1].cells["csc"] == "").all()
-    summary2, agreement2 = combine_patients(gathered, parts[:-1], params)
+    result2 = run_stemness(gathered, **params, seed=0, parts=parts[:-1])
     stemness_columns = [c for c in whole.obs if c.startswith(("stemness", "csc"))]
     assert len(stemness_columns) >= 5
     pd.testing.assert_frame_equal(gathered.obs[stemness_columns], whole.obs[stemness_columns])
-    pd.testing.assert_frame_equal(summary2, summary)
-    pd.testing.assert_frame_equal(agreement2, agreement)
-    table, bulks = gather_metacells(parts)  # the ssGSEA cross-check's input: the same metacells
-    pd.testing.assert_frame_equal(table, reference_table)
-    pd.testing.assert_frame_equal(bulks, reference_bulks)
+    for table in ("summary", "agreement", "coherence", "ssgsea", "ssgsea_check"):
+        pd.testing.assert_frame_equal(getattr(result2, table), getattr(result, table))
 
 
 # The simulator's CSC variants, scored on the truth's malignant cells (no QC or CNV calling: the stemness
@@ -168,7 +151,7 @@ def _malignant_obs(adata):
 @pytest.mark.parametrize("variant", list(DISCRETE_VARIANTS))
 def test_planted_program_is_found_in_every_variant(variant):
     _, adata = simulated_variant(DISCRETE_VARIANTS[variant])
-    summary, _ = run_stemness(adata, default_settings()["stemness"], seed=0)
+    summary = run_stemness(adata, **default_settings()["stemness"], seed=0).summary
     mal = _malignant_obs(adata)
     assert roc_auc_score(mal["truth_csc"], mal["stemness"]) >= 0.95
     assert f1_score(mal["truth_csc"], mal["csc"] == "CSC-high") >= 0.85
@@ -180,7 +163,7 @@ def test_planted_program_is_found_in_every_variant(variant):
 
 def test_gradient_is_reported_continuous_and_follows_the_planted_level():
     _, adata = simulated_variant({"csc_mode": "gradient"})
-    summary, _ = run_stemness(adata, default_settings()["stemness"], seed=0)
+    summary = run_stemness(adata, **default_settings()["stemness"], seed=0).summary
     mal = _malignant_obs(adata)
     assert (summary["signal"] == "continuous").all(), summary[["patient", "signal", "failed_condition"]]
     assert summary["failed_condition"].str.contains("valley").all()
@@ -191,7 +174,7 @@ def test_gradient_is_reported_continuous_and_follows_the_planted_level():
 
 def test_no_program_is_absent_with_no_csc_calls_and_says_why():
     _, adata = simulated_variant({"csc_fraction": 0.001})
-    summary, _ = run_stemness(adata, default_settings()["stemness"], seed=0)
+    summary = run_stemness(adata, **default_settings()["stemness"], seed=0).summary
     assert (summary["signal"] == "absent").all(), summary[["patient", "signal", "coherence_pvalue"]]
     assert summary["failed_condition"].str.startswith("no coherent program").all()
     assert not (adata.obs["csc"] == "CSC-high").any()
@@ -202,7 +185,7 @@ def test_no_program_is_absent_with_no_csc_calls_and_says_why():
 def test_no_malignant_cells_give_a_full_summary_row_per_patient():
     _, adata = simulated_variant({})
     adata.obs["malignant"] = "non-malignant"
-    summary, _ = run_stemness(adata, default_settings()["stemness"], seed=0)
+    summary = run_stemness(adata, **default_settings()["stemness"], seed=0).summary
     assert list(summary["patient"]) == ["P1", "P2"]
     assert (summary["signal"] == "too_few_cells").all() and (summary["csc_high"] == 0).all()
     assert summary["failed_condition"].eq("no malignant cells in this patient").all()

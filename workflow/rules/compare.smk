@@ -26,7 +26,7 @@ rule compare:
     params:
         comparison=lambda w: comparison(w.dataset, w.comparison),
         biomarkers=lambda w: dataset(w)["biomarkers"],
-        lr=lambda w: {k: dataset(w)["crosstalk"][k] for k in ("min_cells", "expr_prop")},
+        crosstalk=lambda w: dataset(w)["crosstalk"],
         seed=SEED,
     script:
         "../scripts/compare.py"

@@ -12,7 +12,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import anndata as ad
 import pandas as pd
@@ -39,7 +39,8 @@ class BiomarkerResult:
     """The biomarker stage's tables (``biomarkers/*.tsv``) and its notes in words.
 
     ``ranking``: the ranked list GSEA used (``rank, gene, stat``); ``running``: the running enrichment scores of
-    the leading sets (:func:`cscniche.enrichment.running_scores`).
+    the leading sets (:func:`cscniche.enrichment.running_scores`); ``expression``: the top biomarkers' mean
+    expression and share of cells expressing per cell group (:func:`group_expression`).
     """
 
     biomarkers: pd.DataFrame
@@ -48,19 +49,40 @@ class BiomarkerResult:
     notes: list[str]
     ranking: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=["rank", "gene", "stat"]))
     running: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=RUNNING_COLUMNS))
+    expression: pd.DataFrame | None = None
 
 
-def run_biomarkers(adata: ad.AnnData, params: dict, *, stemness_sets: dict[str, list[str]], axes: dict[str, dict],
-                   resource: pd.DataFrame | None, seed: int = 0, counts=None, threads: int = 1) -> BiomarkerResult:
-    """DE, GSEA and the biomarker table.
+def run_biomarkers(adata: ad.AnnData, *, min_cells: int, pseudobulk: bool, gene_sets: list[dict], stemness_sets: bool,
+                   axes_sets: bool, surface_markers: str, permutations: int, min_size: int, max_size: int, top: int,
+                   weak_signal_fallback: float | None, stemness_gene_sets: dict[str, list[str]],
+                   axes: dict[str, dict], resource: pd.DataFrame | None, seed: int = 0, counts: object | None = None,
+                   threads: int = 1) -> BiomarkerResult:
+    """The biomarker stage: CSC-high against CSC-low DE, GSEA and the ranked biomarker table.
 
-    ``counts``: raw counts for the pseudobulk when they are not ``adata.layers['counts']`` (see
-    :func:`pseudobulk_de`). ``threads``: for DESeq2's per-gene fits and GSEA's permutations (same results).
+    The keywords are the ``biomarkers`` config section (``config/README.md``), and: ``stemness_gene_sets``, the
+    stemness stage's gene sets (:func:`cscniche.stemness.load_gene_sets`: GSEA sets, and the genes whose
+    sets are circular); ``axes``, the signalling axes (:func:`cscniche.crosstalk.load_axes`); ``resource``, the
+    LR pairs (receptors count as surface genes). ``counts``: raw counts for the pseudobulk when they are not
+    ``adata.layers['counts']`` (see :func:`pseudobulk_de`). ``threads``: for DESeq2's per-gene fits and GSEA's
+    permutations (same results).
 
     With fewer than ``min_cells`` CSC-high cells and ``weak_signal_fallback`` set, the comparison becomes the
     top share of each patient's malignant cells by consensus stemness against the rest (exploratory; the first
     note says so).
     """
+    params = {name: value for name, value in locals().items() if name in _SECTION}
+    result = _biomarkers(adata, params, stemness_sets=stemness_gene_sets, axes=axes, resource=resource, seed=seed,
+                         counts=counts, threads=threads)
+    genes = list(result.biomarkers["gene"].head(top))
+    return replace(result, expression=group_expression(adata, genes))
+
+
+_SECTION = ("min_cells", "pseudobulk", "gene_sets", "stemness_sets", "axes_sets", "surface_markers", "permutations",
+            "min_size", "max_size", "top", "weak_signal_fallback")
+
+
+def _biomarkers(adata: ad.AnnData, params: dict, *, stemness_sets: dict[str, list[str]], axes: dict[str, dict],
+                resource: pd.DataFrame | None, seed: int, counts, threads: int) -> BiomarkerResult:
     mask, high = csc_mask(adata.obs)
     prefix, graded = [], None
     if high.sum() < params["min_cells"] or (~high).sum() < params["min_cells"]:

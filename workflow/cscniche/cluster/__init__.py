@@ -15,6 +15,7 @@ import scipy.sparse as sp
 
 from ..graph import leiden
 from ..io import InputError, counts_written_first, write_h5ad
+from ..jit import import_umap_cached
 from .normalisation import highly_variable_seurat, normalise, normalize_total_inplace
 
 __all__ = ["ClusterResult", "cluster", "highly_variable_seurat", "integrate", "markers", "merge_samples",
@@ -193,6 +194,7 @@ def cluster(adata: ad.AnnData, params: dict, *, seed: int = 0, keep_counts: bool
     log.info("PCA: %d components", n_pcs)
     rep = integrate(adata, params, seed=seed)
     n_neighbors = min(params["n_neighbors"], adata.n_obs - 1)
+    import_umap_cached()
     sc.pp.neighbors(adata, n_neighbors=n_neighbors, use_rep=rep, random_state=seed)
     log.info("neighbours on %s", rep)
     sc.tl.umap(adata, random_state=seed)

@@ -16,9 +16,10 @@ from .signalling import (
     patient_csc_effects,
     signalling_differences,
 )
+from .stage import CompareResult, run_compare
 from .stats import _sign_flip_pvalue, _sign_flip_pvalues
 
-__all__ = ["COMPOSITION_COLUMNS", "EXPRESSION_COLUMNS", "NOT_TME", "PRIORITY_WEIGHTS", "PRIOR_CPM",
+__all__ = ["COMPOSITION_COLUMNS", "CompareResult", "EXPRESSION_COLUMNS", "NOT_TME", "PRIORITY_WEIGHTS", "PRIOR_CPM",
            "RESISTANCE_COLUMNS", "SIGNALLING_COLUMNS", "_sign_flip_pvalue", "_sign_flip_pvalues", "composition_test",
            "csc_pseudobulks", "group_expression_changes", "patient_composition", "patient_csc_effects",
-           "resistance_genes", "run_resistance", "signalling_differences"]
+           "resistance_genes", "run_compare", "run_resistance", "signalling_differences"]

@@ -11,8 +11,8 @@ import scipy.sparse as sp
 
 from ..config import resolve_path
 from ..io import InputError, read_yaml
+from ..lr import Entities, group_means
 from .resource import _canonical
-from .stats import Entities, group_means
 
 
 def load_axes(path: str) -> dict[str, dict]:

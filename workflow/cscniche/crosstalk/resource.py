@@ -8,9 +8,6 @@ import pandas as pd
 
 from ..config import resolve_path
 from ..io import InputError
-from ..labels import CSC_HIGH, CSC_LOW
-
-DIRECTIONS = ("CSC->TME", "TME->CSC", "CSC<->CSC")
 
 CPDB_FILES = ("interaction_input.csv", "gene_input.csv", "complex_input.csv")
 
@@ -87,11 +84,6 @@ def _cellphonedb_pairs(folder: Path) -> pd.DataFrame:
                           "pathway": lr.get("classification", pd.Series("", index=lr.index)).fillna("")})
     return table.dropna(subset=["ligand", "receptor"])
 
-
-def direction(source: str, target: str) -> str:
-    """``CSC->TME``, ``TME->CSC``, ``CSC<->CSC`` or ``TME->TME`` for a pair of groups."""
-    s, t = source in (CSC_HIGH, CSC_LOW), target in (CSC_HIGH, CSC_LOW)
-    return {(True, False): "CSC->TME", (False, True): "TME->CSC", (True, True): "CSC<->CSC"}.get((s, t), "TME->TME")
 
 def crosstalk_genes(resource: pd.DataFrame, axes: dict[str, dict]) -> list[str]:
     """Every gene the stage reads: the subunits of the resource's ligands and receptors and the axes' genes.

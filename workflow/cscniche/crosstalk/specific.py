@@ -11,8 +11,7 @@ import scipy.stats as ss
 
 from ..graded import combine_across_patients, stemness_correlations
 from ..labels import CSC_HIGH, CSC_LOW, GRADED, SPLIT
-from .resource import DIRECTIONS
-from .stats import Entities, group_means
+from ..lr import DIRECTIONS, Entities, group_means
 
 SPECIFIC_COLUMNS = ["ligand", "receptor", "source", "target", "direction", "partner", "effect", "score_csc_high",
                     "score_csc_low", "z", "pvalue", "fdr", "significant", "partner_specificity", "n_patients",

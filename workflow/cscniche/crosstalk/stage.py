@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass
+
 import anndata as ad
 import numpy as np
 import pandas as pd
@@ -9,13 +12,45 @@ import scipy.sparse as sp
 
 from ..io import InputError
 from ..labels import CSC_HIGH, CSC_LOW, DISCRETE, cell_groups
-from .resource import direction
+from ..lr import Entities, cellphonedb_test, group_means, interactions_table, permuted_means, unit_cells
+from .axes import axis_scores, load_axes
+from .resource import load_resource
 from .specific import PatientStats, csc_specific, graded_specific
-from .stats import Entities, cellphonedb_test, group_means, permuted_means
 
 
-def run_crosstalk(adata: ad.AnnData, resource: pd.DataFrame, params: dict, *,
-                  seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame, list[str]]:
+@dataclass
+class CrosstalkResult:
+    """The crosstalk stage's tables (``results/<dataset>/crosstalk/``)."""
+
+    interactions: pd.DataFrame
+    """Every ligand-receptor pair between cell groups, per patient: means, p-value, direction, liana ranks."""
+    csc_specific: pd.DataFrame
+    """Across patients: is each CSC-TME pair stronger with CSC-high than with CSC-low cells?"""
+    axes: pd.DataFrame
+    """Per signalling axis, patient and cell group: mean expression of its ligands, receptors and genes."""
+    notes: list[str]
+    """What was tested and what was left out, in words."""
+
+
+def run_crosstalk(adata: ad.AnnData, *, resource: str | pd.DataFrame, min_cells: int, expr_prop: float, n_perms: int,
+                  fdr: float, min_patient_share: float, axes: str | Mapping[str, dict], rank_aggregate: bool,
+                  seed: int = 0) -> CrosstalkResult:
+    """The crosstalk stage: interactions per patient, CSC-specific tests across patients, signalling axes.
+
+    The keywords are the ``crosstalk`` config section (``config/README.md``); ``resource`` and ``axes`` may
+    also be given loaded (:func:`load_resource`, :func:`load_axes`). ``adata``: log-normalised, with
+    ``cell_type``, ``malignant``, ``csc`` and ``patient``; the resource's and the axes' genes suffice.
+    """
+    params = {name: value for name, value in locals().items() if name not in ("adata", "seed")}
+    table = load_resource(resource) if isinstance(resource, str) else resource
+    axes = load_axes(axes) if isinstance(axes, str) else dict(axes)
+    interactions, specific, notes = infer_crosstalk(adata, table, params, seed=seed)
+    axes_table = axis_scores(adata, cell_groups(adata.obs), axes, min_cells=min_cells)
+    return CrosstalkResult(interactions, specific, axes_table, notes)
+
+
+def infer_crosstalk(adata: ad.AnnData, resource: pd.DataFrame, params: Mapping, *,
+                    seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame, list[str]]:
     """Interactions per patient, CSC-specific tests across patients, and notes for the report.
 
     Returns ``(interactions, csc_specific, notes)``.
@@ -31,7 +66,7 @@ def run_crosstalk(adata: ad.AnnData, resource: pd.DataFrame, params: dict, *,
     patients = adata.obs["patient"].astype(str).to_numpy()
     tables, stats, notes = [], [], []
     for patient in sorted(set(patients)):
-        kept, dropped, cells = _unit_cells(patients == patient, groups, params["min_cells"])
+        kept, dropped, cells = unit_cells(patients == patient, groups, params["min_cells"])
         if dropped:
             notes.append(f"{patient}: groups below {params['min_cells']} cells left out: {', '.join(dropped)}")
         if len(kept) < 2:
@@ -52,7 +87,7 @@ def run_crosstalk(adata: ad.AnnData, resource: pd.DataFrame, params: dict, *,
         elif stats[-1].csc_perm is None:
             notes.append(f"{patient}: no CSC-high or no CSC-low group with {params['min_cells']} cells; "
                          "not in the CSC-specific test")
-    interactions = _interactions_table(tables)
+    interactions = interactions_table(tables)
     specific = csc_specific(stats, usable, entities, expr_prop=params["expr_prop"], fdr_level=params["fdr"],
                             min_patient_share=params["min_patient_share"])
     n_csc = sum(s.csc_perm is not None for s in stats)
@@ -76,39 +111,6 @@ def run_crosstalk(adata: ad.AnnData, resource: pd.DataFrame, params: dict, *,
     return interactions, specific, notes
 
 
-def interactions_by_unit(adata: ad.AnnData, resource: pd.DataFrame, *, units: pd.Series, min_cells: int,
-                         expr_prop: float) -> pd.DataFrame:
-    """LR means among the cell groups of each unit of cells, without permutations.
-
-    As the per-patient interactions of :func:`run_crosstalk` (same groups, means and ``expr_prop`` rule), but
-    with any grouping of the cells as the unit, e.g. a patient's samples in one arm of a paired comparison.
-    ``units``: each cell's unit (empty: left out). Returns the interactions layout with the unit in
-    ``patient`` and ``pvalue`` NaN.
-    """
-    groups = cell_groups(adata.obs)
-    entities, usable = Entities.from_resource(resource, adata.var_names)
-    X_all = sp.csr_matrix(adata[:, entities.genes].X, dtype=np.float64)
-    unit_of = units.astype(str).to_numpy()
-    tables = []
-    for unit in sorted(set(unit_of) - {""}):
-        kept, _, cells = _unit_cells(unit_of == unit, groups, min_cells)
-        if len(kept) < 2 or usable.empty:
-            continue
-        table = cellphonedb_test(X_all[cells], groups.iloc[cells].reset_index(drop=True), usable, entities,
-                                 expr_prop=expr_prop, n_perms=0, rng=np.random.default_rng(0))
-        tables.append(table.assign(patient=unit))
-    return _interactions_table(tables)
-
-
-def _unit_cells(in_unit: np.ndarray, groups: pd.Series, min_cells: int) -> tuple[list[str], list[str], np.ndarray]:
-    """A unit's cell groups with at least ``min_cells`` cells (kept) and fewer (dropped), and the kept cells."""
-    in_unit = in_unit & groups.ne("").to_numpy()
-    sizes = groups[in_unit].value_counts()
-    kept = sorted(sizes[sizes >= min_cells].index)
-    dropped = sorted(sizes[sizes < min_cells].index)
-    return kept, dropped, np.flatnonzero(in_unit & groups.isin(kept).to_numpy())
-
-
 def _linear(X: sp.csr_matrix) -> sp.csr_matrix:
     """Log-normalised values back on the normalised scale (``expm1``)."""
     out = X.copy()
@@ -117,7 +119,7 @@ def _linear(X: sp.csr_matrix) -> sp.csr_matrix:
 
 
 def liana_magnitude(X: sp.csr_matrix, labels: pd.Series, genes: pd.Index, resource: pd.DataFrame,
-                    params: dict) -> pd.DataFrame:
+                    params: Mapping) -> pd.DataFrame:
     """The ``rank_aggregate`` magnitude consensus of liana (no permutations) for one patient's groups."""
     import warnings
 
@@ -146,7 +148,7 @@ def _patient_signals(obs: pd.DataFrame) -> dict[str, str]:
 
 
 def _patient_stats(patient: str, X: sp.csr_matrix, labels: pd.Series, kept: list[str], entities: Entities,
-                   params: dict, rng: np.random.Generator, *, split: bool = True) -> PatientStats:
+                   params: Mapping, rng: np.random.Generator, *, split: bool = True) -> PatientStats:
     codes = pd.Categorical(labels, categories=kept).codes.astype(np.int64)
     means, props = group_means(X, codes, len(kept))
     csc_perm = None
@@ -156,17 +158,3 @@ def _patient_stats(patient: str, X: sp.csr_matrix, labels: pd.Series, kept: list
         csc_perm = np.concatenate([entities.reduce(m) for m in
                                    permuted_means(X[malignant], csc_codes, 2, params["n_perms"], rng)])
     return PatientStats(patient, kept, entities.reduce(means), entities.reduce(props), csc_perm)
-
-
-def _interactions_table(tables: list[pd.DataFrame]) -> pd.DataFrame:
-    columns = ["patient", "ligand", "receptor", "source", "target", "direction", "ligand_mean", "receptor_mean",
-               "ligand_prop", "receptor_prop", "lr_mean", "lr_product", "pvalue", "liana_magnitude_rank", "pathway"]
-    if not tables:
-        return pd.DataFrame(columns=columns)
-    table = pd.concat(tables, ignore_index=True)
-    if "liana_magnitude_rank" not in table:
-        table["liana_magnitude_rank"] = np.nan
-    table["direction"] = [direction(s, t) for s, t in zip(table["source"], table["target"], strict=True)]
-    table = table.sort_values(["patient", "pvalue", "lr_mean", "ligand", "receptor", "source", "target"],
-                              ascending=[True, True, False, True, True, True, True], kind="mergesort")
-    return table[columns].reset_index(drop=True)

@@ -30,9 +30,11 @@ from .reference import (
     reference_types,
     verify_reference,
 )
+from .stage import CNV_CLUSTER_COLUMNS, PROFILE_COLUMNS, MalignantResult, run_malignant
 
-__all__ = ["CALLS", "CHROMOSOMES", "CNV_BLOCK_CELLS", "MALIGNANT_LABEL", "REFERENCE_COLUMNS", "SHIPPED_GENE_POSITIONS",
-           "SHIPPED_GENE_POSITIONS_NAME", "apply_clonal_calls", "call_all_malignant", "call_from_author_labels",
-           "call_from_cnv_and_clonality", "call_malignant", "choose_reference", "chromosome_arms", "cnv_clusters",
-           "cnv_genes", "cnv_profiles", "cnv_signal", "gene_positions_source", "infer_cnv", "label_malignant",
-           "place_genes", "read_gene_positions", "reference_cells", "reference_types", "verify_reference"]
+__all__ = ["CALLS", "CHROMOSOMES", "CNV_BLOCK_CELLS", "CNV_CLUSTER_COLUMNS", "MALIGNANT_LABEL", "PROFILE_COLUMNS",
+           "REFERENCE_COLUMNS", "SHIPPED_GENE_POSITIONS", "SHIPPED_GENE_POSITIONS_NAME", "MalignantResult",
+           "apply_clonal_calls", "call_all_malignant", "call_from_author_labels", "call_from_cnv_and_clonality",
+           "call_malignant", "choose_reference", "chromosome_arms", "cnv_clusters", "cnv_genes", "cnv_profiles",
+           "cnv_signal", "gene_positions_source", "infer_cnv", "label_malignant", "place_genes", "read_gene_positions",
+           "reference_cells", "reference_types", "run_malignant", "verify_reference"]

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
 import anndata as ad
 import numpy as np
 import pandas as pd
@@ -10,11 +14,12 @@ import scipy.sparse as sp
 
 from ..io import InputError
 from ..labels import QC_METRICS, UNASSIGNED
+from ..markers import best_label, load_marker_sets, marker_scores
 from .doublets import DOUBLET_CAP_FACTOR, expected_doublet_rate, run_scrublet, scrublet_chunks
 
-__all__ = ["FILTERS", "SampleTooSmallError", "cell_table", "expected_doublet_rate", "mad_bounds", "marker_types",
-           "passing_cells", "qc_metrics", "removal_by_type", "run_qc", "run_scrublet", "scrublet_chunks", "summary",
-           "thresholds"]
+__all__ = ["FILTERS", "QCResult", "SampleTooSmallError", "cell_table", "expected_doublet_rate", "flag_cells",
+           "mad_bounds", "marker_types", "passing_cells", "qc_metrics", "removal_by_type", "run_qc", "run_scrublet",
+           "scrublet_chunks", "summary", "thresholds"]
 
 FILTERS = ["low_counts", "low_genes", "high_genes", "high_mt", "doublet"]
 
@@ -48,7 +53,7 @@ def mad_bounds(values: np.ndarray, k: float) -> tuple[float, float]:
     return med - k * mad, med + k * mad
 
 
-def thresholds(obs: pd.DataFrame, params: dict, value_scale: str) -> dict[str, float]:
+def thresholds(obs: pd.DataFrame, params: Mapping[str, Any], value_scale: str) -> dict[str, float]:
     """Thresholds from the data (MAD on log counts / log genes / mito %) combined with hard bounds."""
     k = params["mad_k"]
     # lower bounds only for genes and counts: high outliers are left to scrublet and the optional hard bound
@@ -69,8 +74,46 @@ def thresholds(obs: pd.DataFrame, params: dict, value_scale: str) -> dict[str, f
     return out
 
 
-def run_qc(adata: ad.AnnData, params: dict, *, seed: int = 0) -> ad.AnnData:
-    """Flag and filter low-quality cells and doublets in one sample.
+@dataclass
+class QCResult:
+    """What the QC stage makes of one sample."""
+
+    kept: ad.AnnData
+    """The cells that pass (none when the sample was dropped as too small)."""
+    cells: pd.DataFrame
+    """Every input cell: metrics, the filters it failed, ``qc_pass`` and its rough marker type."""
+    summary: pd.DataFrame
+    """One row: cells before and after, what each filter removed, thresholds, status."""
+
+
+def run_qc(adata: ad.AnnData, *, mad_k: float, min_genes: int, max_genes: int | None, max_pct_mt: float | None,
+           max_type_loss: float, min_cells_per_gene: int, doublets: bool, doublet_threshold: str | float,
+           doublet_rate: str | float, scrublet_max_cells: int, min_cells_per_sample: int, drop_small_samples: bool,
+           annotate: Mapping[str, Any] | None = None, seed: int = 0) -> QCResult:
+    """The QC stage on one ingested sample: flag (:func:`flag_cells`), type and filter its cells.
+
+    The keywords are the ``qc`` config section (``max_type_loss`` and ``min_cells_per_gene`` act on the
+    dataset, later: they are recorded here). ``annotate``: the ``annotate`` section, to give every input cell,
+    the removed ones included, a rough marker type (:func:`marker_types`), so that what QC removes can be
+    counted per cell type.
+
+    Raises
+    ------
+    SampleTooSmallError
+        When too few cells pass and ``drop_small_samples`` is false.
+    """
+    params = {name: value for name, value in locals().items() if name not in ("adata", "annotate", "seed")}
+    flag_cells(adata, params, seed=seed)
+    if annotate is not None:
+        adata.obs["marker_type"] = marker_types(adata, load_marker_sets(annotate["markers"]),
+                                                min_genes=annotate["min_genes_per_set"],
+                                                min_score=annotate["min_score"], min_margin=annotate["min_margin"])
+    kept = passing_cells(adata, params)
+    return QCResult(kept=kept, cells=cell_table(adata), summary=summary(adata))
+
+
+def flag_cells(adata: ad.AnnData, params: Mapping[str, Any], *, seed: int = 0) -> ad.AnnData:
+    """Flag low-quality cells and doublets in one sample.
 
     Parameters
     ----------
@@ -134,7 +177,7 @@ def summary(adata: ad.AnnData) -> pd.DataFrame:
     return pd.DataFrame([row])
 
 
-def passing_cells(adata: ad.AnnData, params: dict) -> ad.AnnData:
+def passing_cells(adata: ad.AnnData, params: Mapping[str, Any]) -> ad.AnnData:
     """The cells that pass QC; enforces ``min_cells_per_sample`` (stop, or drop the sample).
 
     Raises
@@ -162,8 +205,6 @@ def marker_types(adata: ad.AnnData, sets: list, *, min_genes: int, min_score: fl
     A rough label for every input cell, the removed ones included, so that what QC removes can be counted
     per cell type (:func:`removal_by_type`); the annotation proper runs after QC.
     """
-    from ..markers import best_label, marker_scores
-
     top = [s for s in sets if s.parent is None]
     if adata.n_obs == 0 or not top:
         return np.full(adata.n_obs, UNASSIGNED, dtype=object)

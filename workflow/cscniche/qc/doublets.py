@@ -10,6 +10,8 @@ import numpy as np
 import pandas as pd
 import scanpy as sc
 
+from ..jit import import_umap_cached
+
 DOUBLET_RATE_PER_1000 = 0.008  # 10x Chromium loading table: ~0.8% multiplets per 1,000 cells recovered
 MIN_CELLS_SCRUBLET = 100
 # scrublet with exact kNN: 16 s at 6,250 cells, 71 s at 25,000 (with pynndescent: 53 s at 6,250)
@@ -91,6 +93,8 @@ def run_scrublet(
     tmp = ad.AnnData(adata.X.copy(), obs=obs, var=pd.DataFrame(index=adata.var_names))
     # exact neighbours (sklearn) up to EXACT_KNN_MAX_CELLS: faster there than pynndescent, whose numba
     # compilation alone takes ~40 s in every per-sample job, and deterministic
+    if adata.n_obs / n_chunks > EXACT_KNN_MAX_CELLS:
+        import_umap_cached()
     with _sparse_centred_pca():
         sc.pp.scrublet(tmp, random_state=seed, verbose=False, batch_key="chunk" if n_chunks > 1 else None,
                        use_approx_neighbors=adata.n_obs / n_chunks > EXACT_KNN_MAX_CELLS)

@@ -15,19 +15,20 @@ All of them work on the sparse matrix: ranks are computed for stored entries onl
 
 from ..ranksum import row_ranks
 from .calls import agreement, patient_calls, score_malignant
-from .metacells import gather_metacells, malignant_metacells, metacells, ssgsea_check, ssgsea_crosscheck
+from .metacells import gather_metacells, malignant_metacells, metacells, ssgsea_check
 from .patients import (
     PART_TABLES,
     PatientStemness,
     combine_patients,
     read_patient,
-    run_stemness,
     stemness_of_patient,
     write_patient,
 )
 from .scorers import CHUNK_CELLS, cytotrace, gene_columns, load_gene_sets, mrnasi, read_weights, ucell, ucell_sets
+from .stage import StemnessResult, run_stemness, run_stemness_patient
 
-__all__ = ["CHUNK_CELLS", "PART_TABLES", "PatientStemness", "agreement", "combine_patients", "cytotrace",
-           "gather_metacells", "gene_columns", "load_gene_sets", "malignant_metacells", "metacells", "mrnasi",
-           "patient_calls", "read_patient", "read_weights", "row_ranks", "run_stemness", "score_malignant",
-           "ssgsea_check", "ssgsea_crosscheck", "stemness_of_patient", "ucell", "ucell_sets", "write_patient"]
+__all__ = ["CHUNK_CELLS", "PART_TABLES", "PatientStemness", "StemnessResult", "agreement", "combine_patients",
+           "cytotrace", "gather_metacells", "gene_columns", "load_gene_sets", "malignant_metacells", "metacells",
+           "mrnasi", "patient_calls", "read_patient", "read_weights", "row_ranks", "run_stemness",
+           "run_stemness_patient", "score_malignant", "ssgsea_check", "stemness_of_patient", "ucell", "ucell_sets",
+           "write_patient"]

@@ -86,10 +86,3 @@ def ssgsea_check(metacell_table: pd.DataFrame, bulks: pd.DataFrame, gene_sets: d
         lambda t: pd.Series({"spearman": t["nes"].corr(t["ucell_mean"], method="spearman"), "metacells": len(t)}),
         include_groups=False).reset_index()
     return table, check
-
-
-def ssgsea_crosscheck(adata: ad.AnnData, gene_sets: dict[str, list[str]], *, size: int = 30,
-                      seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """:func:`malignant_metacells` of scored ``adata`` (all patients) and their :func:`ssgsea_check`."""
-    table, bulks = malignant_metacells(adata, adata.obs, size=size, seed=seed)
-    return ssgsea_check(table, bulks, gene_sets, seed=seed)

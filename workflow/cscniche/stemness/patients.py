@@ -14,7 +14,7 @@ from ..coherence import COHERENCE_COLUMNS, set_coherence
 from ..io import InputError
 from .calls import agreement, patient_calls, score_malignant
 from .metacells import malignant_metacells
-from .scorers import gene_columns, load_gene_sets, read_weights
+from .scorers import gene_columns, load_gene_sets
 
 
 @dataclass
@@ -121,21 +121,6 @@ def combine_patients(adata: ad.AnnData, parts: list[PatientStemness], params: di
     adata.uns["stemness"] = {"params": dict(params), "scorers": scorers,
                              "consensus": params["consensus_scorers"] or scorers, "summary": summary.to_dict("list")}
     return summary, agree
-
-
-def run_stemness(adata: ad.AnnData, params: dict, *, seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Score, combine and call CSCs in every patient, in one process.
-
-    :func:`stemness_of_patient` per patient, then :func:`combine_patients`: adds ``stemness_<scorer>``,
-    ``stemness``, ``csc``, ``csc_frequency``. Non-malignant cells get empty ``csc`` and missing scores.
-    Returns (per-patient summary, agreement).
-    """
-    weights = read_weights(params["mrnasi_weights"]) if params["mrnasi_weights"] else None
-    gene_sets = load_gene_sets(params)
-    patients = adata.obs["patient"].astype(str).to_numpy()
-    parts = [stemness_of_patient(adata[patients == p], params, seed=seed, weights=weights, gene_sets=gene_sets)
-             for p in np.unique(patients)]
-    return combine_patients(adata, parts, params)
 
 
 def _mean_agreement(agree: pd.DataFrame, scorer: str) -> float:

@@ -1,15 +1,23 @@
-"""The CellPhoneDB-style test: LR entities (complexes by their weakest subunit), group means, permutations."""
+"""Ligand-receptor scoring shared by the crosstalk and compare stages.
+
+The CellPhoneDB-style test: LR entities (complexes by their weakest subunit), group means, permutations;
+the interactions table of cell groups within units of cells (patients, or a patient's samples in one arm).
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+import anndata as ad
 import numba
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from ..ranksum import group_stats
+from .labels import CSC_HIGH, CSC_LOW, cell_groups
+from .ranksum import group_stats
+
+DIRECTIONS = ("CSC->TME", "TME->CSC", "CSC<->CSC")
 
 
 @dataclass
@@ -105,3 +113,58 @@ def cellphonedb_test(X: sp.csr_matrix, groups: pd.Series, resource: pd.DataFrame
     out["lr_mean"], out["lr_product"] = observed, lm * rm
     out["pvalue"] = (hits + 1) / (n_perms + 1) if n_perms else np.nan  # the observed labels count: >= 1/(n+1)
     return out
+
+
+def direction(source: str, target: str) -> str:
+    """``CSC->TME``, ``TME->CSC``, ``CSC<->CSC`` or ``TME->TME`` for a pair of groups."""
+    s, t = source in (CSC_HIGH, CSC_LOW), target in (CSC_HIGH, CSC_LOW)
+    return {(True, False): "CSC->TME", (False, True): "TME->CSC", (True, True): "CSC<->CSC"}.get((s, t), "TME->TME")
+
+
+def interactions_by_unit(adata: ad.AnnData, resource: pd.DataFrame, *, units: pd.Series, min_cells: int,
+                         expr_prop: float) -> pd.DataFrame:
+    """LR means among the cell groups of each unit of cells, without permutations.
+
+    As the per-patient interactions of :func:`cscniche.crosstalk.infer_crosstalk` (same groups, means and
+    ``expr_prop`` rule), but with any grouping of the cells as the unit, e.g. a patient's samples in one arm of
+    a paired comparison.
+    ``units``: each cell's unit (empty: left out). Returns the interactions layout with the unit in
+    ``patient`` and ``pvalue`` NaN.
+    """
+    groups = cell_groups(adata.obs)
+    entities, usable = Entities.from_resource(resource, adata.var_names)
+    X_all = sp.csr_matrix(adata[:, entities.genes].X, dtype=np.float64)
+    unit_of = units.astype(str).to_numpy()
+    tables = []
+    for unit in sorted(set(unit_of) - {""}):
+        kept, _, cells = unit_cells(unit_of == unit, groups, min_cells)
+        if len(kept) < 2 or usable.empty:
+            continue
+        table = cellphonedb_test(X_all[cells], groups.iloc[cells].reset_index(drop=True), usable, entities,
+                                 expr_prop=expr_prop, n_perms=0, rng=np.random.default_rng(0))
+        tables.append(table.assign(patient=unit))
+    return interactions_table(tables)
+
+
+def unit_cells(in_unit: np.ndarray, groups: pd.Series, min_cells: int) -> tuple[list[str], list[str], np.ndarray]:
+    """A unit's cell groups with at least ``min_cells`` cells (kept) and fewer (dropped), and the kept cells."""
+    in_unit = in_unit & groups.ne("").to_numpy()
+    sizes = groups[in_unit].value_counts()
+    kept = sorted(sizes[sizes >= min_cells].index)
+    dropped = sorted(sizes[sizes < min_cells].index)
+    return kept, dropped, np.flatnonzero(in_unit & groups.isin(kept).to_numpy())
+
+
+def interactions_table(tables: list[pd.DataFrame]) -> pd.DataFrame:
+    """The interactions of several units in one table, with each pair's direction, sorted."""
+    columns = ["patient", "ligand", "receptor", "source", "target", "direction", "ligand_mean", "receptor_mean",
+               "ligand_prop", "receptor_prop", "lr_mean", "lr_product", "pvalue", "liana_magnitude_rank", "pathway"]
+    if not tables:
+        return pd.DataFrame(columns=columns)
+    table = pd.concat(tables, ignore_index=True)
+    if "liana_magnitude_rank" not in table:
+        table["liana_magnitude_rank"] = np.nan
+    table["direction"] = [direction(s, t) for s, t in zip(table["source"], table["target"], strict=True)]
+    table = table.sort_values(["patient", "pvalue", "lr_mean", "ligand", "receptor", "source", "target"],
+                              ascending=[True, True, False, True, True, True, True], kind="mergesort")
+    return table[columns].reset_index(drop=True)
