@@ -17,10 +17,11 @@ def test_inputs_without_one_side_complete_and_say_so(tmp_path):
     patient as the unit."""
     from conftest import snakemake_command
 
+    condition = {"column": "response", "groups": ["responder", "non-responder"], "csc_fraction": [0.1, 0.3]}
     config = {"seed": 0, "datasets": {
-        "normal_only": {"simulate": {"n_cells": 600, "n_patients": 2, "malignant_fraction": 0.0}},
-        "tumour_only": {"simulate": {"n_cells": 800, "n_patients": 4, "malignant_fraction": 1.0, "condition": {
-            "column": "response", "groups": ["responder", "non-responder"], "csc_fraction": [0.1, 0.3]}},
+        "normal_only": {"simulate": {"n_cells": 600, "n_patients": 2, "n_genes": 3000, "malignant_fraction": 0.0}},
+        "tumour_only": {"simulate": {"n_cells": 800, "n_patients": 4, "n_genes": 3000, "malignant_fraction": 1.0,
+                                     "condition": condition},
                         "malignant": {"method": "all"},
                         "compare": [{"name": "response", "column": "response",
                                      "groups": ["responder", "non-responder"]}]}},
