@@ -11,7 +11,7 @@ from conftest import DETERMINISTIC_TABLES, assert_same_tables, demo_config, snak
 
 
 def test_a_run_killed_mid_job_resumes_with_the_readme_commands(request, tmp_path):
-    """``kill -9`` of Snakemake and its jobs while the oligodendroglioma's clustering runs; then the README's
+    """``kill -9`` of Snakemake and its jobs while the oligodendroglioma's biomarker job runs; then the README's
     commands (``--unlock``, then the same command with ``--rerun-incomplete``) finish the run: no temporary
     file is left and every stage table is identical to the uninterrupted demo run's (the same config and seed
     give the same tables)."""
@@ -19,15 +19,15 @@ def test_a_run_killed_mid_job_resumes_with_the_readme_commands(request, tmp_path
     targets = [f"results/oligodendroglioma/{table}" for table in DETERMINISTIC_TABLES]
     command = snakemake_command(tmp_path, config, targets) + ["--cores", "2", "--quiet"]
     run = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-    started = tmp_path / "results/oligodendroglioma/logs/cluster.log"
+    started = tmp_path / "results/oligodendroglioma/logs/biomarkers.log"
     deadline = time.monotonic() + 600
     while not started.exists() and run.poll() is None and time.monotonic() < deadline:
         time.sleep(0.2)
-    time.sleep(2)  # inside the clustering job (its imports and compilation alone take longer)
+    time.sleep(1)  # inside the biomarker job (its pseudobulk DESeq2 alone takes longer)
     assert run.poll() is None, "the run ended before it could be killed"
     os.killpg(run.pid, signal.SIGKILL)
     run.wait()
-    assert not (tmp_path / "results/oligodendroglioma/cluster/clustered.h5ad").exists()
+    assert not (tmp_path / "results/oligodendroglioma/biomarkers/biomarkers.tsv").exists()
     unlock = subprocess.run(snakemake_command(tmp_path, config) + ["--unlock"], capture_output=True, text=True)
     assert unlock.returncode == 0, unlock.stderr[-2000:]
     resumed = subprocess.run(command + ["--rerun-incomplete"], capture_output=True, text=True)

@@ -70,15 +70,12 @@ def run_biomarkers(adata: ad.AnnData, *, min_cells: int, pseudobulk: bool, gene_
     top share of each patient's malignant cells by consensus stemness against the rest (exploratory; the first
     note says so).
     """
-    params = {name: value for name, value in locals().items() if name in _SECTION}
+    params = {name: value for name, value in locals().items()
+              if name not in ("adata", "stemness_gene_sets", "axes", "resource", "seed", "counts", "threads")}
     result = _biomarkers(adata, params, stemness_sets=stemness_gene_sets, axes=axes, resource=resource, seed=seed,
                          counts=counts, threads=threads)
     genes = list(result.biomarkers["gene"].head(top))
     return replace(result, expression=group_expression(adata, genes))
-
-
-_SECTION = ("min_cells", "pseudobulk", "gene_sets", "stemness_sets", "axes_sets", "surface_markers", "permutations",
-            "min_size", "max_size", "top", "weak_signal_fallback")
 
 
 def _biomarkers(adata: ad.AnnData, params: dict, *, stemness_sets: dict[str, list[str]], axes: dict[str, dict],
