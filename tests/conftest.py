@@ -206,7 +206,7 @@ def run_chain(samples: dict, settings: dict, *, seed: int = 0, value_scale: str 
 # The simulator's CSC variants as the stemness stage sees them. "csc_diversity: False" is their default: a
 # program that does not raise the number of genes detected, as in real CSC states, so CytoTRACE-style
 # diversity carries no information.
-VARIANT_BASE = {"n_cells": 2000, "n_patients": 2, "samples_per_patient": 1, "n_genes": None,
+VARIANT_BASE = {"n_cells": 2000, "n_patients": 2, "samples_per_patient": 1, "n_genes": 3000,
                 "malignant_fraction": 0.8, "csc_fraction": 0.15, "low_quality_fraction": 0.0,
                 "doublet_fraction": 0.0, "mean_library_size": 6000, "csc_diversity": False}
 

@@ -1,3 +1,5 @@
+import functools
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -104,7 +106,15 @@ def _design(resistance_effect: float, seed: int = 0, n_patients: int = 8):
     """8 simulated patients in two groups (P1, P3, ... responders), truth labels as calls; AXL planted up
     in the non-responders' CSCs by ``resistance_effect`` (log scale). The CSC program does not add random
     genes per patient (``csc_diversity: False``): with it, 4 vs 4 patients line up by chance for a few genes
-    in most null runs (measured: 8 of 10), which no test on 8 patients can tell from a real effect."""
+    in most null runs (measured: 8 of 10), which no test on 8 patients can tell from a real effect.
+
+    Each design is simulated once per test session; every call gets its own copy."""
+    counts, obs, genes = _simulated_design(resistance_effect, seed, n_patients)
+    return counts.copy(), obs.copy(), genes
+
+
+@functools.lru_cache
+def _simulated_design(resistance_effect: float, seed: int, n_patients: int):
     import scipy.sparse as sp
 
     from cscniche.simulate import simulate_tumour
