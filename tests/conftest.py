@@ -216,6 +216,7 @@ def simulated_variant(overrides: dict, *, seed: int = 3):
     import anndata as ad
     import scanpy as sc
 
+    from cscniche.jit import import_umap_cached
     from cscniche.simulate import simulate_tumour
 
     sim = simulate_tumour({**VARIANT_BASE, **overrides}, seed=seed)
@@ -228,5 +229,6 @@ def simulated_variant(overrides: dict, *, seed: int = 3):
     sc.pp.normalize_total(adata, target_sum=1e4)
     sc.pp.log1p(adata)
     sc.pp.pca(adata, n_comps=20)
+    import_umap_cached()  # as the library does before a kNN graph: umap's kernels from the disk cache
     sc.pp.neighbors(adata, n_neighbors=15, random_state=0)
     return sim, adata

@@ -89,7 +89,7 @@ CSC_MARKERS = {"CSC_markers": ["CD44", "PROM1", "ALDH1A1", "SOX2", "POU5F1", "NA
 @pytest.fixture(scope="module")
 def planted():
     """The biomarker stage on a planted tumour; GSEA over the stemness sets and the crosstalk axes only."""
-    adata = _labelled(n_genes=4000)  # the planted genes and others: DESeq2 is per gene
+    adata = _labelled(n_genes=2500)  # the planted genes and others: DESeq2 is per gene
     settings = default_settings(biomarkers={"permutations": 200})
     result = bm.run_biomarkers(adata, **settings["biomarkers"], stemness_gene_sets=CSC_MARKERS,
                                axes=load_axes("config/crosstalk/axes.yaml"), resource=load_resource("liana:consensus"),
@@ -209,7 +209,7 @@ def test_weak_signal_and_bad_inputs_are_explained(tmp_path):
 def test_weak_signal_split_reads_the_counts_from_disk(tmp_path):
     from cscniche.io import on_disk_layer, write_h5ad
 
-    adata = _labelled(n_genes=1000)  # the planted genes and others: DESeq2 (run twice here) is per gene
+    adata = _labelled(n_genes=600)  # the planted genes and others: DESeq2 (run twice here) is per gene
     malignant = adata.obs["malignant"] == "malignant"
     adata.obs["csc"] = np.where(malignant, "CSC-low", "")
     adata.obs["stemness"] = np.where(malignant, adata[:, "SOX2"].X.toarray().ravel(), np.nan)
