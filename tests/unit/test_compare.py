@@ -175,24 +175,33 @@ def _design_crosstalk(resistance_effect: float, seed: int = 0):
     return adata, interactions
 
 
-def test_the_stage_finds_the_resistance_genes_and_the_signalling_planted_in_one_groups_cscs(tmp_path):
-    """The compare stage's entry on files, as the workflow runs it. AXL and CD274, planted up only in the
-    non-responders' CSCs, are the top two resistance genes with FDR <= 0.05 (4 vs 4 patients, CSC-high vs
-    CSC-low pseudobulks; in CSC-low cells AXL does not change). CD274-PDCD1 from CSCs to T cells is the top
-    pair, its per-patient CSC-specific effect separating the groups (exact p = 2/70), its ligand up in the
-    sender (pseudobulk DESeq2 per cell group, patients as units) and the T cells' receptor unchanged."""
+@pytest.fixture(scope="module")
+def planted_comparison(tmp_path_factory):
+    """The compare stage's entry on files, as the workflow runs it, on the 8-patient design with AXL and
+    CD274 planted up in the non-responders' CSCs."""
     from functools import partial
 
     from cscniche.compare import run_compare
     from cscniche.io import read_stage, write_h5ad
 
     adata, interactions = _design_crosstalk(1.5)
-    write_h5ad(adata, tmp_path / "clustered.h5ad")
+    path = tmp_path_factory.mktemp("planted") / "clustered.h5ad"
+    write_h5ad(adata, path)
     cells = adata.obs.reset_index(drop=True)
     settings = default_settings()
-    result = run_compare(cells, interactions, partial(read_stage, tmp_path / "clustered.h5ad"), name="response",
-                         column="response", groups=GROUPS, descriptive=False, covariates=[], paired_by=None,
+    result = run_compare(cells, interactions, partial(read_stage, path), name="response", column="response",
+                         groups=GROUPS, descriptive=False, covariates=[], paired_by=None,
                          biomarkers=settings["biomarkers"], crosstalk=settings["crosstalk"], seed=0)
+    return cells, interactions, result
+
+
+def test_the_stage_finds_the_resistance_genes_and_the_signalling_planted_in_one_groups_cscs(planted_comparison):
+    """AXL and CD274, planted up only in the non-responders' CSCs, are the top two resistance genes with
+    FDR <= 0.05 (4 vs 4 patients, CSC-high vs CSC-low pseudobulks; in CSC-low cells AXL does not change).
+    CD274-PDCD1 from CSCs to T cells is the top pair, its per-patient CSC-specific effect separating the groups
+    (exact p = 2/70), its ligand up in the sender (pseudobulk DESeq2 per cell group, patients as units) and
+    the T cells' receptor unchanged."""
+    cells, interactions, result = planted_comparison
     assert len(result.per_patient) == 8 and result.composition["n_patients_b"].eq(4).all()
     genes = result.genes
     top = genes.head(2).set_index("gene")
@@ -227,17 +236,13 @@ def test_signalling_without_a_planted_difference_does_not_single_out_the_pair():
     assert not (table["fdr"] <= 0.05).any()
 
 
-def test_comparison_figure_draws_the_planted_design_and_empty_tables(tmp_path):
+def test_comparison_figure_draws_the_planted_design_and_empty_tables(tmp_path, planted_comparison):
     from cscniche.plots import comparison_figure
 
     shares = {p: (0.30 if GROUP[p] == "non-responder" else 0.05) + 0.01 * i for i, p in enumerate(GROUP)}
     per_patient = patient_composition(_cells(shares, GROUP), "response", GROUPS)
     composition = composition_test(per_patient, GROUPS)
-    counts, obs, genes = _design(1.5)
-    bulk, meta = csc_pseudobulks(counts, obs, genes, column="response", groups=GROUPS, min_cells=10)
-    table = resistance_genes(bulk, meta, GROUPS)
-    signalling = pd.DataFrame({"ligand": ["CD274"], "receptor": ["PDCD1"], "direction": ["CSC->TME"],
-                               "partner": ["T"], "effect_a": [0.1], "effect_b": [0.9], "fdr": [0.03]})
+    table, signalling = planted_comparison[2].genes, planted_comparison[2].signalling
     comparison_figure(per_patient, composition, table, signalling, tmp_path / "planted.png")
     empty = composition_test(per_patient.iloc[:0], GROUPS)
     comparison_figure(per_patient.iloc[:0], empty, table.iloc[:0], signalling.iloc[:0], tmp_path / "empty.svg")
