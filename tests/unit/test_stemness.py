@@ -49,7 +49,7 @@ def test_ucell_orders_cells_by_signature_expression():
 
 
 def _simulate(csc_fraction):
-    params = {"n_cells": 1600, "n_patients": 2, "samples_per_patient": 1, "n_genes": None,
+    params = {"n_cells": 1600, "n_patients": 2, "samples_per_patient": 1, "n_genes": 4000,
               "malignant_fraction": 0.5, "csc_fraction": csc_fraction, "low_quality_fraction": 0.05,
               "doublet_fraction": 0.05, "mean_library_size": 6000}
     return simulate_tumour(params, seed=5)
