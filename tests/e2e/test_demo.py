@@ -272,6 +272,19 @@ def test_final_anndata_reads_back_for_scanpy(demo, tmp_path):
     assert {"source", "target", "ligand_complex", "receptor_complex", "lr_means"} <= set(adata.uns["liana_res"])
 
 
+def test_the_library_example_runs_on_the_demo(demo):
+    """``docs/library.md``'s example, run in the demo's folder: the stage entries rerun stemness and crosstalk
+    from a finished run's files and find what the page says they find."""
+    import re
+
+    example = re.search(r"```python\n(.*?)```", (REPO / "docs/library.md").read_text(), re.S).group(1)
+    run = subprocess.run([sys.executable, "-c", example], cwd=demo.parent, capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert run.stdout.count("discrete") == 3, run.stdout
+    first = run.stdout.split("pvalue", 1)[1]  # the five first CSC-specific pairs
+    assert all(re.search(pair, first) for pair in (r"CXCL12\s+CXCR4", r"VEGFA\s+FLT1_KDR", r"CD274\s+PDCD1")), first
+
+
 def test_oligodendroglioma_mrnasi_agrees_with_the_stemness_signatures(demo, shared_data):
     """Tirosh et al. 2016 tumours (demo run): mRNAsi (PCBC OCLR weights) and the rank signatures of stemness
     correlate positively within each tumour's malignant cells."""
