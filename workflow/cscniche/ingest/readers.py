@@ -9,7 +9,6 @@ from pathlib import Path
 import anndata as ad
 import numpy as np
 import pandas as pd
-import scanpy as sc
 import scipy.sparse as sp
 
 from ..inputs import ARCHIVE_SUFFIXES, MTX_PATTERNS, check_input, find_file, header_fields, mtx_size
@@ -27,6 +26,8 @@ TABLE_CHUNK_ROWS = 2000
 
 
 def _read_10x_h5(path: Path) -> ad.AnnData:
+    import scanpy as sc  # here: an ingest job of another format does not pay its import
+
     return sc.read_10x_h5(path)
 
 
