@@ -186,6 +186,8 @@ def test_methods_text_names_this_runs_settings_versions_and_citations():
     assert "250 label permutations" in paragraphs["Crosstalk"] and "infercnvpy 0.0.1" in paragraphs["Cell identity"]
     assert "Scrublet [" in paragraphs["Quality control"]  # scanpy's own: no package version of its own
     assert "never below 1/(permutations + 1)" in paragraphs["Biomarkers"]
+    assert "(config/markers/tme.yaml;" in paragraphs["Cell identity"]  # the workflow's own file, relative
+    assert "config/stemness/csc_markers.yaml" in paragraphs["Stemness"] and str(REPO) not in str(paragraphs)
     cited = {int(n) for text in paragraphs.values() for group in re.findall(r"\[([\d, ]+)\]", text)
              for n in group.split(",")}
     assert cited == set(range(1, len(references) + 1))  # numbered in order, every listed reference cited

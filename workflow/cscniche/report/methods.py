@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import html
 
+from ..config import REPO
+
 REFERENCES = {
     "scanpy": "Wolf FA, Angerer P, Theis FJ. SCANPY: large-scale single-cell gene expression data analysis. "
               "Genome Biol 19, 15 (2018).",
@@ -63,10 +65,15 @@ def _number_citations(paragraphs: list[tuple[str, str]]) -> tuple[list[tuple[str
 
 
 def _value(settings: dict, stage: str, key: str) -> str:
+    """A setting as the text shows it; the workflow's own files relative to its folder (``config/...``)."""
     value = settings.get(stage, {}).get(key)
     if isinstance(value, list):
-        return ", ".join(map(str, value)) or "none"
-    return "none" if value is None else str(value)
+        return ", ".join(_shown(v) for v in value) or "none"
+    return "none" if value is None else _shown(value)
+
+
+def _shown(value) -> str:
+    return str(value).removeprefix(f"{REPO}/")
 
 
 def _identity_text(s: dict, an: dict, ma: dict, v) -> str:
