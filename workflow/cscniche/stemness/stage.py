@@ -61,14 +61,11 @@ def run_stemness(adata: ad.AnnData, *, marker_sets: list[str], gmt: list[dict], 
     ``csc_frequency`` and ``csc_signal``; non-malignant cells get empty ``csc`` and missing scores.
     """
     params = {name: value for name, value in locals().items() if name not in ("adata", "seed", "parts")}
-    gene_sets = load_gene_sets(params)
     if parts is None:
-        weights = read_weights(mrnasi_weights) if mrnasi_weights else None
         patients = adata.obs["patient"].astype(str).to_numpy()
-        parts = [stemness_of_patient(adata[patients == p], params, seed=seed, weights=weights, gene_sets=gene_sets)
-                 for p in np.unique(patients)]
+        parts = [run_stemness_patient(adata[patients == p], **params, seed=seed) for p in np.unique(patients)]
     summary, agreement = combine_patients(adata, parts, params)
-    metacells, check = ssgsea_check(*gather_metacells(parts), gene_sets, seed=seed)
+    metacells, check = ssgsea_check(*gather_metacells(parts), load_gene_sets(params), seed=seed)
     return StemnessResult(summary=summary, agreement=agreement,
                           coherence=pd.concat([part.coherence for part in parts], ignore_index=True),
                           ssgsea=metacells, ssgsea_check=check)
