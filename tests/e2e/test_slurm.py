@@ -1,8 +1,8 @@
 """The SLURM profile on a real single-node SLURM cluster started here (.ci/slurm.sh), against a local run.
 
-The simulated demo dataset's stages from clustering to crosstalk run through ``workflow/profiles/slurm``
-(status by squeue: no accounting database), from the local demo run's per-sample QC (copied, times kept: a
-user who ran the first steps on a laptop). The later stages, figures and the report are the same kind of
+The simulated demo dataset's stages from annotation to crosstalk run through ``workflow/profiles/slurm``
+(status by squeue: no accounting database), from the local demo run's QC and clustering (copied, times kept:
+a user who ran the first steps on a laptop). The later stages, figures and the report are the same kind of
 job and are left to the local runs, to keep the suite short. A first run fails in the crosstalk job on
 purpose (a broken axes file): the failure must name the job's SLURM log; after the fix, the rerun must
 resume (no upstream job again) and reproduce the local run.
@@ -20,10 +20,10 @@ import pytest
 from conftest import REAL_PATH, REPO, assert_same_tables, demo_config, snakemake_command
 
 SCRIPT = REPO / ".ci/slurm.sh"
-TABLES = ("qc/summary.tsv", "cluster/markers.tsv", "identity/clusters.tsv", "stemness/summary.tsv",
+TABLES = ("identity/clusters.tsv", "stemness/summary.tsv",
           "crosstalk/interactions.tsv", "crosstalk/csc_specific.tsv", "crosstalk/axes.tsv")
 TARGETS = [f"results/simulated/{table}" for table in TABLES]
-UPSTREAM = ("truth", "raw", "ingest", "qc")  # the folders of the demo run's jobs before clustering
+UPSTREAM = ("truth", "raw", "ingest", "qc", "cluster")  # the folders of the demo run's jobs before annotation
 
 
 @pytest.fixture(scope="module")
@@ -60,8 +60,8 @@ def test_demo_through_slurm_resumes_and_matches_local(slurm, demo, tmp_path):
     log = failed.stdout + failed.stderr
     assert failed.returncode != 0, log[-3000:]
     submitted = re.findall(r"submitted with SLURM jobid (\d+)", log)
-    assert len(submitted) >= 5, log[-3000:]  # cluster, annotate, malignant, stemness per patient, ...
-    assert not set(re.findall(r"rule (\w+):", log)) & {"simulate", "ingest", "qc"}, log[-3000:]
+    assert len(submitted) >= 5, log[-3000:]  # annotate, malignant, stemness per patient, ...
+    assert not set(re.findall(r"rule (\w+):", log)) & {"simulate", "ingest", "qc", "cluster"}, log[-3000:]
     assert re.search(r"slurm_logs/rule_crosstalk/\S+\.log", log), log[-3000:]  # the failure names its log
     assert (workdir / "results/simulated/stemness/stemness.h5ad").is_file()
     assert not (workdir / "results/simulated/crosstalk/csc_specific.tsv").exists()
