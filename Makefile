@@ -3,10 +3,8 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 CORES ?= 2
-# tests in parallel: one worker per core, one test file at a time each, in the order conftest.py gives; the
-# suites with the SLURM test have one worker more (that test waits on its jobs most of the time)
+# tests in parallel: one worker per core, one test file at a time each, in the order conftest.py gives
 PARALLEL := -n $(CORES) --dist loadfile --no-loadscope-reorder
-PARALLEL_E2E := -n $(shell echo $$(( $(CORES) + 1 ))) --dist loadfile --no-loadscope-reorder
 
 .PHONY: demo test test-unit test-e2e lint clean
 
@@ -22,7 +20,7 @@ demo: $(VENV)/.installed
 
 # the full suite, as CI runs it: the real data beside the checkout (../shared) must be there
 test: $(VENV)/.installed
-	CSCNICHE_REQUIRE_SHARED=1 $(PY) -m pytest -q $(PARALLEL_E2E) --durations=15 tests
+	CSCNICHE_REQUIRE_SHARED=1 $(PY) -m pytest -q $(PARALLEL) --durations=15 tests
 
 # the library on small generated data (tests reading ../shared skip where it is absent)
 test-unit: $(VENV)/.installed
@@ -30,7 +28,7 @@ test-unit: $(VENV)/.installed
 
 # Snakemake end to end: demo, bad inputs, presets, downloads, report in Chromium, SLURM
 test-e2e: $(VENV)/.installed
-	CSCNICHE_REQUIRE_SHARED=1 $(PY) -m pytest -q $(PARALLEL_E2E) --durations=10 tests/e2e
+	CSCNICHE_REQUIRE_SHARED=1 $(PY) -m pytest -q $(PARALLEL) --durations=10 tests/e2e
 
 lint: $(VENV)/.installed
 	$(PY) -m ruff check .

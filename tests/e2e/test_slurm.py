@@ -1,11 +1,12 @@
 """The SLURM profile on a real single-node SLURM cluster started here (.ci/slurm.sh), against a local run.
 
-The simulated demo dataset's stages from annotation to crosstalk run through ``workflow/profiles/slurm``
-(status by squeue: no accounting database), from the local demo run's QC and clustering (copied, times kept:
-a user who ran the first steps on a laptop). The later stages, figures and the report are the same kind of
-job and are left to the local runs, to keep the suite short. A first run fails in the crosstalk job on
-purpose (a broken axes file): the failure must name the job's SLURM log; after the fix, the rerun must
-resume (no upstream job again) and reproduce the local run.
+The simulated demo dataset's stemness (a job per patient, then their gathering) and crosstalk stages run
+through ``workflow/profiles/slurm`` (status by squeue: no accounting database), from the local demo run's
+stages up to the malignant calls (copied, times kept: a user who ran the first steps on a laptop). The
+other stages, figures and the report are the same kind of job and are left to the local runs, to keep the
+suite short. A first run fails in the crosstalk job on purpose (a broken axes file): the failure must name
+the job's SLURM log; after the fix, the rerun must resume (no upstream job again) and reproduce the local
+run.
 """
 
 from __future__ import annotations
@@ -20,10 +21,9 @@ import pytest
 from conftest import REAL_PATH, REPO, assert_same_tables, demo_config, snakemake_command
 
 SCRIPT = REPO / ".ci/slurm.sh"
-TABLES = ("identity/clusters.tsv", "stemness/summary.tsv",
-          "crosstalk/interactions.tsv", "crosstalk/csc_specific.tsv", "crosstalk/axes.tsv")
+TABLES = ("stemness/summary.tsv", "crosstalk/interactions.tsv", "crosstalk/csc_specific.tsv", "crosstalk/axes.tsv")
 TARGETS = [f"results/simulated/{table}" for table in TABLES]
-UPSTREAM = ("truth", "raw", "ingest", "qc", "cluster")  # the folders of the demo run's jobs before annotation
+UPSTREAM = ("truth", "raw", "ingest", "qc", "cluster", "identity")  # the demo run's folders before stemness
 
 
 @pytest.fixture(scope="module")
@@ -60,8 +60,9 @@ def test_demo_through_slurm_resumes_and_matches_local(slurm, demo, tmp_path):
     log = failed.stdout + failed.stderr
     assert failed.returncode != 0, log[-3000:]
     submitted = re.findall(r"submitted with SLURM jobid (\d+)", log)
-    assert len(submitted) >= 5, log[-3000:]  # annotate, malignant, stemness per patient, ...
-    assert not set(re.findall(r"rule (\w+):", log)) & {"simulate", "ingest", "qc", "cluster"}, log[-3000:]
+    assert len(submitted) >= 5, log[-3000:]  # stemness per patient, stemness, crosstalk
+    upstream = {"simulate", "ingest", "qc", "cluster", "annotate", "malignant"}
+    assert not set(re.findall(r"rule (\w+):", log)) & upstream, log[-3000:]
     assert re.search(r"slurm_logs/rule_crosstalk/\S+\.log", log), log[-3000:]  # the failure names its log
     assert (workdir / "results/simulated/stemness/stemness.h5ad").is_file()
     assert not (workdir / "results/simulated/crosstalk/csc_specific.tsv").exists()
