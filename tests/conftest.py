@@ -51,10 +51,10 @@ def pytest_itemcollected(item):
 
 # The test files that run longest, longest first (end-to-end, then unit): pytest-xdist (``make test``: two
 # workers, one file at a time each) then ends with short files rather than one long one. The SLURM and resume
-# tests start from the demo run's files: they come second to the worker that does not run the demo (xdist
-# gives a worker its next file while it still has one or two tests to run).
-LONGEST_FIRST = ("test_demo.py", "test_one_side.py", "test_slurm.py", "test_resume.py", "test_paired.py",
-                 "test_own_10x.py", "test_remote_dataset.py", "test_compare.py", "test_stemness.py",
+# tests start from the demo run's files: they come to the worker that does not run the demo, after about as
+# long as the demo run (xdist gives a worker its next file while it still has one or two tests to run).
+LONGEST_FIRST = ("test_demo.py", "test_one_side.py", "test_remote_dataset.py", "test_slurm.py", "test_resume.py",
+                 "test_paired.py", "test_own_10x.py", "test_compare.py", "test_stemness.py",
                  "test_crosstalk.py", "test_biomarkers.py", "test_cluster.py", "test_malignant.py", "test_annotate.py")
 
 

@@ -60,6 +60,13 @@ def test_cellphonedb_tables_give_symbols_and_complexes(cpdb):
     assert ("TGFB1", "TGFBR1_TGFBR2") in pairs
 
 
+@pytest.mark.parametrize("name", ["consensus", "CellPhoneDB"])
+def test_liana_resources_read_as_liana_gives_them(name):
+    import liana
+
+    pd.testing.assert_frame_equal(ct.liana_resource(name), liana.resource.select_resource(name))
+
+
 def test_liana_resource_and_bad_resources(tmp_path):
     consensus = ct.load_resource("liana:consensus")
     assert ((consensus["ligand"] == "VEGFA") & (consensus["receptor"] == "FLT1_KDR")).any()

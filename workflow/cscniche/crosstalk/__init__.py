@@ -19,7 +19,7 @@ Permutations run on the sparse matrix in a numba kernel (each stored value is vi
 from ..labels import CSC_HIGH, CSC_LOW, cell_groups
 from ..lr import DIRECTIONS, Entities, cellphonedb_test, direction, group_means, interactions_by_unit, permuted_means
 from .axes import axis_scores, load_axes
-from .resource import CPDB_FILES, crosstalk_genes, load_resource
+from .resource import CPDB_FILES, crosstalk_genes, liana_resource, load_resource
 from .specific import (
     PATIENT_LEVEL,
     SPECIFIC_COLUMNS,
@@ -33,4 +33,5 @@ from .stage import CrosstalkResult, infer_crosstalk, liana_magnitude, run_crosst
 __all__ = ["CPDB_FILES", "CSC_HIGH", "CSC_LOW", "DIRECTIONS", "PATIENT_LEVEL", "SPECIFIC_COLUMNS", "CrosstalkResult",
            "Entities", "PatientStats", "axis_scores", "cell_groups", "cellphonedb_test", "crosstalk_genes",
            "csc_specific", "direction", "graded_specific", "group_means", "infer_crosstalk", "interactions_by_unit",
-           "liana_magnitude", "load_axes", "load_resource", "permutation_pvalue", "permuted_means", "run_crosstalk"]
+           "liana_magnitude", "liana_resource", "load_axes", "load_resource", "permutation_pvalue", "permuted_means",
+           "run_crosstalk"]
