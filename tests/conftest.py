@@ -50,12 +50,29 @@ def pytest_itemcollected(item):
 
 
 # The test files that run longest, longest first (end-to-end, then unit): pytest-xdist (``make test``: two
-# workers, one file at a time each) then ends with short files rather than one long one. The SLURM and resume
-# tests start from the demo run's files: they come to the worker that does not run the demo, after about as
-# long as the demo run (xdist gives a worker its next file while it still has one or two tests to run).
-LONGEST_FIRST = ("test_demo.py", "test_one_side.py", "test_remote_dataset.py", "test_slurm.py", "test_resume.py",
+# workers, one file at a time each) then ends with short files rather than one long one.
+LONGEST_FIRST = ("test_demo.py", "test_slurm.py", "test_resume.py", "test_one_side.py", "test_remote_dataset.py",
                  "test_paired.py", "test_own_10x.py", "test_compare.py", "test_stemness.py",
                  "test_crosstalk.py", "test_biomarkers.py", "test_cluster.py", "test_malignant.py", "test_annotate.py")
+
+
+# The tests that start from the demo run's files: they run after the demo's tests on the same worker (no
+# waiting for the run), while the other worker runs the other scenarios.
+AFTER_DEMO = ("test_slurm.py", "test_resume.py")
+
+
+def pytest_xdist_make_scheduler(config, log):
+    """``--dist loadfile`` with the ``AFTER_DEMO`` files in the demo's unit of work."""
+    if config.getvalue("dist") != "loadfile":
+        return None
+    from xdist.scheduler import LoadFileScheduling
+
+    class DemoFirst(LoadFileScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            scope = super()._split_scope(nodeid)
+            return str(Path(scope).with_name("test_demo.py")) if Path(scope).name in AFTER_DEMO else scope
+
+    return DemoFirst(config, log)
 
 
 @pytest.hookimpl(trylast=True)  # after pytest groups the tests by fixture
