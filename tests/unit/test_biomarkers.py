@@ -235,7 +235,8 @@ def test_graded_biomarkers_on_a_continuum():
     from conftest import simulated_variant
 
     sim, adata = simulated_variant({"csc_mode": "gradient", "n_patients": 3, "n_genes": 3000})
-    settings = default_settings(biomarkers={"permutations": 100})
+    # the graded table alone (a graded run with its pseudobulk DE: the weak-signal split test above)
+    settings = default_settings(biomarkers={"permutations": 100, "pseudobulk": False})
     run_stemness(adata, **settings["stemness"], seed=0)
     result = bm.run_biomarkers(adata, **settings["biomarkers"], stemness_gene_sets={"CSC_markers": [
         "CD44", "PROM1", "SOX2", "NANOG"]}, axes={}, resource=None, seed=0)
