@@ -61,6 +61,7 @@ LONGEST_FIRST = ("test_demo.py", "test_slurm.py", "test_resume.py", "test_one_si
 AFTER_DEMO = ("test_slurm.py", "test_resume.py")
 
 
+@pytest.hookimpl(optionalhook=True)  # a hook of pytest-xdist: pytest runs without it too
 def pytest_xdist_make_scheduler(config, log):
     """``--dist loadfile`` with the ``AFTER_DEMO`` files in the demo's unit of work."""
     if config.getvalue("dist") != "loadfile":
