@@ -50,7 +50,8 @@ def pytest_itemcollected(item):
 
 
 # The test files that run longest, longest first (end-to-end, then unit): pytest-xdist (``make test``: two
-# workers, one file at a time each) then ends with short files rather than one long one.
+# workers, one file at a time each) then ends with short files rather than one long one. The SLURM and resume
+# files come right after the demo's: they run on its worker, after it (``AFTER_DEMO``).
 LONGEST_FIRST = ("test_demo.py", "test_slurm.py", "test_resume.py", "test_one_side.py", "test_remote_dataset.py",
                  "test_paired.py", "test_own_10x.py", "test_compare.py", "test_stemness.py",
                  "test_crosstalk.py", "test_biomarkers.py", "test_cluster.py", "test_malignant.py", "test_annotate.py")
