@@ -61,7 +61,7 @@ REPORT_ENV = "../../envs/report.yaml"
 wildcard_constraints:
     dataset="|".join(DATASETS),
     sample="[A-Za-z0-9][A-Za-z0-9_.-]*",
-    key="[A-Za-z0-9_]+",
+    label="[A-Za-z0-9_]+",
     patient="[^/]+",
 
 
@@ -106,19 +106,14 @@ def malignant_params(wildcards):
     return params
 
 
+# the per-cell table's columns drawn on the UMAP of every dataset (one job); the authors' labels, where a
+# dataset has them, are drawn by a job each
+UMAP_KEYS = ["leiden", "sample", "patient", "cell_type", "malignant", "cnv_score", "stemness", "csc"]
+
+
 def umap_keys(name):
     labels = SETTINGS["datasets"][name]["author_labels"].values()
-    return [
-        "leiden",
-        "sample",
-        "patient",
-        "cell_type",
-        "malignant",
-        "cnv_score",
-        "stemness",
-        "csc",
-        *[f"author_{v}" for v in labels],
-    ]
+    return [*UMAP_KEYS, *[f"author_{v}" for v in labels]]
 
 
 def patients(name):

@@ -1,5 +1,6 @@
 rule qc:
-    """Per-sample QC: adaptive thresholds on genes, counts and mitochondrial share; scrublet doublets."""
+    """Per-sample QC: adaptive thresholds on genes, counts and mitochondrial share; scrublet doublets; the
+    sample's QC figure (kept and removed cells and the thresholds)."""
     input:
         h5ad="results/{dataset}/ingest/{sample}.h5ad",
         samples="results/{dataset}/ingest/samples.tsv",
@@ -8,6 +9,13 @@ rule qc:
         h5ad="results/{dataset}/qc/{sample}.h5ad",
         cells="results/{dataset}/qc/{sample}.cells.tsv.gz",
         summary="results/{dataset}/qc/{sample}.summary.tsv",
+        png=report(
+            "results/{dataset}/qc/{sample}.png",
+            caption="../report/qc.rst",
+            category="QC",
+            subcategory="{dataset}",
+        ),
+        svg="results/{dataset}/qc/{sample}.svg",
     log:
         "results/{dataset}/logs/qc/{sample}.log",
     benchmark:
@@ -23,27 +31,6 @@ rule qc:
         seed=SEED,
     script:
         "../scripts/qc.py"
-
-
-rule qc_plot:
-    """One sample's QC figure: kept and removed cells and the thresholds."""
-    input:
-        cells="results/{dataset}/qc/{sample}.cells.tsv.gz",
-        summary="results/{dataset}/qc/{sample}.summary.tsv",
-    output:
-        png=report(
-            "results/{dataset}/qc/{sample}.png",
-            caption="../report/qc.rst",
-            category="QC",
-            subcategory="{dataset}",
-        ),
-        svg="results/{dataset}/qc/{sample}.svg",
-    log:
-        "results/{dataset}/logs/qc_plot/{sample}.log",
-    conda:
-        REPORT_ENV
-    script:
-        "../scripts/qc_plot.py"
 
 
 rule qc_summary:

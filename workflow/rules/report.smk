@@ -3,17 +3,48 @@ rule umap_plot:
     input:
         "results/{dataset}/cells.tsv.gz",
     output:
+        **{
+            f"{key}_{ext}": (
+                report(
+                    f"results/{{dataset}}/figures/umap_{key}.{ext}",
+                    caption="../report/umap.rst",
+                    category="Clustering",
+                    subcategory="{dataset}",
+                )
+                if ext == "png"
+                else f"results/{{dataset}}/figures/umap_{key}.{ext}"
+            )
+            for key in UMAP_KEYS
+            for ext in ("png", "svg")
+        },
+    log:
+        "results/{dataset}/logs/umap_plot.log",
+    conda:
+        REPORT_ENV
+    params:
+        columns=UMAP_KEYS,
+    script:
+        "../scripts/umap_plot.py"
+
+
+rule umap_author_plot:
+    """UMAP coloured by one of the authors' labels."""
+    input:
+        "results/{dataset}/cells.tsv.gz",
+    output:
         png=report(
-            "results/{dataset}/figures/umap_{key}.png",
+            "results/{dataset}/figures/umap_author_{label}.png",
             caption="../report/umap.rst",
             category="Clustering",
             subcategory="{dataset}",
         ),
-        svg="results/{dataset}/figures/umap_{key}.svg",
+        svg="results/{dataset}/figures/umap_author_{label}.svg",
     log:
-        "results/{dataset}/logs/umap_plot/{key}.log",
+        "results/{dataset}/logs/umap_plot/author_{label}.log",
     conda:
         REPORT_ENV
+    params:
+        columns=lambda w: [f"author_{w.label}"],
     script:
         "../scripts/umap_plot.py"
 
