@@ -28,21 +28,36 @@ rule malignant:
         "../scripts/malignant.py"
 
 
-rule cnv_heatmap:
-    """One patient's inferred copy-number heatmap with the malignant calls."""
-    input:
-        "results/{dataset}/adata.h5ad",
-    output:
-        png=report(
-            "results/{dataset}/figures/cnv_heatmap_{patient}.png",
-            caption="../report/cnv_heatmap.rst",
-            category="Cell identity",
-            subcategory="{dataset}",
-        ),
-        svg="results/{dataset}/figures/cnv_heatmap_{patient}.svg",
-    log:
-        "results/{dataset}/logs/cnv_heatmap/{patient}.log",
-    conda:
-        ENV
-    script:
-        "../scripts/cnv_heatmap.py"
+# one job per dataset draws every patient's heatmap: its outputs (the patients) differ by dataset, so the rule
+# is written once per dataset
+for name in DATASETS:
+
+    rule:
+        """Each patient's inferred copy-number heatmap with the malignant calls."""
+        name:
+            f"cnv_heatmap_{name}"
+        input:
+            f"results/{name}/adata.h5ad",
+        output:
+            **{
+                f"{patient}_{ext}": (
+                    report(
+                        f"results/{name}/figures/cnv_heatmap_{patient}.{ext}",
+                        caption="../report/cnv_heatmap.rst",
+                        category="Cell identity",
+                        subcategory=name,
+                    )
+                    if ext == "png"
+                    else f"results/{name}/figures/cnv_heatmap_{patient}.{ext}"
+                )
+                for patient in patients(name)
+                for ext in ("png", "svg")
+            },
+        log:
+            f"results/{name}/logs/cnv_heatmap.log",
+        conda:
+            ENV
+        params:
+            patients=patients(name),
+        script:
+            "../scripts/cnv_heatmap.py"

@@ -1,4 +1,4 @@
-"""Snakemake entry point: CNV heatmap of one patient, from the saved AnnData (obsm X_cnv)."""
+"""Snakemake entry point: the CNV heatmap of each patient, from the saved AnnData (obsm X_cnv)."""
 import sys
 from pathlib import Path
 
@@ -8,8 +8,8 @@ from cscniche.logs import logged  # noqa: E402
 from cscniche.plots import cnv_heatmap  # noqa: E402
 
 with logged(snakemake.log[0]):
-    patient = snakemake.wildcards.patient
-    # the patient's rows of obs and obsm only: no matrix, no counts layer (backed mode would load the layers)
-    adata = read_stage(snakemake.input[0], x=False, where=("patient", patient))
-    for path in snakemake.output:  # PNG and SVG
-        cnv_heatmap(adata, patient, path)
+    # obs and obsm only: no matrix, no counts layer (backed mode would load the layers)
+    adata = read_stage(snakemake.input[0], x=False)
+    for patient in snakemake.params.patients:
+        for path in (p for p in snakemake.output if Path(p).stem == f"cnv_heatmap_{patient}"):  # PNG and SVG
+            cnv_heatmap(adata, patient, path)

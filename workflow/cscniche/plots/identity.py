@@ -58,7 +58,8 @@ def cnv_heatmap(adata, patient: str, path: str | Path) -> None:
     Above ``HEATMAP_MAX_CELLS`` cells, evenly spaced cells of the sorted order are drawn (the title gives
     the patient's number of cells).
 
-    ``adata`` may hold only this patient (the rule reads its rows alone) or be opened in backed mode.
+    ``adata`` may hold every patient (the rule draws them all from one read), only this one, or be opened in
+    backed mode.
     """
     import scipy.sparse as sp
 

@@ -9,7 +9,6 @@ from typing import Any
 import anndata as ad
 import numpy as np
 import pandas as pd
-import scanpy as sc
 import scipy.sparse as sp
 
 from ..io import InputError
@@ -34,6 +33,8 @@ def qc_metrics(adata: ad.AnnData) -> None:
     Sets ``n_genes``, ``total_counts``, ``pct_counts_mt`` (``MT-`` genes), ``pct_counts_ribo``
     (``RPL``/``RPS``) and ``pct_counts_hb`` (``HB[AB]``, not ``HBP``).
     """
+    import scanpy as sc  # imported here: the QC summary job (removal_by_type) needs none of scanpy
+
     names = adata.var_names.str.upper()
     adata.var["mt"] = names.str.startswith("MT-")
     adata.var["ribo"] = names.str.match(r"^RP[SL]\d")
@@ -205,6 +206,8 @@ def marker_types(adata: ad.AnnData, sets: list, *, min_genes: int, min_score: fl
     A rough label for every input cell, the removed ones included, so that what QC removes can be counted
     per cell type (:func:`removal_by_type`); the annotation proper runs after QC.
     """
+    import scanpy as sc
+
     top = [s for s in sets if s.parent is None]
     if adata.n_obs == 0 or not top:
         return np.full(adata.n_obs, UNASSIGNED, dtype=object)

@@ -8,7 +8,6 @@ from contextlib import contextmanager
 import anndata as ad
 import numpy as np
 import pandas as pd
-import scanpy as sc
 
 from ..jit import import_umap_cached
 
@@ -85,6 +84,8 @@ def run_scrublet(
     (:func:`scrublet_chunks`, scanpy's ``batch_key``); the Otsu threshold pools their simulated doublets.
     With ``max_doublets``, only that many of the cells above the threshold are called, highest scores first.
     """
+    import scanpy as sc
+
     if adata.n_obs < MIN_CELLS_SCRUBLET:
         return np.full(adata.n_obs, np.nan), np.zeros(adata.n_obs, bool), f"skipped (< {MIN_CELLS_SCRUBLET} cells)"
     chunks = scrublet_chunks(adata.n_obs, max_cells, seed=seed)
