@@ -116,6 +116,16 @@ def umap_keys(name):
     return [*UMAP_KEYS, *[f"author_{v}" for v in labels]]
 
 
+def figure_outputs(stems, *, caption, category, subcategory):
+    """PNG and SVG outputs of figures (``{name: path without extension}``), named ``<name>_png`` and
+    ``<name>_svg``; the PNGs go into Snakemake's report."""
+    outputs = {}
+    for name, stem in stems.items():
+        outputs[f"{name}_png"] = report(f"{stem}.png", caption=caption, category=category, subcategory=subcategory)
+        outputs[f"{name}_svg"] = f"{stem}.svg"
+    return outputs
+
+
 def patients(name):
     return sorted(SAMPLES[name]["patient"].astype(str).unique())
 

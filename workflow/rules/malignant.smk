@@ -39,20 +39,12 @@ for name in DATASETS:
         input:
             f"results/{name}/adata.h5ad",
         output:
-            **{
-                f"{patient}_{ext}": (
-                    report(
-                        f"results/{name}/figures/cnv_heatmap_{patient}.{ext}",
-                        caption="../report/cnv_heatmap.rst",
-                        category="Cell identity",
-                        subcategory=name,
-                    )
-                    if ext == "png"
-                    else f"results/{name}/figures/cnv_heatmap_{patient}.{ext}"
-                )
-                for patient in patients(name)
-                for ext in ("png", "svg")
-            },
+            **figure_outputs(
+                {p: f"results/{name}/figures/cnv_heatmap_{p}" for p in patients(name)},
+                caption="../report/cnv_heatmap.rst",
+                category="Cell identity",
+                subcategory=name,
+            ),
         log:
             f"results/{name}/logs/cnv_heatmap.log",
         conda:

@@ -3,26 +3,18 @@ rule umap_plot:
     input:
         "results/{dataset}/cells.tsv.gz",
     output:
-        **{
-            f"{key}_{ext}": (
-                report(
-                    f"results/{{dataset}}/figures/umap_{key}.{ext}",
-                    caption="../report/umap.rst",
-                    category="Clustering",
-                    subcategory="{dataset}",
-                )
-                if ext == "png"
-                else f"results/{{dataset}}/figures/umap_{key}.{ext}"
-            )
-            for key in UMAP_KEYS
-            for ext in ("png", "svg")
-        },
+        **figure_outputs(
+            {key: f"results/{{dataset}}/figures/umap_{key}" for key in UMAP_KEYS},
+            caption="../report/umap.rst",
+            category="Clustering",
+            subcategory="{dataset}",
+        ),
     log:
         "results/{dataset}/logs/umap_plot.log",
     conda:
         REPORT_ENV
     params:
-        columns=UMAP_KEYS,
+        columns={key: key for key in UMAP_KEYS},  # output name: the column drawn
     script:
         "../scripts/umap_plot.py"
 
@@ -32,19 +24,18 @@ rule umap_author_plot:
     input:
         "results/{dataset}/cells.tsv.gz",
     output:
-        png=report(
-            "results/{dataset}/figures/umap_author_{label}.png",
+        **figure_outputs(
+            {"author": "results/{dataset}/figures/umap_author_{label}"},
             caption="../report/umap.rst",
             category="Clustering",
             subcategory="{dataset}",
         ),
-        svg="results/{dataset}/figures/umap_author_{label}.svg",
     log:
         "results/{dataset}/logs/umap_plot/author_{label}.log",
     conda:
         REPORT_ENV
     params:
-        columns=lambda w: [f"author_{w.label}"],
+        columns=lambda w: {"author": f"author_{w.label}"},
     script:
         "../scripts/umap_plot.py"
 

@@ -11,5 +11,5 @@ with logged(snakemake.log[0]):
     # obs and obsm only: no matrix, no counts layer (backed mode would load the layers)
     adata = read_stage(snakemake.input[0], x=False)
     for patient in snakemake.params.patients:
-        for path in (p for p in snakemake.output if Path(p).stem == f"cnv_heatmap_{patient}"):  # PNG and SVG
-            cnv_heatmap(adata, patient, path)
+        for ext in ("png", "svg"):
+            cnv_heatmap(adata, patient, snakemake.output[f"{patient}_{ext}"])

@@ -11,9 +11,9 @@ from cscniche.plots import umap_figure  # noqa: E402
 CATEGORICAL = ("leiden", "sample", "patient")
 
 with logged(snakemake.log[0]):
-    keys = snakemake.params.columns
-    cells = pd.read_csv(snakemake.input[0], sep="\t",
-                        dtype={k: str for k in keys if k in CATEGORICAL or k.startswith(("leiden_", "author_"))})
-    for key in keys:
-        for path in (p for p in snakemake.output if Path(p).stem == f"umap_{key}"):  # PNG and SVG
-            umap_figure(cells, key, path)
+    columns = snakemake.params.columns  # output name: the column drawn
+    cells = pd.read_csv(snakemake.input[0], sep="\t", dtype={
+        c: str for c in columns.values() if c in CATEGORICAL or c.startswith(("leiden_", "author_"))})
+    for name, column in columns.items():
+        for ext in ("png", "svg"):
+            umap_figure(cells, column, snakemake.output[f"{name}_{ext}"])

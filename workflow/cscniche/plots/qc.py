@@ -39,7 +39,8 @@ def qc_figure(cells: pd.DataFrame, summary: pd.Series, path: str | Path) -> None
         ax.hist(values[passed], bins=bins, color="#4c72b0", label="kept")
         ax.hist(values[~passed], bins=bins, color="#dd8452", alpha=0.8, label="removed")
         for t in thr_cols:
-            v = float(np.nan if summary.get(t) is None else summary.get(t))  # None: no such threshold
+            value = summary.get(t)
+            v = np.nan if value is None else float(value)  # None: no such threshold
             if np.isfinite(v) and v > 0:
                 ax.axvline(np.log10(v + 1) if logx else v, color="k", ls="--", lw=1)
         ax.set_xlabel(f"log10 {label}" if logx else label)
