@@ -15,12 +15,14 @@ import os
 import re
 import shutil
 import subprocess
+from pathlib import Path
 
 import pytest
 
 from conftest import REAL_PATH, REPO, assert_same_tables, demo_config, snakemake_command
 
 SCRIPT = REPO / ".ci/slurm.sh"
+QUICK_STATUS = Path(__file__).with_name("snakemake_quick_status.py")
 TABLES = ("stemness/summary.tsv", "crosstalk/interactions.tsv", "crosstalk/csc_specific.tsv", "crosstalk/axes.tsv")
 TARGETS = [f"results/simulated/{table}" for table in TABLES]
 UPSTREAM = ("truth", "raw", "ingest", "qc", "cluster", "identity")  # the demo run's folders before stemness
@@ -39,7 +41,11 @@ def slurm(tmp_path_factory):
 
 
 def _slurm_run(workdir, config) -> subprocess.CompletedProcess:
-    cmd = ["timeout", "-k", "10", "1200"] + snakemake_command(workdir, config, TARGETS) + [
+    """Snakemake through the SLURM profile, checking job status every 2 s (``snakemake_quick_status.py``)."""
+    command = snakemake_command(workdir, config, TARGETS)
+    assert command[1:3] == ["-m", "snakemake"]
+    command[1:3] = [str(QUICK_STATUS)]
+    cmd = ["timeout", "-k", "10", "1200"] + command + [
         "--workflow-profile", str(REPO / "workflow/profiles/slurm"), "--slurm-status-command", "squeue",
         "--slurm-init-seconds-before-status-checks", "2", "--retries", "0", "--jobs", "4",
         "--default-resources", "mem_mb=1500", "runtime=30"]
