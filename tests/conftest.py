@@ -49,12 +49,16 @@ def pytest_itemcollected(item):
         item.add_marker(pytest.mark.e2e)
 
 
-# The test files that run longest, longest first (end-to-end, then unit): pytest-xdist (``make test``: two
-# workers, one file at a time each) then ends with short files rather than one long one. The SLURM and resume
-# files come right after the demo's: they run on its worker, after it (``AFTER_DEMO``).
-LONGEST_FIRST = ("test_demo.py", "test_slurm.py", "test_resume.py", "test_one_side.py", "test_remote_dataset.py",
-                 "test_paired.py", "test_own_10x.py", "test_compare.py", "test_stemness.py",
-                 "test_crosstalk.py", "test_biomarkers.py", "test_cluster.py", "test_malignant.py", "test_annotate.py")
+# The order of the test files: pytest-xdist (``make test``: two workers, one file at a time each) starts the
+# demo on one worker (the SLURM and resume files follow it there, ``AFTER_DEMO``) and the dry runs of bad
+# inputs and presets on the other, which compile no numba kernels: by the time that worker starts its first
+# Snakemake run, the demo has compiled the kernels into numba's disk cache, and it loads them instead of
+# compiling them a second time. Then the longest files, longest first, so that the suite ends with short files
+# rather than one long one.
+LONGEST_FIRST = ("test_demo.py", "test_slurm.py", "test_resume.py", "test_bad_inputs.py", "test_presets.py",
+                 "test_one_side.py", "test_remote_dataset.py", "test_paired.py", "test_own_10x.py",
+                 "test_compare.py", "test_stemness.py", "test_crosstalk.py", "test_biomarkers.py", "test_cluster.py",
+                 "test_malignant.py", "test_annotate.py")
 
 
 # The tests that start from the demo run's files: they run after the demo's tests on the same worker (no
