@@ -15,8 +15,8 @@ PARALLEL := -n $(CORES) --dist loadfile --no-loadscope-reorder
 $(VENV)/.installed: requirements.txt requirements-dev.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet $(UV_PIN) && $(UV) pip install --quiet --compile-bytecode --python $(PY) -r requirements-dev.txt \
-	  || $(PY) -m pip install --quiet -r requirements-dev.txt
-	$(PY) -m pip install --quiet --no-deps -e .
+	  && $(UV) pip install --quiet --no-deps --python $(PY) -e . \
+	  || ($(PY) -m pip install --quiet -r requirements-dev.txt && $(PY) -m pip install --quiet --no-deps -e .)
 	touch $@
 
 demo: $(VENV)/.installed
