@@ -20,7 +20,8 @@ def test_paired_design_through_the_workflow(tmp_path):
             "column": "timepoint", "groups": ["before", "during"], "csc_fraction": [0.1, 0.3], "paired": True}},
         "compare": [{"name": "timepoint", "column": "timepoint", "groups": ["before", "during"],
                      "paired_by": "patient"}]}},
-        "cluster": {"resolutions": [0.3], "resolution": 0.3}}
+        "cluster": {"resolutions": [0.3], "resolution": 0.3},
+        "crosstalk": {"rank_aggregate": False}}  # liana's ranks: the demo
     folder = "results/paired/compare/timepoint"
     run = subprocess.run(snakemake_command(tmp_path, config, [f"{folder}/signalling.tsv"]) + ["--cores", "2",
                                                                                                "--quiet"],
