@@ -5,9 +5,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from cscniche.biomarkers import run_biomarkers  # noqa: E402
 from cscniche.crosstalk import load_axes, load_resource  # noqa: E402
+from cscniche.genesets import load_gene_sets  # noqa: E402
 from cscniche.io import on_disk_layer, read_stage, write_atomic, write_table  # noqa: E402
 from cscniche.logs import logged  # noqa: E402
-from cscniche.stemness import load_gene_sets  # noqa: E402
 
 # the counts stay on disk: the pseudobulk reads only the malignant cells' rows
 with logged(snakemake.log[0]) as log, on_disk_layer(snakemake.input.matrix, "counts") as counts:

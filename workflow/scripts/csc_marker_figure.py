@@ -5,10 +5,10 @@ from pathlib import Path
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from cscniche.genesets import load_gene_sets  # noqa: E402
 from cscniche.io import read_stage  # noqa: E402
 from cscniche.logs import logged  # noqa: E402
 from cscniche.plots import feature_umaps  # noqa: E402
-from cscniche.stemness import load_gene_sets  # noqa: E402
 
 with logged(snakemake.log[0]) as log:
     params = snakemake.params

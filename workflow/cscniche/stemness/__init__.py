@@ -13,6 +13,7 @@ Scorers (each a function returning one score per cell):
 All of them work on the sparse matrix: ranks are computed for stored entries only (zeros share one rank).
 """
 
+from ..genesets import load_gene_sets, read_weights
 from ..ranksum import row_ranks
 from .calls import agreement, patient_calls, score_malignant
 from .metacells import gather_metacells, malignant_metacells, metacells, ssgsea_check
@@ -24,7 +25,7 @@ from .patients import (
     stemness_of_patient,
     write_patient,
 )
-from .scorers import CHUNK_CELLS, cytotrace, gene_columns, load_gene_sets, mrnasi, read_weights, ucell, ucell_sets
+from .scorers import CHUNK_CELLS, cytotrace, gene_columns, mrnasi, ucell, ucell_sets
 from .stage import StemnessResult, run_stemness, run_stemness_patient
 
 __all__ = ["CHUNK_CELLS", "PART_TABLES", "PatientStemness", "StemnessResult", "agreement", "combine_patients",

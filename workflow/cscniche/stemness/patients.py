@@ -11,10 +11,11 @@ import pandas as pd
 import scipy.sparse as sp
 
 from ..coherence import COHERENCE_COLUMNS, set_coherence
+from ..genesets import load_gene_sets
 from ..io import InputError
 from .calls import agreement, patient_calls, score_malignant
 from .metacells import malignant_metacells
-from .scorers import gene_columns, load_gene_sets
+from .scorers import gene_columns
 
 
 @dataclass

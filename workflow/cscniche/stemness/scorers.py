@@ -1,16 +1,13 @@
-"""Per-cell stemness scorers on the sparse matrix: CytoTRACE-style diversity, mRNAsi, UCell; their inputs."""
+"""Per-cell stemness scorers on the sparse matrix: CytoTRACE-style diversity, mRNAsi, UCell."""
 
 from __future__ import annotations
-
-from pathlib import Path
 
 import anndata as ad
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from ..enrichment import read_gmt
-from ..io import InputError, read_yaml
+from ..io import InputError
 from ..markers import gene_mean_sd
 from ..ranksum import row_ranks
 
@@ -103,31 +100,6 @@ def cytotrace(adata: ad.AnnData, *, n_signature: int = 200, alpha: float = 0.9, 
         if change <= tol:
             break
     return pd.Series(score).rank(pct=True).to_numpy()
-
-
-def read_weights(path: str | Path) -> pd.Series:
-    """MRNAsi OCLR weights: two columns (gene, weight), no header."""
-    path = Path(path)
-    if not path.is_file():
-        raise InputError(f"{path}: mRNAsi weight file not found")
-    table = pd.read_csv(path, sep="\t", header=None, usecols=[0, 1], names=["gene", "weight"])
-    return table.drop_duplicates("gene").set_index("gene")["weight"].astype(float)
-
-
-def load_gene_sets(params: dict) -> dict[str, list[str]]:
-    """The curated CSC marker sets (YAML) plus the named sets of any GMT files in the config."""
-    sets: dict[str, list[str]] = {}
-    for path in params["marker_sets"]:
-        doc = read_yaml(path) or {}
-        for name, spec in (doc.get("gene_sets") or {}).items():
-            sets[name] = list(spec["genes"])
-    for gmt in params["gmt"]:
-        available = read_gmt(gmt["path"])
-        missing = [s for s in gmt["sets"] if s not in available]
-        if missing:
-            raise InputError(f"{gmt['path']}: gene set(s) {missing} not found")
-        sets |= {s: available[s] for s in gmt["sets"]}
-    return sets
 
 
 def gene_columns(var_names: pd.Index, gene_sets: dict[str, list[str]]) -> dict[str, np.ndarray]:

@@ -8,9 +8,9 @@ import anndata as ad
 import numpy as np
 import pandas as pd
 
+from ..genesets import load_gene_sets, read_weights
 from .metacells import gather_metacells, ssgsea_check
 from .patients import PatientStemness, combine_patients, stemness_of_patient
-from .scorers import load_gene_sets, read_weights
 
 
 @dataclass
