@@ -145,12 +145,14 @@ def tiny_10x_folder(folder: Path, *, n_cells: int = 30, seed: int = 0) -> Path:
     return folder
 
 
-def snakemake_command(workdir: Path, config: dict, targets: list[str] | None = None) -> list[str]:
+def snakemake_command(workdir: Path, config: dict, targets: list[str] | None = None, *,
+                      entry: tuple[str, ...] = ("-m", "snakemake")) -> list[str]:
     """Write ``config`` into ``workdir`` and return the Snakemake command line that runs it (or only ``targets``)
-    there. Targets come first: options such as ``--quiet`` or ``--default-resources`` would take them as values."""
+    there. Targets come first: options such as ``--quiet`` or ``--default-resources`` would take them as values.
+    ``entry``: what Python runs (a script that starts Snakemake instead of the module)."""
     workdir.mkdir(parents=True, exist_ok=True)
     (workdir / "config.yaml").write_text(yaml.safe_dump(config))
-    return [sys.executable, "-m", "snakemake", *(targets or []), "--snakefile", str(REPO / "Snakefile"),
+    return [sys.executable, *entry, *(targets or []), "--snakefile", str(REPO / "Snakefile"),
             "--directory", str(workdir), "--configfile", str(workdir / "config.yaml")]
 
 

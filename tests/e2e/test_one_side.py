@@ -26,7 +26,7 @@ def test_inputs_without_one_side_complete_and_say_so(tmp_path):
                         "compare": [{"name": "response", "column": "response",
                                      "groups": ["responder", "non-responder"]}]}},
         "cluster": {"resolutions": [0.3], "resolution": 0.3},
-        "crosstalk": {"rank_aggregate": False}}  # liana's ranks: the demo
+        "crosstalk": {"rank_aggregate": False}}  # liana's ranks are tested on the demo
     hallmark = SHARED / "gene_sets/h.all.v7.0.symbols.gmt"
     if hallmark.is_file():  # GSEA of the resistance genes (skipped where ../shared is absent)
         config["biomarkers"] = {"gene_sets": [{"path": str(hallmark), "source": "hallmark"}]}

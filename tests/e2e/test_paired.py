@@ -21,7 +21,7 @@ def test_paired_design_through_the_workflow(tmp_path):
         "compare": [{"name": "timepoint", "column": "timepoint", "groups": ["before", "during"],
                      "paired_by": "patient"}]}},
         "cluster": {"resolutions": [0.3], "resolution": 0.3},
-        "crosstalk": {"rank_aggregate": False}}  # liana's ranks: the demo
+        "crosstalk": {"rank_aggregate": False}}  # liana's ranks are tested on the demo
     folder = "results/paired/compare/timepoint"
     run = subprocess.run(snakemake_command(tmp_path, config, [f"{folder}/signalling.tsv"]) + ["--cores", "2",
                                                                                                "--quiet"],

@@ -42,10 +42,7 @@ def slurm(tmp_path_factory):
 
 def _slurm_run(workdir, config) -> subprocess.CompletedProcess:
     """Snakemake through the SLURM profile, checking job status every 2 s (``snakemake_quick_status.py``)."""
-    command = snakemake_command(workdir, config, TARGETS)
-    assert command[1:3] == ["-m", "snakemake"]
-    command[1:3] = [str(QUICK_STATUS)]
-    cmd = ["timeout", "-k", "10", "1200"] + command + [
+    cmd = ["timeout", "-k", "10", "1200"] + snakemake_command(workdir, config, TARGETS, entry=(str(QUICK_STATUS),)) + [
         "--workflow-profile", str(REPO / "workflow/profiles/slurm"), "--slurm-status-command", "squeue",
         "--slurm-init-seconds-before-status-checks", "2", "--retries", "0", "--jobs", "4",
         "--default-resources", "mem_mb=1500", "runtime=30"]
