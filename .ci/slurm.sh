@@ -18,7 +18,7 @@ install() {
 
 config() {
   local cpus mem
-  cpus=$(nproc)
+  cpus=$(env -u OMP_NUM_THREADS -u OMP_THREAD_LIMIT nproc)  # the machine's cores: nproc reads OpenMP's limits
   mem=$(( $(awk '/MemTotal/ {print int($2 / 1024)}' /proc/meminfo) * 8 / 10 ))
   cat <<CONF
 ClusterName=cscniche

@@ -46,16 +46,17 @@ if STAND_IN_PREFIX not in os.environ["PATH"]:
 # Parallel workers (``make test``: one per core) each compute on their share of the cores. BLAS, OpenMP and
 # numba otherwise start one thread per core in every worker, and the threads of one worker spin while the other
 # worker computes: ``make test-unit`` took 110 s (206 s CPU) so and 65 s (118 s CPU) with one thread a worker.
-# The variables reach the libraries loaded from here on (numba, OpenMP, Snakemake runs) and can be set by the
-# user; numpy, already loaded by pytest's plugins, is limited through threadpoolctl.
-THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS")
+# BLAS and OpenMP are limited in this process only (threadpoolctl), as their variables would reach the tests'
+# programs too (``nproc`` reads OMP_NUM_THREADS); NUMBA_NUM_THREADS reaches Snakemake's jobs, which results
+# do not depend on.
 if os.environ.get("PYTEST_XDIST_WORKER_COUNT"):
-    THREADS_PER_WORKER = max(1, (os.cpu_count() or 1) // int(os.environ["PYTEST_XDIST_WORKER_COUNT"]))
-    for _variable in THREAD_VARIABLES:
-        os.environ.setdefault(_variable, str(THREADS_PER_WORKER))
+    import scipy.linalg  # noqa: F401  (loads scipy's BLAS, to be limited with numpy's)
+    import sklearn  # noqa: F401  (loads OpenMP)
     from threadpoolctl import threadpool_limits
 
-    threadpool_limits(int(os.environ["OPENBLAS_NUM_THREADS"]))
+    THREADS_PER_WORKER = max(1, (os.cpu_count() or 1) // int(os.environ["PYTEST_XDIST_WORKER_COUNT"]))
+    os.environ.setdefault("NUMBA_NUM_THREADS", str(THREADS_PER_WORKER))
+    threadpool_limits(THREADS_PER_WORKER)
 
 
 def pytest_itemcollected(item):
