@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import copy
+import functools
 from pathlib import Path
 from typing import Any
 
 import jsonschema
-import yaml
 
 from ..io import InputError, read_yaml
 
@@ -28,9 +28,13 @@ class ConfigError(ValueError):
 
 
 def load_schema(name: str) -> dict:
-    """Load ``workflow/schemas/<name>.schema.yaml``."""
-    with open(SCHEMA_DIR / f"{name}.schema.yaml") as fh:
-        return yaml.safe_load(fh)
+    """Load ``workflow/schemas/<name>.schema.yaml`` (read once per process; each call gets its own copy)."""
+    return copy.deepcopy(_read_schema(name))
+
+
+@functools.cache
+def _read_schema(name: str) -> dict:
+    return read_yaml(SCHEMA_DIR / f"{name}.schema.yaml")
 
 
 def _where(error: jsonschema.ValidationError) -> str:
@@ -158,5 +162,4 @@ def resolve_path(path: str) -> str:
 
 def load_config_file(path: str | Path) -> dict:
     """Read and validate a YAML config file."""
-    with open(path) as fh:
-        return validate_config(yaml.safe_load(fh) or {})
+    return validate_config(read_yaml(path) or {})

@@ -27,7 +27,8 @@ def read_yaml(path: str | os.PathLike) -> object:
     """A YAML file's content (safe loader), with unreadable or invalid YAML as an :class:`InputError`.
 
     Tags that would build Python objects (``!!python/...``) are refused by the safe loader; the message
-    names the file and the line.
+    names the file and the line. The loader is libyaml's where PyYAML has it (the same values, about ten times
+    faster than PyYAML's own).
     """
     import yaml
 
@@ -35,7 +36,7 @@ def read_yaml(path: str | os.PathLike) -> object:
     if not path.is_file():
         raise InputError(f"{path}: file not found")
     try:
-        return yaml.safe_load(path.read_text())
+        return yaml.load(path.read_text(), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
     except (yaml.YAMLError, UnicodeDecodeError) as err:
         raise InputError(f"{path}: not valid YAML ({' '.join(str(err).split())})") from err
 
