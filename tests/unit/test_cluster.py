@@ -140,3 +140,24 @@ print(*[type(k._cache).__name__ for k in kernels], sum(k.stats.cache_hits.total(
     assert runs[0][:3] == runs[1][:3] == ["FunctionCache"] * 3
     assert runs[1][3] == "2"  # umap's two graph kernels loaded from the disk cache, not compiled
     np.testing.assert_array_equal(np.load(tmp_path / "first.npy"), np.load(tmp_path / "later.npy"))
+
+
+def test_numba_runs_a_snakemake_job_on_its_threads():
+    """In a Snakemake job (a ``snakemake`` object in the script) numba's parallel kernels get the job's threads,
+    unless the user set ``NUMBA_NUM_THREADS``; elsewhere importing cscniche leaves numba as it is."""
+    import os
+    import subprocess
+    import sys
+
+    job = "import sys, types; sys.modules['__main__'].snakemake = types.SimpleNamespace(threads={});"
+    report = "import cscniche, numba, os; print(numba.config.NUMBA_NUM_THREADS, os.environ.get('NUMBA_NUM_THREADS'))"
+    env = {k: v for k, v in os.environ.items() if k != "NUMBA_NUM_THREADS"}
+    outputs = []
+    for script, extra in ((job.format(1) + report, {}), (report, {}), (job.format(1) + report,
+                                                                       {"NUMBA_NUM_THREADS": "2"})):
+        run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env={**env, **extra})
+        assert run.returncode == 0, run.stderr[-2000:]
+        outputs.append(run.stdout.split())
+    assert outputs[0] == ["1", "1"]
+    assert outputs[1][1] == "None" and int(outputs[1][0]) == (os.cpu_count() or 1)
+    assert outputs[2] == ["2", "2"]

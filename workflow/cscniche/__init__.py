@@ -4,4 +4,8 @@ One module per workflow stage; every function takes and returns plain Python / A
 so that it can be unit-tested without Snakemake.
 """
 
+from .jit import follow_job_threads
+
 __version__ = "0.1.0"
+
+follow_job_threads()

@@ -1,11 +1,26 @@
-"""umap's and pynndescent's numba kernels compiled once per installation instead of once per job."""
+"""numba in jobs: umap's kernels compiled once per installation, parallel kernels on the job's threads."""
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable
 
-__all__ = ["import_umap_cached"]
+__all__ = ["follow_job_threads", "import_umap_cached"]
+
+
+def follow_job_threads() -> None:
+    """In a Snakemake job, give numba's parallel kernels the job's threads (unless ``NUMBA_NUM_THREADS`` is set).
+
+    Snakemake limits BLAS and OpenMP to a job's ``threads``, not numba, which starts a thread per core in every
+    job: jobs side by side then run more threads than cores, which wait on each other. The results do not
+    depend on the number of threads. Called when :mod:`cscniche` is imported, before numba reads the variable;
+    outside a Snakemake job (no ``snakemake`` object in the script) it does nothing.
+    """
+    job = getattr(sys.modules.get("__main__"), "snakemake", None)
+    threads = getattr(job, "threads", None)
+    if isinstance(threads, int) and "numba" not in sys.modules:
+        os.environ.setdefault("NUMBA_NUM_THREADS", str(max(1, threads)))
 
 
 def import_umap_cached() -> None:
