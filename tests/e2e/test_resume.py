@@ -1,4 +1,4 @@
-"""A run killed mid-job resumes with the README's commands, and gives the same tables as an uninterrupted run."""
+"""A run killed mid-job resumes with the commands in docs/cluster.md and gives the tables of an uninterrupted run."""
 
 from __future__ import annotations
 
@@ -14,9 +14,9 @@ from conftest import DETERMINISTIC_TABLES, assert_same_tables, demo_config, snak
 BIOMARKER_FILES = ("biomarkers", "logs/biomarkers.log", "benchmarks/biomarkers.tsv")
 
 
-def test_a_run_killed_mid_job_resumes_with_the_readme_commands(request, tmp_path):
-    """``kill -9`` of Snakemake and its jobs while the oligodendroglioma's biomarker job runs; then the README's
-    commands (``--unlock``, then the same command with ``--rerun-incomplete``) finish the run: no temporary
+def test_a_run_killed_mid_job_resumes_with_the_documented_commands(request, tmp_path):
+    """``kill -9`` of Snakemake and its jobs while the oligodendroglioma's biomarker job runs; then the commands
+    in docs/cluster.md (``--unlock``, then the same command with ``--rerun-incomplete``) finish the run: no temporary
     file is left and every stage table is identical to the uninterrupted demo run's (the same config and seed
     give the same tables).
 
