@@ -45,7 +45,7 @@ if STAND_IN_PREFIX not in os.environ["PATH"]:
 
 # Parallel workers (``make test``: one per core) each compute on their share of the cores. BLAS, OpenMP and
 # numba otherwise start one thread per core in every worker, and the threads of one worker spin while the other
-# worker computes: ``make test-unit`` took 110 s (206 s CPU) so and 65 s (118 s CPU) with one thread a worker.
+# worker computes: ``make test-unit`` took 110 s (206 s CPU) that way, 65 s (118 s CPU) with one thread a worker.
 # BLAS and OpenMP are limited in this process only (threadpoolctl), as their variables would reach the tests'
 # programs too (``nproc`` reads OMP_NUM_THREADS); NUMBA_NUM_THREADS reaches Snakemake's jobs, which results
 # do not depend on.

@@ -149,15 +149,15 @@ def test_numba_runs_a_snakemake_job_on_its_threads():
     import subprocess
     import sys
 
-    job = "import sys, types; sys.modules['__main__'].snakemake = types.SimpleNamespace(threads={});"
-    report = "import cscniche, numba, os; print(numba.config.NUMBA_NUM_THREADS, os.environ.get('NUMBA_NUM_THREADS'))"
-    env = {k: v for k, v in os.environ.items() if k != "NUMBA_NUM_THREADS"}
-    outputs = []
-    for script, extra in ((job.format(1) + report, {}), (report, {}), (job.format(1) + report,
-                                                                       {"NUMBA_NUM_THREADS": "2"})):
-        run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env={**env, **extra})
+    def numba_threads(script: str, **variables: str) -> list[str]:
+        env = {k: v for k, v in os.environ.items() if k != "NUMBA_NUM_THREADS"} | variables
+        report = "import cscniche, numba, os; print(numba.config.NUMBA_NUM_THREADS, os.getenv('NUMBA_NUM_THREADS'))"
+        run = subprocess.run([sys.executable, "-c", script + report], capture_output=True, text=True, env=env)
         assert run.returncode == 0, run.stderr[-2000:]
-        outputs.append(run.stdout.split())
-    assert outputs[0] == ["1", "1"]
-    assert outputs[1][1] == "None" and int(outputs[1][0]) == (os.cpu_count() or 1)
-    assert outputs[2] == ["2", "2"]
+        return run.stdout.split()
+
+    job = "import sys, types; sys.modules['__main__'].snakemake = types.SimpleNamespace(threads=1);"
+    assert numba_threads(job) == ["1", "1"]
+    default = numba_threads("")
+    assert default[1] == "None" and int(default[0]) == (os.cpu_count() or 1)
+    assert numba_threads(job, NUMBA_NUM_THREADS="2") == ["2", "2"]

@@ -8,9 +8,6 @@ from cscniche.io import read_stage, write_atomic, write_table  # noqa: E402
 from cscniche.logs import logged  # noqa: E402
 
 with logged(snakemake.log[0]) as log:
-    import numba
-
-    numba.set_num_threads(max(1, min(snakemake.threads, numba.config.NUMBA_NUM_THREADS)))
     params = snakemake.params.crosstalk
     resource, axes = load_resource(params["resource"]), load_axes(params["axes"])
     genes = crosstalk_genes(resource, axes)
