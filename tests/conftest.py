@@ -97,10 +97,28 @@ def pytest_xdist_make_scheduler(config, log):
     return DemoFirst(config, log)
 
 
+# Test files that compile no numba kernels. Where the unit tests run alone (numba's disk cache may be empty),
+# the second worker starts with them while the first worker's file compiles the kernels (umap's, pynndescent's,
+# scanpy's and cscniche's) into the cache; the second worker then loads them instead of compiling the same
+# kernels side by side. In the full suite the demo compiles them first.
+NUMBA_FREE = ("test_project.py", "test_config.py", "test_plots.py", "test_ingest.py", "test_simulate.py",
+              "test_io.py", "test_download.py", "test_resources.py")
+
+
+def file_order(names: set[str]) -> list[str]:
+    """The order of the test files ``names`` (file names) on the workers: ``LONGEST_FIRST``, and where the demo
+    is not among them, the ``NUMBA_FREE`` files right after the first file."""
+    order = [name for name in LONGEST_FIRST if name in names]
+    if "test_demo.py" not in names:
+        order[1:1] = [name for name in NUMBA_FREE if name in names]
+    return order
+
+
 @pytest.hookimpl(trylast=True)  # after pytest groups the tests by fixture
 def pytest_collection_modifyitems(items):
-    """Order the test files longest first (a stable sort: the tests of a file keep their order)."""
-    rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
+    """Order the test files by ``file_order`` (a stable sort: the tests of a file keep their order)."""
+    order = file_order({item.path.name for item in items})
+    rank = {name: i for i, name in enumerate(order)}
     items.sort(key=lambda item: rank.get(item.path.name, len(rank)))
 
 
@@ -255,7 +273,21 @@ VARIANT_BASE = {"n_cells": 2000, "n_patients": 2, "samples_per_patient": 1, "n_g
 
 
 def simulated_variant(overrides: dict, *, seed: int = 3):
-    """A simulated variant as the stemness stage sees it: log-normalised, the truth's malignant labels, a kNN graph."""
+    """A simulated variant as the stemness stage sees it: log-normalised, the truth's malignant labels, a kNN graph.
+
+    Each design is simulated once per test session (per worker); every call gets its own copy of the cells.
+    """
+    key = (repr(sorted(overrides.items())), seed)
+    if key not in _VARIANTS:
+        _VARIANTS[key] = _simulate_variant(overrides, seed=seed)
+    sim, adata = _VARIANTS[key]
+    return sim, adata.copy()
+
+
+_VARIANTS: dict = {}
+
+
+def _simulate_variant(overrides: dict, *, seed: int):
     import anndata as ad
     import scanpy as sc
 
