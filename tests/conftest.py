@@ -97,28 +97,10 @@ def pytest_xdist_make_scheduler(config, log):
     return DemoFirst(config, log)
 
 
-# Test files that compile no numba kernels. Where the unit tests run alone (numba's disk cache may be empty),
-# the second worker starts with them while the first worker's file compiles the kernels (umap's, pynndescent's,
-# scanpy's and cscniche's) into the cache; the second worker then loads them instead of compiling the same
-# kernels side by side. In the full suite the demo compiles them first.
-NUMBA_FREE = ("test_project.py", "test_config.py", "test_plots.py", "test_ingest.py", "test_simulate.py",
-              "test_io.py", "test_download.py", "test_resources.py")
-
-
-def file_order(names: set[str]) -> list[str]:
-    """The order of the test files ``names`` (file names) on the workers: ``LONGEST_FIRST``, and where the demo
-    is not among them, the ``NUMBA_FREE`` files right after the first file."""
-    order = [name for name in LONGEST_FIRST if name in names]
-    if "test_demo.py" not in names:
-        order[1:1] = [name for name in NUMBA_FREE if name in names]
-    return order
-
-
 @pytest.hookimpl(trylast=True)  # after pytest groups the tests by fixture
 def pytest_collection_modifyitems(items):
-    """Order the test files by ``file_order`` (a stable sort: the tests of a file keep their order)."""
-    order = file_order({item.path.name for item in items})
-    rank = {name: i for i, name in enumerate(order)}
+    """Order the test files longest first (a stable sort: the tests of a file keep their order)."""
+    rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
     items.sort(key=lambda item: rank.get(item.path.name, len(rank)))
 
 
@@ -137,11 +119,29 @@ def shared_data() -> Path:
     return SHARED
 
 
-@pytest.fixture(scope="session")
-def small_tumour():
+def simulated_tumour(params: dict, *, seed: int):
+    """``simulate_tumour(params, seed=seed)`` made once per test session (per worker): the unit tests' simulated
+    tumours all come from here. Each call gets its own copies of the samples and tables."""
+    import dataclasses
+
     from cscniche.simulate import simulate_tumour
 
-    return simulate_tumour(SMALL_SIM, seed=1)
+    key = (repr(sorted(params.items())), seed)
+    if key not in _TUMOURS:
+        _TUMOURS[key] = simulate_tumour(params, seed=seed)
+    sim = _TUMOURS[key]
+    return dataclasses.replace(sim, samples={name: adata.copy() for name, adata in sim.samples.items()},
+                               truth=sim.truth.copy(), lr_pairs=sim.lr_pairs.copy(), csc_genes=list(sim.csc_genes),
+                               cnv_events=sim.cnv_events.copy())
+
+
+_TUMOURS: dict = {}
+
+
+@pytest.fixture(scope="session")
+def small_tumour():
+    """The small tumour most unit tests of QC, clustering, annotation and CNV calling start from."""
+    return simulated_tumour(SMALL_SIM, seed=1)
 
 
 def demo_config(datasets: list[str] | None = None) -> dict:
@@ -292,9 +292,8 @@ def _simulate_variant(overrides: dict, *, seed: int):
     import scanpy as sc
 
     from cscniche.jit import import_umap_cached
-    from cscniche.simulate import simulate_tumour
 
-    sim = simulate_tumour({**VARIANT_BASE, **overrides}, seed=seed)
+    sim = simulated_tumour({**VARIANT_BASE, **overrides}, seed=seed)
     adata = ad.concat(list(sim.samples.values()))
     truth = sim.truth.set_index("cell_id").loc[adata.obs_names]
     adata.obs = truth[["patient", "cell_type"]].assign(

@@ -12,9 +12,9 @@ from cscniche import biomarkers as bm
 from cscniche.crosstalk import load_axes, load_resource
 from cscniche.io import InputError
 from cscniche.ranksum import group_stats, rank_sum
-from cscniche.simulate import CSC_PROGRAM, simulate_tumour
+from cscniche.simulate import CSC_PROGRAM
 
-from conftest import SHARED, default_settings
+from conftest import SHARED, default_settings, simulated_tumour
 
 GENE_SETS = [{"path": str(SHARED / "gene_sets/h.all.v7.0.symbols.gmt"), "source": "hallmark"},
              {"path": str(SHARED / "gene_sets/c2.v6.0_stemness_subset.symbols.gmt"), "source": "stemness"},
@@ -68,7 +68,7 @@ def _labelled(csc_fraction: float = 0.15, n_genes: int | None = None) -> ad.AnnD
     params = {"n_cells": 2400, "n_patients": 3, "samples_per_patient": 1, "n_genes": n_genes,
               "malignant_fraction": 0.45, "csc_fraction": csc_fraction, "low_quality_fraction": 0.0,
               "doublet_fraction": 0.0, "mean_library_size": 5000}
-    sim = simulate_tumour(params, seed=2)
+    sim = simulated_tumour(params, seed=2)
     adata = ad.concat(list(sim.samples.values()))
     truth = sim.truth.set_index("cell_id").loc[adata.obs_names]
     adata.obs["patient"] = truth["patient"].to_numpy()

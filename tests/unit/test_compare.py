@@ -14,7 +14,7 @@ from cscniche.compare import (
 )
 from cscniche.config import ConfigError, check_comparisons, simulated_samples
 
-from conftest import default_settings
+from conftest import default_settings, simulated_tumour
 
 
 def _cells(csc_share: dict[str, float], group: dict[str, str], seed: int = 0) -> pd.DataFrame:
@@ -79,13 +79,11 @@ def test_comparisons_are_checked_against_the_sample_sheet():
 
 
 def test_simulator_plants_a_csc_share_per_group():
-    from cscniche.simulate import simulate_tumour
-
-    sim = simulate_tumour({"n_cells": 800, "n_patients": 4, "samples_per_patient": 1, "n_genes": None,
-                           "malignant_fraction": 0.8, "csc_fraction": 0.15, "low_quality_fraction": 0.0,
-                           "doublet_fraction": 0.0, "mean_library_size": 3000,
-                           "condition": {"column": "response", "groups": GROUPS, "csc_fraction": [0.05, 0.3]}},
-                          seed=0)
+    sim = simulated_tumour({"n_cells": 800, "n_patients": 4, "samples_per_patient": 1, "n_genes": None,
+                            "malignant_fraction": 0.8, "csc_fraction": 0.15, "low_quality_fraction": 0.0,
+                            "doublet_fraction": 0.0, "mean_library_size": 3000,
+                            "condition": {"column": "response", "groups": GROUPS, "csc_fraction": [0.05, 0.3]}},
+                           seed=0)
     share = sim.truth[sim.truth["malignant"]].groupby("patient")["csc"].mean()
     assert share[["P1", "P3"]].max() < 0.1 and share[["P2", "P4"]].min() > 0.25
 
@@ -117,13 +115,11 @@ def _design(resistance_effect: float, seed: int = 0, n_patients: int = 8):
 def _simulated_design(resistance_effect: float, seed: int, n_patients: int):
     import scipy.sparse as sp
 
-    from cscniche.simulate import simulate_tumour
-
     params = default_settings(simulate={
         "n_cells": 500 * n_patients, "n_patients": n_patients, "n_genes": 2000, "csc_diversity": False,
         "condition": {"column": "response", "groups": GROUPS, "csc_fraction": [0.15, 0.15],
                       "resistance_effect": resistance_effect}})["simulate"]
-    sim = simulate_tumour(params, seed=seed)
+    sim = simulated_tumour(params, seed=seed)
     counts = sp.vstack([sim.samples[s].X for s in sorted(sim.samples)], format="csr")
     truth = sim.truth.set_index("cell_id").loc[[c for s in sorted(sim.samples) for c in sim.samples[s].obs_names]]
     single = ~truth["doublet"] & ~truth["low_quality"]
@@ -361,12 +357,10 @@ def test_covariates_are_checked_against_the_sample_sheet():
 
 def _simulated_composition(tme_shift: dict | None, seed: int = 0) -> pd.DataFrame:
     """8 simulated patients (truth labels as calls), composition per patient between the response groups."""
-    from cscniche.simulate import simulate_tumour
-
     params = default_settings(simulate={
         "n_cells": 4000, "n_patients": 8, "n_genes": 1000, "condition": {
             "column": "response", "groups": GROUPS, "csc_fraction": [0.15, 0.15], "tme_shift": tme_shift}})
-    truth = simulate_tumour(params["simulate"], seed=seed).truth
+    truth = simulated_tumour(params["simulate"], seed=seed).truth
     truth = truth[~truth["doublet"] & ~truth["low_quality"]]
     cells = pd.DataFrame({"patient": truth["patient"], "response": truth["patient"].map(
         {f"P{i}": GROUPS[(i - 1) % 2] for i in range(1, 9)}), "malignant": np.where(

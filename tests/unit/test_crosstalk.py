@@ -9,9 +9,8 @@ import scipy.sparse as sp
 
 from cscniche import crosstalk as ct
 from cscniche.io import InputError
-from cscniche.simulate import simulate_tumour
 
-from conftest import SHARED, default_settings
+from conftest import SHARED, default_settings, simulated_tumour
 
 CPDB = SHARED / "ligand_receptor"
 PARAMS = {"min_cells": 10, "expr_prop": 0.1, "n_perms": 1000, "fdr": 0.05, "rank_aggregate": False,
@@ -23,7 +22,7 @@ def _tumour(csc_fraction: float, n_patients: int = 3, n_cells: int = 3000) -> ad
     params = {"n_cells": n_cells, "n_patients": n_patients, "samples_per_patient": 1, "n_genes": None,
               "malignant_fraction": 0.4, "csc_fraction": csc_fraction, "low_quality_fraction": 0.0,
               "doublet_fraction": 0.0, "mean_library_size": 5000}
-    sim = simulate_tumour(params, seed=3)
+    sim = simulated_tumour(params, seed=3)
     adata = ad.concat(list(sim.samples.values()))
     adata.obs = adata.obs.join(sim.truth.set_index("cell_id"))
     adata.obs["n_genes"] = np.asarray((adata.X > 0).sum(axis=1)).ravel()

@@ -11,9 +11,8 @@ from cscniche import clonality, malignant
 from cscniche.ingest import ingest_sample
 from cscniche.io import InputError
 from cscniche.report import identity_outcome
-from cscniche.simulate import simulate_tumour
 
-from conftest import SHARED, default_settings, run_chain
+from conftest import SHARED, default_settings, run_chain, simulated_tumour
 
 GENE_ORDER = SHARED / "gene_positions" / "hg38_gencode_v27.txt"
 BRAIN = {"annotate": {"markers": ["config/markers/tme.yaml", "config/markers/brain.yaml"]},
@@ -108,7 +107,7 @@ def test_normal_tissue_has_almost_no_malignant_calls():
     params = {"n_cells": 1500, "n_patients": 2, "samples_per_patient": 1, "n_genes": 3000,
               "malignant_fraction": 0.0, "csc_fraction": 0.15, "low_quality_fraction": 0.05,
               "doublet_fraction": 0.05, "mean_library_size": 5000}
-    normal = simulate_tumour(params, seed=3)
+    normal = simulated_tumour(params, seed=3)
     assert not normal.truth["malignant"].any()
     settings = default_settings()
     adata = run_chain(normal.samples, settings)

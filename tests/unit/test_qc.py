@@ -67,14 +67,14 @@ def test_small_sample_keeps_its_cells_when_its_size_predicts_few_doublets(small_
 
 
 def test_large_sample_is_scored_in_random_chunks():
-    from cscniche.simulate import simulate_tumour
+    from conftest import simulated_tumour
 
     chunks = scrublet_chunks(3001, 1500, seed=0)
     assert sorted(set(np.bincount(chunks))) == [1000, 1001]  # three near-equal chunks
     assert len(set(chunks[:100])) == 3  # random, not consecutive blocks
-    tumour = simulate_tumour({"n_cells": 2400, "n_patients": 1, "samples_per_patient": 1, "n_genes": 1500,
-                              "malignant_fraction": 0.45, "csc_fraction": 0.15, "low_quality_fraction": 0.05,
-                              "doublet_fraction": 0.05, "mean_library_size": 4000}, seed=2)
+    tumour = simulated_tumour({"n_cells": 2400, "n_patients": 1, "samples_per_patient": 1, "n_genes": 1500,
+                               "malignant_fraction": 0.45, "csc_fraction": 0.15, "low_quality_fraction": 0.05,
+                               "doublet_fraction": 0.05, "mean_library_size": 4000}, seed=2)
     dbl = tumour.truth.set_index("cell_id").loc[tumour.samples["P1_S1"].obs_names, "doublet"].to_numpy()
     recall, method = {}, {}
     for max_cells in (1200, 5000):

@@ -7,10 +7,9 @@ from sklearn.metrics import f1_score, roc_auc_score
 
 from cscniche import malignant
 from cscniche.io import InputError
-from cscniche.simulate import simulate_tumour
 from cscniche.stemness import load_gene_sets, read_weights, row_ranks, run_stemness, score_malignant, ucell
 
-from conftest import SHARED, default_settings, run_chain, simulated_variant
+from conftest import SHARED, default_settings, run_chain, simulated_tumour, simulated_variant
 
 GMT = SHARED / "gene_sets" / "c2.v6.0_stemness_subset.symbols.gmt"
 WEIGHTS = SHARED / "gene_sets" / "pcbc-stemsig.tsv"
@@ -52,7 +51,7 @@ def _simulate(csc_fraction):
     params = {"n_cells": 1600, "n_patients": 2, "samples_per_patient": 1, "n_genes": 4000,
               "malignant_fraction": 0.5, "csc_fraction": csc_fraction, "low_quality_fraction": 0.05,
               "doublet_fraction": 0.05, "mean_library_size": 6000}
-    return simulate_tumour(params, seed=5)
+    return simulated_tumour(params, seed=5)
 
 
 @pytest.fixture(scope="module")
