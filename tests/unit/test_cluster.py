@@ -112,14 +112,7 @@ def test_igraph_and_leidenalg_flavours_agree(small_tumour):
         cluster.leiden(merged, resolution=1.0, flavor="louvain")
 
 
-def test_umap_kernels_are_compiled_once_and_loaded_after(tmp_path):
-    """umap and pynndescent imported through :func:`cscniche.jit.import_umap_cached` keep their numba kernels on
-    disk: a later process loads umap's graph kernels instead of compiling them, and builds the same graph and
-    UMAP. (The demo's tables, UMAP coordinates included, are those of the plain import.)"""
-    import subprocess
-    import sys
-
-    script = """
+UMAP_SCRIPT = """
 import sys, numpy as np, anndata as ad, scanpy as sc
 from cscniche.jit import import_umap_cached
 import_umap_cached()
@@ -127,18 +120,28 @@ import umap.umap_, pynndescent.distances
 adata = ad.AnnData(np.random.default_rng(0).normal(size=(300, 10)).astype(np.float32))
 sc.pp.neighbors(adata, n_neighbors=10, use_rep="X", random_state=0)
 sc.tl.umap(adata, random_state=0, maxiter=20)
-np.save(sys.argv[1], np.hstack([adata.obsm["X_umap"], adata.obsp["connectivities"].toarray()]))
+np.save(OUTPUT, np.hstack([adata.obsm["X_umap"], adata.obsp["connectivities"].toarray()]))
 kernels = (umap.umap_.smooth_knn_dist, umap.umap_.compute_membership_strengths, pynndescent.distances.euclidean)
-print(*[type(k._cache).__name__ for k in kernels], sum(k.stats.cache_hits.total() for k in kernels))
+REPORT = [type(k._cache).__name__ for k in kernels] + [str(sum(k.stats.cache_hits.total() for k in kernels))]
 """
-    runs = []
-    for name in ("first", "later"):
-        run = subprocess.run([sys.executable, "-c", script, str(tmp_path / f"{name}.npy")], capture_output=True,
-                             text=True)
-        assert run.returncode == 0, run.stderr[-2000:]
-        runs.append(run.stdout.split())
-    assert runs[0][:3] == runs[1][:3] == ["FunctionCache"] * 3
-    assert runs[1][3] == "2"  # umap's two graph kernels loaded from the disk cache, not compiled
+
+
+def test_umap_kernels_are_compiled_once_and_loaded_after(tmp_path):
+    """umap and pynndescent imported through :func:`cscniche.jit.import_umap_cached` keep their numba kernels on
+    disk: once this process has built a graph and a UMAP (compiling or loading the kernels), a later process
+    loads umap's graph kernels instead of compiling them, and builds the same graph and UMAP. (The demo's
+    tables, UMAP coordinates included, are those of the plain import.)"""
+    import subprocess
+    import sys
+
+    here = {"OUTPUT": str(tmp_path / "first.npy")}
+    exec(UMAP_SCRIPT, here)
+    assert here["REPORT"][:3] == ["FunctionCache"] * 3  # this process's umap came through import_umap_cached
+    later = f"OUTPUT = sys.argv[1]{UMAP_SCRIPT}print(*REPORT)"
+    run = subprocess.run([sys.executable, "-c", f"import sys\n{later}", str(tmp_path / "later.npy")],
+                         capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert run.stdout.split() == ["FunctionCache"] * 3 + ["2"]  # umap's two graph kernels loaded from disk
     np.testing.assert_array_equal(np.load(tmp_path / "first.npy"), np.load(tmp_path / "later.npy"))
 
 
