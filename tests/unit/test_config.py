@@ -32,6 +32,8 @@ def test_default_config_resolves_every_dataset():
         ({"datasets": {}}, "datasets", "non-empty"),
         ({"datasets": {"s": {"simulate": {}}}, "qc": {"min_genes": 500, "max_genes": 300}}, "qc.max_genes",
          "below qc.min_genes 500"),
+        ({"datasets": {"s": {"simulate": {}, "stemness": {"consensus_scorers": ["cytotrace", "cytotrace2"]}}}},
+         "datasets.s.stemness.consensus_scorers.1", "a scorer's name: cytotrace, mrnasi, ucell_<gene set>"),
     ],
 )
 def test_bad_config_names_field_and_expectation(config, field, expected):
@@ -39,6 +41,20 @@ def test_bad_config_names_field_and_expectation(config, field, expected):
         validate_config(config)
     assert f"field `{field}`" in str(err.value)
     assert expected in str(err.value)
+
+
+def test_scorer_names_come_from_the_scorers_registry():
+    """The schema accepts each registered scorer (per gene set: ``<name>_<set>``) and the stemness stage's
+    columns follow the registry's order, mRNAsi only where its weights are given."""
+    from cscniche.scorer_meta import STEMNESS_SCORERS, scorer_columns
+
+    names = [f"{s.name}_CSC_markers" if s.per_gene_set else s.name for s in STEMNESS_SCORERS]
+    settings = validate_config({"datasets": {"s": {"simulate": {}, "stemness": {"consensus_scorers": names}}}})
+    assert settings["datasets"]["s"]["stemness"]["consensus_scorers"] == names
+    assert scorer_columns(["A", "B"]) == ["cytotrace", "ucell_A", "ucell_B", "program_A", "program_B"]
+    assert scorer_columns(["A"], given={"mrnasi_weights"}) == ["cytotrace", "mrnasi", "ucell_A", "program_A"]
+    schema = (REPO / "workflow/schemas/config.schema.yaml").read_text()
+    assert all(s.requires is None or f"{s.requires}:" in schema for s in STEMNESS_SCORERS)
 
 
 def _tiny_h5ad(tmp_path):

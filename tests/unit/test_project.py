@@ -195,3 +195,11 @@ def test_methods_text_names_this_runs_settings_versions_and_citations():
     assert methods_html(settings, {}).count("<li>") == len(references)
     with_model = validate_config({"datasets": {"d": {"simulate": {}, "annotate": {"celltypist_model": "m.pkl"}}}})
     assert any("Conde" in r for r in methods_paragraphs(with_model["datasets"]["d"], {})[1])
+    # the stemness scorers as the registry names them, each that ran cited; mRNAsi with its weights only
+    from cscniche.scorer_meta import STEMNESS_SCORERS
+
+    assert all(s.label in paragraphs["Stemness"] for s in STEMNESS_SCORERS if s.requires is None)
+    assert "mRNAsi" not in paragraphs["Stemness"]
+    settings["stemness"]["mrnasi_weights"] = "weights.tsv"
+    paragraphs, references = methods_paragraphs(settings, {})
+    assert "mRNAsi [" in dict(paragraphs)["Stemness"] and any("Malta" in r for r in references)

@@ -10,6 +10,7 @@ from typing import Any
 import jsonschema
 
 from ..io import InputError, read_yaml
+from ..scorer_meta import STEMNESS_SCORERS, scorer_name_pattern
 
 SCHEMA_DIR = Path(__file__).resolve().parents[2] / "schemas"
 
@@ -34,7 +35,12 @@ def load_schema(name: str) -> dict:
 
 @functools.cache
 def _read_schema(name: str) -> dict:
-    return read_yaml(SCHEMA_DIR / f"{name}.schema.yaml")
+    schema = read_yaml(SCHEMA_DIR / f"{name}.schema.yaml")
+    if name == "config":  # the scorers' names come from the scorers' registry
+        names = [f"{s.name}_<gene set>" if s.per_gene_set else s.name for s in STEMNESS_SCORERS]
+        schema["$defs"]["stemness"]["properties"]["consensus_scorers"]["items"].update(
+            pattern=scorer_name_pattern(), description=f"a scorer's name: {', '.join(names)}")
+    return schema
 
 
 def _where(error: jsonschema.ValidationError) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import html
 
 from ..config import REPO
+from ..scorer_meta import STEMNESS_SCORERS, ScorerMeta
 
 REFERENCES = {
     "scanpy": "Wolf FA, Angerer P, Theis FJ. SCANPY: large-scale single-cell gene expression data analysis. "
@@ -94,6 +95,18 @@ def _identity_text(s: dict, an: dict, ma: dict, v) -> str:
                    "cells; B-cell clones by light-chain restriction.")
 
 
+def _scorers_text(s: dict, st: dict) -> str:
+    """The stemness scorers of the run (:data:`cscniche.scorer_meta.STEMNESS_SCORERS`), each cited."""
+    run = [m for m in STEMNESS_SCORERS if m.requires is None or st.get(m.requires)]
+
+    def named(scorers: list[ScorerMeta]) -> list[str]:
+        return [m.label + (f" {_cite(m.reference)}" if m.reference else "") for m in scorers]
+
+    sets = _value(s, "stemness", "marker_sets") + (" and GMT gene sets" if st.get("gmt") else "")
+    return (", ".join(named([m for m in run if not m.per_gene_set])) + f"; per gene set ({sets}): "
+            + " and ".join(named([m for m in run if m.per_gene_set])))
+
+
 def methods_paragraphs(settings: dict, versions: dict[str, str]) -> tuple[list[tuple[str, str]], list[str]]:
     """(stage, text) per stage with this run's settings and versions, and the references in citation order.
 
@@ -131,11 +144,8 @@ def methods_paragraphs(settings: dict, versions: dict[str, str]) -> tuple[list[t
          f"(main: {cl.get('resolution')}), UMAP {_cite('umap')}, and cluster markers by the Wilcoxon rank-sum "
          "test of each cluster against the rest."),
         ("Cell identity", _identity_text(s, an, ma, v)),
-        ("Stemness", "Within each patient's malignant cells, stemness scorers (CytoTRACE-style transcriptional "
-         f"diversity {_cite('cytotrace')}, UCell signature scores {_cite('ucell')} of "
-         f"{_value(s, 'stemness', 'marker_sets')}, each set's co-varying programme"
-         + (f", mRNAsi {_cite('mrnasi')}" if st.get("mrnasi_weights") else "")
-         + ") were weighted by their agreement with the coherent stem programme (coherence against "
+        ("Stemness", f"Within each patient's malignant cells, stemness scorers ({_scorers_text(s, st)}) were "
+         "weighted by their agreement with the coherent stem programme (coherence against "
          f"{st.get('coherence_permutations')} expression-matched random sets) and combined; CSC-high cells are "
          + ("the upper mode of a two-component mixture of the consensus" if st.get("call", "gmm") == "gmm"
             else f"the top {st.get('quantile')} of the consensus")

@@ -9,6 +9,10 @@ Scorers (each a function returning one score per cell):
   2018), min-max scaled.
 * ``ucell_<set>``: rank-based signature score (UCell, Andreatta & Carmona, CSBJ 19:3796, 2021) of each
   configured gene set (curated CSC markers, embryonic-stem-cell signatures from a GMT).
+* ``program_<set>``: the set's co-varying genes within each patient (:func:`cscniche.coherence.program_score`).
+
+Their names, citations and requirements are data (:data:`cscniche.scorer_meta.STEMNESS_SCORERS`), which the
+config schema and the report read too.
 
 All of them work on the sparse matrix: ranks are computed for stored entries only (zeros share one rank).
 """

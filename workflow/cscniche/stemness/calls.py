@@ -20,6 +20,7 @@ from ..consensus import (
 )
 from ..io import InputError
 from ..labels import CSC_HIGH, CSC_LOW
+from ..scorer_meta import scorer_columns
 from .scorers import cytotrace, gene_columns, mrnasi, ucell_sets
 
 
@@ -28,12 +29,12 @@ def score_malignant(adata: ad.AnnData, params: dict, *, weights: pd.Series | Non
     """Every scorer on the malignant cells, per patient where the scorer depends on its population.
 
     Returns a DataFrame (malignant cells x scorers) named ``cytotrace``, ``mrnasi``, ``ucell_<set>`` and
-    ``program_<set>`` (:func:`cscniche.coherence.program_score`: the set's co-varying genes, per patient).
+    ``program_<set>`` (:func:`cscniche.coherence.program_score`: the set's co-varying genes, per patient), in
+    the order of :data:`cscniche.scorer_meta.STEMNESS_SCORERS`.
     """
     mal = adata.obs["malignant"].astype(str).eq("malignant").to_numpy()
     usable = {k: g for k, g in gene_sets.items() if sum(x in adata.var_names for x in g) >= 2}
-    columns = ["cytotrace"] + (["mrnasi"] if weights is not None else []) + [f"ucell_{k}" for k in usable] + [
-        f"program_{k}" for k in usable]
+    columns = scorer_columns(usable, given={"mrnasi_weights"} if weights is not None else ())
     if not mal.any():  # e.g. a patient without a detected tumour: the columns, no rows
         return pd.DataFrame(columns=columns, index=pd.Index([], dtype=object), dtype=float)
     # one copy of the malignant rows (slicing a view's X again would copy it on every access)

@@ -1,0 +1,58 @@
+"""The stemness scorers as data: their names, what they measure, whom to cite and what they need.
+
+The stemness stage scores the malignant cells with each scorer in this order, the config schema accepts their
+names in ``stemness.consensus_scorers``, and the report's methods text names and cites them, all from
+``STEMNESS_SCORERS`` (as liana-py describes its methods with ``MethodMeta``).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Collection, Iterable
+from dataclasses import dataclass
+
+__all__ = ["STEMNESS_SCORERS", "ScorerMeta", "scorer_columns", "scorer_name_pattern"]
+
+
+@dataclass(frozen=True)
+class ScorerMeta:
+    """One stemness scorer."""
+
+    name: str
+    """Its score's name (``stemness_<name>`` per cell), or the prefix of one score per gene set: ``<name>_<set>``."""
+    label: str
+    """What it measures, in the report's words."""
+    reference: str | None = None
+    """Its citation key in the report's references (None: a method of this workflow)."""
+    per_gene_set: bool = False
+    """One score per stemness gene set (curated markers and GMT sets)."""
+    requires: str | None = None
+    """The ``stemness`` setting without which it is not run."""
+
+
+STEMNESS_SCORERS = (
+    ScorerMeta("cytotrace", "CytoTRACE-style transcriptional diversity", "cytotrace"),
+    ScorerMeta("mrnasi", "mRNAsi", "mrnasi", requires="mrnasi_weights"),
+    ScorerMeta("ucell", "UCell signature scores", "ucell", per_gene_set=True),
+    ScorerMeta("program", "each set's co-varying programme", per_gene_set=True),
+)
+
+
+def scorer_columns(gene_sets: Iterable[str], *, given: Collection[str] = ()) -> list[str]:
+    """The scores of a run, in the order of ``STEMNESS_SCORERS``.
+
+    ``gene_sets``: the names of the gene sets scored; ``given``: the ``requires`` settings that are set (a
+    scorer that needs one that is not is left out).
+    """
+    sets = list(gene_sets)
+    columns = []
+    for scorer in STEMNESS_SCORERS:
+        if scorer.requires is None or scorer.requires in given:
+            columns += [f"{scorer.name}_{s}" for s in sets] if scorer.per_gene_set else [scorer.name]
+    return columns
+
+
+def scorer_name_pattern() -> str:
+    """A regular expression that every score's name matches (``ucell_<set>`` for a per-gene-set scorer)."""
+    names = [re.escape(s.name) + ("_.+" if s.per_gene_set else "") for s in STEMNESS_SCORERS]
+    return f"^({'|'.join(names)})$"
