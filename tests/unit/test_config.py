@@ -46,13 +46,14 @@ def test_bad_config_names_field_and_expectation(config, field, expected):
 def test_scorer_names_come_from_the_scorers_registry():
     """The schema accepts each registered scorer (per gene set: ``<name>_<set>``) and the stemness stage's
     columns follow the registry's order, mRNAsi only where its weights are given."""
-    from cscniche.scorer_meta import STEMNESS_SCORERS, scorer_columns
+    from cscniche.scorer_meta import ANCHOR, STEMNESS_SCORERS, scorer_columns
 
     names = [f"{s.name}_CSC_markers" if s.per_gene_set else s.name for s in STEMNESS_SCORERS]
     settings = validate_config({"datasets": {"s": {"simulate": {}, "stemness": {"consensus_scorers": names}}}})
     assert settings["datasets"]["s"]["stemness"]["consensus_scorers"] == names
     assert scorer_columns(["A", "B"]) == ["cytotrace", "ucell_A", "ucell_B", "program_A", "program_B"]
     assert scorer_columns(["A"], given={"mrnasi_weights"}) == ["cytotrace", "mrnasi", "ucell_A", "program_A"]
+    assert ANCHOR.name == "program" and ANCHOR.per_gene_set  # the consensus's anchor: each coherent set's program
     schema = (REPO / "workflow/schemas/config.schema.yaml").read_text()
     assert all(s.requires is None or f"{s.requires}:" in schema for s in STEMNESS_SCORERS)
 

@@ -1,7 +1,8 @@
 """The stemness scorers as data: their names, what they measure, whom to cite and what they need.
 
-The stemness stage scores the malignant cells with each scorer in this order, the config schema accepts their
-names in ``stemness.consensus_scorers``, and the report's methods text names and cites them, all from
+The stemness stage scores the malignant cells with each scorer in this order and weights them against the
+anchor's scores of the coherent gene sets, the config schema accepts their names in
+``stemness.consensus_scorers``, and the report's methods text names and cites them, all from
 ``STEMNESS_SCORERS`` (as liana-py describes its methods with ``MethodMeta``).
 """
 
@@ -11,7 +12,7 @@ import re
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 
-__all__ = ["STEMNESS_SCORERS", "ScorerMeta", "scorer_columns", "scorer_name_pattern"]
+__all__ = ["ANCHOR", "STEMNESS_SCORERS", "ScorerMeta", "scorer_columns", "scorer_name_pattern"]
 
 
 @dataclass(frozen=True)
@@ -28,14 +29,18 @@ class ScorerMeta:
     """One score per stemness gene set (curated markers and GMT sets)."""
     requires: str | None = None
     """The ``stemness`` setting without which it is not run."""
+    anchor: bool = False
+    """Its score of each coherent gene set is what the consensus weights the scorers against."""
 
 
 STEMNESS_SCORERS = (
     ScorerMeta("cytotrace", "CytoTRACE-style transcriptional diversity", "cytotrace"),
     ScorerMeta("mrnasi", "mRNAsi", "mrnasi", requires="mrnasi_weights"),
     ScorerMeta("ucell", "UCell signature scores", "ucell", per_gene_set=True),
-    ScorerMeta("program", "each set's co-varying programme", per_gene_set=True),
+    ScorerMeta("program", "each set's co-varying programme", per_gene_set=True, anchor=True),
 )
+
+(ANCHOR,) = (s for s in STEMNESS_SCORERS if s.anchor)  # exactly one, scored per gene set
 
 
 def scorer_columns(gene_sets: Iterable[str], *, given: Collection[str] = ()) -> list[str]:

@@ -20,7 +20,7 @@ from ..consensus import (
 )
 from ..io import InputError
 from ..labels import CSC_HIGH, CSC_LOW
-from ..scorer_meta import scorer_columns
+from ..scorer_meta import ANCHOR, scorer_columns
 from .scorers import cytotrace, gene_columns, mrnasi, ucell_sets
 
 
@@ -86,7 +86,7 @@ def patient_calls(scores: pd.DataFrame, coherence_table: pd.DataFrame, params: d
     if unknown:
         raise InputError(f"stemness.consensus_scorers {unknown} are not scorers; available: {list(scores)}")
     coherent = program_sets(coherence_table, alpha=params["coherence_alpha"], min_excess=params["min_coherence"])
-    anchors = [f"program_{name}" for name in coherent if f"program_{name}" in candidates]
+    anchors = [f"{ANCHOR.name}_{name}" for name in coherent if f"{ANCHOR.name}_{name}" in candidates]
     weights = scorer_weights(scores[candidates], anchors, min_agreement=params["min_scorer_agreement"])
     combined = combine(scores[candidates], weights)
     values = combined.to_numpy()
