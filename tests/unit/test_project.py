@@ -203,3 +203,20 @@ def test_methods_text_names_this_runs_settings_versions_and_citations():
     settings["stemness"]["mrnasi_weights"] = "weights.tsv"
     paragraphs, references = methods_paragraphs(settings, {})
     assert "mRNAsi [" in dict(paragraphs)["Stemness"] and any("Malta" in r for r in references)
+
+
+def test_stemness_section_lists_the_registered_scorers_and_why_one_did_not_run():
+    import html
+
+    import pandas as pd
+
+    from cscniche.report.sections import stemness_section
+    from cscniche.scorer_meta import STEMNESS_SCORERS
+
+    tables = {"summary": pd.DataFrame({"patient": ["P1"], "weight_cytotrace": [1.0]}),
+              **{t: pd.DataFrame() for t in ("coherence", "agreement", "ssgsea_check")}}
+    text = "\n".join(stemness_section(tables, [], {}, {"mrnasi_weights": None}))
+    assert all(html.escape(s.label) in text for s in STEMNESS_SCORERS)
+    assert "mRNAsi did not run: <code>stemness.mrnasi_weights</code> is not set: no OCLR weight file" in text
+    with_weights = "\n".join(stemness_section(tables, [], {}, {"mrnasi_weights": "w.tsv"}))
+    assert "did not run" not in with_weights

@@ -2,7 +2,7 @@
 
 The stemness stage scores the malignant cells with each scorer in this order and weights them against the
 anchor's scores of the coherent gene sets, the config schema accepts their names in
-``stemness.consensus_scorers``, and the report's methods text names and cites them, all from
+``stemness.consensus_scorers``, and the report names them (and says why one did not run) and cites them, all from
 ``STEMNESS_SCORERS`` (as liana-py describes its methods with ``MethodMeta``).
 """
 
@@ -31,11 +31,15 @@ class ScorerMeta:
     """The ``stemness`` setting without which it is not run."""
     anchor: bool = False
     """Its score of each coherent gene set is what the consensus weights the scorers against."""
+    when_missing: str = ""
+    """Why a run may lack its ``requires`` setting and what to set, in the report's words."""
 
 
 STEMNESS_SCORERS = (
     ScorerMeta("cytotrace", "CytoTRACE-style transcriptional diversity", "cytotrace"),
-    ScorerMeta("mrnasi", "mRNAsi", "mrnasi", requires="mrnasi_weights"),
+    ScorerMeta("mrnasi", "mRNAsi", "mrnasi", requires="mrnasi_weights",
+               when_missing="no OCLR weight file is configured (the PCBC weights of Malta et al. 2018 are not "
+               "redistributable here); set it to a two-column file (gene, weight) to add mRNAsi as a scorer"),
     ScorerMeta("ucell", "UCell signature scores", "ucell", per_gene_set=True),
     ScorerMeta("program", "each set's co-varying programme", per_gene_set=True, anchor=True),
 )

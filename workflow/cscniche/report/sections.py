@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from ..scorer_meta import STEMNESS_SCORERS
 from .page import image_html, table_html
 
 SMALL_REFERENCE = 50  # fewer CNV reference cells than this get a warning in the report
@@ -104,22 +105,27 @@ SIGNAL_WORDS = {
 }
 
 
+def _scorer_words() -> str:
+    """The stemness scorers as the Stemness section lists them (:data:`cscniche.scorer_meta.STEMNESS_SCORERS`)."""
+    return ", ".join(html.escape(s.label) + (f" (<code>{s.name}_&lt;set&gt;</code>)" if s.per_gene_set else "")
+                     + (f" when <code>{s.requires}</code> is set" if s.requires else "") for s in STEMNESS_SCORERS)
+
+
 def stemness_section(tables: dict[str, pd.DataFrame], figures: list[str], umaps: dict[str, str],
                       settings: dict | None = None) -> list[str]:
     """The Stemness section: the signal per patient, scorers, coherence, ssGSEA check and figures."""
     summary = tables["summary"]
     parts = ['<h2 id="stemness">Stemness and CSC calls</h2>',
-             "<p class='note'>Scorers (CytoTRACE-style transcriptional diversity, UCell signature scores, "
-             "<code>program_&lt;set&gt;</code>: the set's co-varying genes, mRNAsi when weights are configured) "
+             f"<p class='note'>Scorers ({_scorer_words()}) "
              "within each patient's malignant cells. Guard: a gene set is a program when its genes co-vary more "
              "than expression-matched random gene sets (in all cells and in each random half). Scorers are "
              "weighted by their agreement with the coherent program (weights in the table; 0: left out), "
              "combined into <code>stemness</code>, and the program is called discrete (a separate population, "
              "CSC-high = its upper mode) or continuous. Every guard setting is in the table.</p>"]
-    if (settings or {}).get("mrnasi_weights") is None and "weight_mrnasi" not in summary:
-        parts.append("<p class='note'>mRNAsi did not run: no OCLR weight file is configured (the PCBC weights "
-                     "of Malta et al. 2018 are not redistributable here). Set <code>stemness.mrnasi_weights</code> "
-                     "to a two-column file (gene, weight) to add it as a scorer.</p>")
+    for scorer in STEMNESS_SCORERS:
+        if scorer.requires and (settings or {}).get(scorer.requires) is None and f"weight_{scorer.name}" not in summary:
+            parts.append(f"<p class='note'>{html.escape(scorer.label)} did not run: "
+                         f"<code>stemness.{scorer.requires}</code> is not set: {html.escape(scorer.when_missing)}.</p>")
     if "signal" in summary:
         for signal, part in summary.groupby("signal"):
             reasons = "; ".join(f"{p}: {r}" for p, r in zip(part["patient"].astype(str),
