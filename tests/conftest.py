@@ -144,6 +144,14 @@ def small_tumour():
     return simulated_tumour(SMALL_SIM, seed=1)
 
 
+@pytest.fixture(scope="session")
+def small_annotated(small_tumour):
+    """A function giving the small tumour through QC, clustering and annotation (``run_chain``, default
+    settings), run once per test session (per worker): each call gets its own copy."""
+    annotated = run_chain(small_tumour.samples, default_settings())
+    return annotated.copy
+
+
 def demo_config(datasets: list[str] | None = None) -> dict:
     """The repository's demo config (optionally some of its datasets), with local GMT files for biomarkers."""
     config = yaml.safe_load((REPO / "config/config.yaml").read_text())

@@ -13,8 +13,8 @@ TRUTH_TO_LABEL = {"T": "T cell", "NK": "NK cell", "B": "B cell", "macrophage": "
 
 
 @pytest.fixture(scope="module")
-def annotated(small_tumour):
-    return run_chain(small_tumour.samples, default_settings())
+def annotated(small_annotated):
+    return small_annotated()
 
 
 def test_curated_marker_sets_cite_sources():

@@ -80,11 +80,11 @@ def test_oligodendroglioma_malignant_f1(positions, shared_data):
     assert not table.loc[~table["in_reference"], "reason"].str.startswith("profile shared").any()
 
 
-def test_simulated_malignant_calls_clones_and_cnv_clusters(small_tumour):
+def test_simulated_malignant_calls_clones_and_cnv_clusters(small_tumour, small_annotated):
     """The stage's entry on the simulated tumour: calls, each patient's planted gains and losses in the tumour's
     profile, CNV clusters that separate tumour from normal, and the malignant cells labelled as such."""
     settings = default_settings()
-    adata = run_chain(small_tumour.samples, settings)
+    adata = small_annotated()
     result = malignant.run_malignant(adata, **settings["malignant"], leiden_flavor=settings["cluster"]["leiden_flavor"])
     truth = small_tumour.truth.set_index("cell_id").loc[adata.obs_names]
     singlet = ~truth["doublet"].to_numpy()
@@ -169,11 +169,11 @@ def test_reference_from_an_explicit_column():
 
 
 
-def test_tumour_cells_passing_for_an_immune_type_leave_the_reference(small_tumour):
+def test_tumour_cells_passing_for_an_immune_type_leave_the_reference(small_tumour, small_annotated):
     """As in a lymphoma: the malignant cells score as B cells. Their arm-level copy-number profile is their
     patient's own, so verification drops them from the reference, keeps the TME types and the tumour is found."""
     settings = default_settings()
-    adata = run_chain(small_tumour.samples, settings)
+    adata = small_annotated()
     truth = small_tumour.truth.set_index("cell_id").loc[adata.obs_names]
     tumour = (truth["malignant"] & ~truth["doublet"]).to_numpy()
     obs = adata.obs
