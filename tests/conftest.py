@@ -126,16 +126,21 @@ def simulated_tumour(params: dict, *, seed: int):
 
     from cscniche.simulate import simulate_tumour
 
-    key = (repr(sorted(params.items())), seed)
-    if key not in _TUMOURS:
-        _TUMOURS[key] = simulate_tumour(params, seed=seed)
-    sim = _TUMOURS[key]
+    sim = _once(_TUMOURS, params, seed, lambda: simulate_tumour(params, seed=seed))
     return dataclasses.replace(sim, samples={name: adata.copy() for name, adata in sim.samples.items()},
                                truth=sim.truth.copy(), lr_pairs=sim.lr_pairs.copy(), csc_genes=list(sim.csc_genes),
                                cnv_events=sim.cnv_events.copy())
 
 
 _TUMOURS: dict = {}
+
+
+def _once(store: dict, params: dict, seed: int, make):
+    """``make()`` the first time ``params`` and ``seed`` are asked for in this session; its result after."""
+    key = (repr(sorted(params.items())), seed)
+    if key not in store:
+        store[key] = make()
+    return store[key]
 
 
 @pytest.fixture(scope="session")
@@ -285,10 +290,7 @@ def simulated_variant(overrides: dict, *, seed: int = 3):
 
     Each design is simulated once per test session (per worker); every call gets its own copy of the cells.
     """
-    key = (repr(sorted(overrides.items())), seed)
-    if key not in _VARIANTS:
-        _VARIANTS[key] = _simulate_variant(overrides, seed=seed)
-    sim, adata = _VARIANTS[key]
+    sim, adata = _once(_VARIANTS, overrides, seed, lambda: _simulate_variant(overrides, seed=seed))
     return sim, adata.copy()
 
 

@@ -34,6 +34,11 @@ class ScorerMeta:
     when_missing: str = ""
     """Why a run may lack its ``requires`` setting and what to set, in the report's words."""
 
+    @property
+    def shown(self) -> str:
+        """Its name as the schema and the report show it: ``ucell_<gene set>`` for a per-gene-set scorer."""
+        return f"{self.name}_<gene set>" if self.per_gene_set else self.name
+
 
 STEMNESS_SCORERS = (
     ScorerMeta("cytotrace", "CytoTRACE-style transcriptional diversity", "cytotrace"),

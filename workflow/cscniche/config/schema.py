@@ -37,9 +37,9 @@ def load_schema(name: str) -> dict:
 def _read_schema(name: str) -> dict:
     schema = read_yaml(SCHEMA_DIR / f"{name}.schema.yaml")
     if name == "config":  # the scorers' names come from the scorers' registry
-        names = [f"{s.name}_<gene set>" if s.per_gene_set else s.name for s in STEMNESS_SCORERS]
         schema["$defs"]["stemness"]["properties"]["consensus_scorers"]["items"].update(
-            pattern=scorer_name_pattern(), description=f"a scorer's name: {', '.join(names)}")
+            pattern=scorer_name_pattern(),
+            description=f"a scorer's name: {', '.join(s.shown for s in STEMNESS_SCORERS)}")
     return schema
 
 

@@ -107,7 +107,7 @@ SIGNAL_WORDS = {
 
 def _scorer_words() -> str:
     """The stemness scorers as the Stemness section lists them (:data:`cscniche.scorer_meta.STEMNESS_SCORERS`)."""
-    return ", ".join(html.escape(s.label) + (f" (<code>{s.name}_&lt;set&gt;</code>)" if s.per_gene_set else "")
+    return ", ".join(html.escape(s.label) + (f" (<code>{html.escape(s.shown)}</code>)" if s.per_gene_set else "")
                      + (f" when <code>{s.requires}</code> is set" if s.requires else "") for s in STEMNESS_SCORERS)
 
 
