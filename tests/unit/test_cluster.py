@@ -145,6 +145,49 @@ def test_umap_kernels_are_compiled_once_and_loaded_after(tmp_path):
     np.testing.assert_array_equal(np.load(tmp_path / "first.npy"), np.load(tmp_path / "later.npy"))
 
 
+KERNELS = """
+import numba
+
+@numba.njit("f4(f4[::1], f4)")
+def scaled_sum(x, factor):
+    return x.sum() * factor
+
+@numba.njit
+def twice(x):
+    return 2 * scaled_sum(x, 0.1)
+"""
+
+
+def test_kernels_with_declared_signatures_are_compiled_when_first_called_as_declared(tmp_path, monkeypatch):
+    """A kernel that declares its signatures, imported through ``import_umap_cached``'s or ``import_liana``'s
+    patch, compiles nothing at import and, when first called (from Python or from another kernel), compiles the
+    declared signatures only and converts arguments to them as the eager kernel does; liana's and pynndescent's
+    kernels come that way."""
+    import importlib
+
+    from cscniche import jit
+
+    monkeypatch.syspath_prepend(str(tmp_path))
+    x = np.arange(1, 3, dtype=np.float32)
+    for package in ("eager_kernels", "deferred_kernels"):
+        (tmp_path / f"{package}.py").write_text(KERNELS)
+    eager = importlib.import_module("eager_kernels")
+    with jit._patched_jit(defer=("deferred_kernels",)):
+        deferred = importlib.import_module("deferred_kernels")
+    assert len(eager.scaled_sum.signatures) == 1 and deferred.scaled_sum.signatures == []
+    assert deferred.twice(x) == eager.twice(x)  # first called from a kernel: 0.1 taken as float32 in both
+    assert deferred.scaled_sum.signatures == eager.scaled_sum.signatures
+    assert deferred.scaled_sum(x, 0.1) == eager.scaled_sum(x, 0.1) != 3 * 0.1
+    with pytest.raises(TypeError, match="No matching definition"):
+        deferred.scaled_sum(x.astype(np.float64), 0.1)
+    jit.import_liana()
+    jit.import_umap_cached()
+    from liana.method.sp._bivariate._local_functions import _masked_spearman
+    from pynndescent.distances import squared_euclidean
+
+    assert {type(_masked_spearman).__name__, type(squared_euclidean).__name__} == {"DeferredDispatcher"}
+
+
 def test_numba_runs_a_snakemake_job_on_its_threads():
     """In a Snakemake job (a ``snakemake`` object in the script) numba's parallel kernels get the job's threads,
     unless the user set ``NUMBA_NUM_THREADS``; elsewhere importing cscniche leaves numba as it is."""

@@ -67,9 +67,10 @@ def test_counts_export_as_a_10x_folder_that_readers_load_back(tmp_path):
 
 def test_interactions_are_stored_in_lianas_layout_and_liana_plots_them(tmp_path):
     """``uns['liana_res']`` reads back from h5ad with liana's column names, and liana's dotplot takes it."""
-    import liana as li
-
     from cscniche.export import liana_results
+    from cscniche.jit import import_liana
+
+    li = import_liana()
 
     interactions = pd.DataFrame({
         "patient": ["P1", "P1", "P2"], "ligand": ["CD274", "VEGFA", "CD274"],

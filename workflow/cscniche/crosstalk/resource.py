@@ -9,6 +9,7 @@ import pandas as pd
 
 from ..config import resolve_path
 from ..io import InputError
+from ..jit import import_liana
 
 CPDB_FILES = ("interaction_input.csv", "gene_input.csv", "complex_input.csv")
 
@@ -58,9 +59,7 @@ def liana_resource(name: str) -> pd.DataFrame:
     spec = importlib.util.find_spec("liana")
     path = Path(spec.submodule_search_locations[0]) / "resource" / "omni_resource.csv" if spec else None
     if path is None or not path.is_file():
-        import liana
-
-        return liana.resource.select_resource(name)
+        return import_liana().resource.select_resource(name)
     table = pd.read_csv(path, index_col=False)
     name = name.lower()
     if name not in set(table["resource"]):

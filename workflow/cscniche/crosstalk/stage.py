@@ -11,6 +11,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from ..io import InputError
+from ..jit import import_liana
 from ..labels import CSC_HIGH, CSC_LOW, DISCRETE, cell_groups
 from ..lr import Entities, cellphonedb_test, group_means, interactions_table, permuted_means, unit_cells
 from .axes import axis_scores, load_axes
@@ -123,8 +124,7 @@ def liana_magnitude(X: sp.csr_matrix, labels: pd.Series, genes: pd.Index, resour
     """The ``rank_aggregate`` magnitude consensus of liana (no permutations) for one patient's groups."""
     import warnings
 
-    import liana
-
+    liana = import_liana()
     adata = ad.AnnData(sp.csr_matrix(X, dtype=np.float32), obs=pd.DataFrame({"group": pd.Categorical(labels)},
                                                                               index=labels.index.astype(str)),
                        var=pd.DataFrame(index=genes))
