@@ -175,6 +175,10 @@ def test_kernels_with_declared_signatures_are_compiled_when_first_called_as_decl
     with jit._patched_jit(defer=("deferred_kernels",)):
         deferred = importlib.import_module("deferred_kernels")
     assert len(eager.scaled_sum.signatures) == 1 and deferred.scaled_sum.signatures == []
+    # pickled before its first call (to another process), it is rebuilt as the eager kernel
+    assert deferred.scaled_sum._reduce_class() is type(eager.scaled_sum)
+    assert {k: v for k, v in deferred.scaled_sum._reduce_states().items() if k in ("can_compile", "sigs")} == {
+        "can_compile": False, "sigs": ["f4(f4[::1], f4)"]}
     assert deferred.twice(x) == eager.twice(x)  # first called from a kernel: 0.1 taken as float32 in both
     assert deferred.scaled_sum.signatures == eager.scaled_sum.signatures
     assert deferred.scaled_sum(x, 0.1) == eager.scaled_sum(x, 0.1) != 3 * 0.1

@@ -132,4 +132,13 @@ def _deferred_dispatcher_class() -> type:
                 self.disable_compile()
             return lambda *args: self(*args)  # numba calls what compile returns: now the declared match
 
+        def _reduce_class(self) -> type:
+            return CPUDispatcher  # pickled, it is rebuilt as numba builds it at decoration
+
+        def _reduce_states(self) -> dict:
+            states = super()._reduce_states()
+            if getattr(self, "_declared", []):
+                states.update(can_compile=False, sigs=list(self._declared))
+            return states
+
     return DeferredDispatcher
