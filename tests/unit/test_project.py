@@ -43,23 +43,36 @@ IMPORT_NAMES = {"sklearn": "scikit-learn", "yaml": "pyyaml", "skimage": "scikit-
 def test_every_library_import_is_in_the_conda_env():
     """The other direction: each third-party package the library or its scripts import is in envs/scanpy.yaml
     (the report rules' scripts only need envs/report.yaml's)."""
-    import ast
-
     env = yaml.safe_load((REPO / "envs/scanpy.yaml").read_text())["dependencies"]
     names = {re.split(r"==|=", d)[0].lower() for d in env if isinstance(d, str)}
     names |= {p.split("==")[0].lower() for d in env if isinstance(d, dict) for p in d["pip"]}
     missing = {}
-    for path in [*(REPO / "workflow/cscniche").glob("*.py"), *(REPO / "workflow/scripts").glob("*.py")]:
+    for path, module in _third_party_imports():
+        top = module.split(".")[0]
+        if top not in ("cscniche", "snakemake") and IMPORT_NAMES.get(top, top).lower() not in names:
+            missing.setdefault(top, path.name)
+    assert not missing, f"imported but not in envs/scanpy.yaml: {missing}"
+
+
+def _third_party_imports():
+    """(file, module) of each absolute import of a non-standard module in the library and its scripts."""
+    import ast
+
+    for path in [*(REPO / "workflow/cscniche").rglob("*.py"), *(REPO / "workflow/scripts").glob("*.py")]:
         for node in ast.walk(ast.parse(path.read_text())):
             modules = [a.name for a in node.names] if isinstance(node, ast.Import) else \
                 [node.module] if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module else []
             for module in modules:
-                top = module.split(".")[0]
-                if top in sys.stdlib_module_names or top in ("cscniche", "snakemake", "__future__"):
-                    continue
-                if IMPORT_NAMES.get(top, top).lower() not in names:
-                    missing.setdefault(top, path.name)
-    assert not missing, f"imported but not in envs/scanpy.yaml: {missing}"
+                if module.split(".")[0] not in (*sys.stdlib_module_names, "__future__"):
+                    yield path, module
+
+
+def test_umap_and_liana_are_imported_through_cscniche_jit():
+    """umap, pynndescent and liana compile numba kernels at import unless imported through ``cscniche.jit``
+    (cached, and compiled when first called): no other module of the library or its scripts imports them."""
+    direct = sorted({f"{path.relative_to(REPO)}: {module}" for path, module in _third_party_imports()
+                     if module.split(".")[0] in ("umap", "pynndescent", "liana") and path.name != "jit.py"})
+    assert not direct, direct
 
 
 def test_snakemake_lint_is_clean():
