@@ -35,7 +35,7 @@ def import_umap_cached() -> None:
     first job compiles and later jobs load the machine code (numba checks it against the source files); and
     the kernels pynndescent compiles at import for the signatures it declares (34, about 8 s where nothing is
     cached yet) are compiled for those signatures when first called instead (``DeferredDispatcher``):
-    a graph of fewer than 4,096 cells, which scanpy builds with scikit-learn, calls none of them. The results
+    a UMAP of a graph of fewer than 4,096 cells (which scanpy builds with scikit-learn) calls 2 of them. The results
     are the same. Call it before scanpy's ``neighbors``, ``umap`` or approximate scrublet; it does nothing once
     umap is imported. Where numba can write no cache, umap is imported as it is.
     """
