@@ -169,11 +169,13 @@ def test_kernels_with_declared_signatures_are_compiled_when_first_called_as_decl
 
     monkeypatch.syspath_prepend(str(tmp_path))
     x = np.arange(1, 3, dtype=np.float32)
-    for package in ("eager_kernels", "deferred_kernels"):
+    for package in ("eager_kernels", "deferred_kernels", "called_from_python"):
         (tmp_path / f"{package}.py").write_text(KERNELS)
     eager = importlib.import_module("eager_kernels")
-    with jit._patched_jit(defer=("deferred_kernels",)):
+    with jit._patched_jit(defer=("deferred_kernels", "called_from_python")):
         deferred = importlib.import_module("deferred_kernels")
+        from_python = importlib.import_module("called_from_python").scaled_sum
+    assert from_python(x, 0.1) == eager.scaled_sum(x, 0.1) and from_python.signatures == eager.scaled_sum.signatures
     assert len(eager.scaled_sum.signatures) == 1 and deferred.scaled_sum.signatures == []
     # pickled before its first call (to another process), it is rebuilt as the eager kernel
     assert deferred.scaled_sum._reduce_class() is type(eager.scaled_sum)
