@@ -87,12 +87,12 @@ def _patched(decorator: Callable, *, cache: bool, defer: tuple[str, ...]) -> Cal
             kwargs.setdefault("cache", True)
         if not args or callable(args[0]):  # no signatures: compiled at first call already
             return decorator(*args, **kwargs)
-        declared, eager, lazy = args[0], decorator(*args, **kwargs), decorator(*args[1:], **kwargs)
+        declared = args[0] if isinstance(args[0], list) else [args[0]]
 
         def decorate(func: Callable):
             if func.__module__.split(".")[0] not in defer:
-                return eager(func)
-            return _defer(lazy(func), declared if isinstance(declared, list) else [declared])
+                return decorator(*args, **kwargs)(func)
+            return _defer(decorator(*args[1:], **kwargs)(func), declared)
 
         return decorate
 
@@ -102,7 +102,7 @@ def _patched(decorator: Callable, *, cache: bool, defer: tuple[str, ...]) -> Cal
 def _defer(dispatcher, signatures: list):
     """``dispatcher`` (a lazily compiling numba kernel) made a :class:`DeferredDispatcher` of ``signatures``."""
     dispatcher.__class__ = _deferred_dispatcher_class()
-    dispatcher._declared = list(signatures)
+    dispatcher._declared = signatures
     return dispatcher
 
 
